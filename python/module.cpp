@@ -1,0 +1,25 @@
+// The qkv Python module: NumPy in, NumPy out, PyTorch's names and semantics.
+#include <algorithm>
+
+#include "bindings.h"
+#include "qkv/core/error.h"
+#include "qkv/core/parallel.h"
+
+namespace qkv::python {
+std::vector<BindingSpec>& binding_registry() {
+  static std::vector<BindingSpec> registry;
+  return registry;
+}
+}  // namespace qkv::python
+
+PYBIND11_MODULE(qkv, m) {
+  namespace py = pybind11;
+  m.doc() = "qkv: Query/Key/Value attention, exact, differentiable and fast on a CPU";
+  // qkv::Error (bad shapes, masks, arguments) surfaces as ValueError; never an abort.
+  py::register_exception<qkv::Error>(m, "Error", PyExc_ValueError);
+  m.def("set_num_threads", &qkv::set_num_threads, py::arg("n"), "Threads used by qkv's kernels.");
+  m.def("get_num_threads", &qkv::num_threads);
+  auto& registry = qkv::python::binding_registry();
+  std::sort(registry.begin(), registry.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  for (auto& b : registry) b.bind(m);
+}

@@ -24,9 +24,23 @@ int main(int argc, char** argv) {
 
   auto& registry = command_registry();
   std::sort(registry.begin(), registry.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  // A name with a space ("bench attention") is a subcommand of a shared parent ("bench").
   std::map<CLI::App*, Runner> runners;
+  std::map<std::string, CLI::App*> parents;
   for (auto& spec : registry) {
-    CLI::App* sub = app.add_subcommand(spec.name, spec.description);
+    CLI::App* parent = &app;
+    std::string name = spec.name;
+    if (auto space = name.find(' '); space != std::string::npos) {
+      std::string group = name.substr(0, space);
+      name = name.substr(space + 1);
+      auto& p = parents[group];
+      if (!p) {
+        p = app.add_subcommand(group, group == "bench" ? "Benchmarks: figures and ratios measured in one run" : group);
+        p->require_subcommand(1);
+      }
+      parent = p;
+    }
+    CLI::App* sub = parent->add_subcommand(name, spec.description);
     runners[sub] = spec.setup(*sub);
   }
   try {

@@ -1,0 +1,82 @@
+// Multi-head attention with the options and state_dict of PyTorch's nn.MultiheadAttention
+// (batch_first layout).
+//
+//   query (B, Lq, E)   key (B, Lk, kdim)   value (B, Lk, vdim)   out (B, Lq, E)
+//   weights (B, Lq, Lk) averaged over heads, or (B, H, Lq, Lk) with average_attn_weights=false
+// Parameters (PyTorch names):
+//   kdim == vdim == E: in_proj_weight (3·H·hd, E), in_proj_bias (3·H·hd,)
+//   otherwise:         q_proj_weight (H·hd, E), k_proj_weight (H·hd, kdim), v_proj_weight (H·hd, vdim),
+//                      in_proj_bias (3·H·hd,)
+//   out_proj.weight (E, H·hd), out_proj.bias (E,)
+// head_dim hd defaults to E / H (PyTorch); another value gives the textbook form in which every
+// head projects E to hd of its own choosing (e.g. E=4, 8 heads of width 3, W_O of 24×4).
+// Heads are split as (B, L, H, hd) → (B, H, L, hd) and concatenated back before W_O.
+// Masks use nn.MultiheadAttention's polarity: a boolean True means "do not attend"; float masks
+// are added. A query whose keys are all masked gets zero output and zero gradient.
+// forward() saves the projected q, k, v (B, H, L, hd), the attention output before W_O and
+// the SDPA log-sum-exp; backward(dout) accumulates every parameter gradient and returns the
+// input gradients (for self-attention called with one tensor, dquery holds the whole gradient).
+#pragma once
+
+#include <cstdint>
+
+#include "qkv/attention/sdpa.h"
+#include "qkv/nn/linear.h"
+
+namespace qkv::nn {
+
+struct MhaOptions {
+  int64_t embed_dim = 0;
+  int64_t num_heads = 1;
+  bool bias = true;
+  int64_t kdim = 0;      // 0: embed_dim
+  int64_t vdim = 0;      // 0: embed_dim
+  int64_t head_dim = 0;  // 0: embed_dim / num_heads
+  double dropout = 0.0;  // on the attention weights, in training only
+};
+
+struct MhaCall {
+  TensorB key_padding_mask;      // (B, Lk), 1 = padding (ignored); or
+  TensorF key_padding_bias;      // (B, Lk), added to the scores
+  TensorB attn_mask;             // (Lq, Lk) or (B·H, Lq, Lk), 1 = do not attend; or
+  TensorF attn_bias;             // (Lq, Lk) or (B·H, Lq, Lk), added to the scores
+  bool is_causal = false;        // top-left causal mask
+  bool need_weights = false;
+  bool average_attn_weights = true;
+  bool training = false;         // dropout only when training
+  uint64_t dropout_seed = 0;
+};
+
+template <typename T>
+struct MhaGrads {
+  Tensor<T> dquery, dkey, dvalue;  // dkey/dvalue undefined for self-attention
+};
+
+template <typename T>
+class MultiheadAttention : public Module<T> {
+ public:
+  MultiheadAttention() = default;
+  MultiheadAttention(const MhaOptions& options, Rng& rng);
+
+  // Self-attention (one fused QKV projection) when key and value are the same tensor as query.
+  const Tensor<T>& forward(const Tensor<T>& query, const Tensor<T>& key, const Tensor<T>& value,
+                           const MhaCall& call = {});
+  const Tensor<T>& weights() const { return weights_; }  // after forward with need_weights
+  MhaGrads<T> backward(const Tensor<T>& dout);
+
+  void collect_parameters(const std::string& prefix, NamedParameters<T>& out) override;
+  const MhaOptions& options() const { return options_; }
+
+  // Public so the library, the Python module and PyTorch-format files can reach them by name.
+  Parameter<T> in_proj_weight, q_proj_weight, k_proj_weight, v_proj_weight, in_proj_bias;
+  Linear<T> out_proj;
+
+ private:
+  MhaOptions options_;
+  Tensor<T> weights_;
+  // The implementation keeps its saved tensors and reusable buffers here.
+  struct State;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace qkv::nn

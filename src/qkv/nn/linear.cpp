@@ -46,6 +46,7 @@ const Tensor<T>& Linear<T>::forward(const Tensor<T>& x) {
   x_shape_ = x.shape();
   int64_t rows = x.numel() / in_features();
   x_ = x.contiguous().view({rows, in_features()});
+  if (y_.defined() && y_.numel() == rows * out_features()) y_ = y_.view({rows, out_features()});  // reuse
   ensure_shape(y_, {rows, out_features()});
   linear_forward(x_.data(), weight.value.data(), has_bias() ? bias.value.data() : nullptr, y_.data(), rows,
                  in_features(), out_features());
@@ -63,6 +64,7 @@ const Tensor<T>& Linear<T>::backward(const Tensor<T>& dy) {
             "Linear.backward: argument 'dy' has shape ", shape_str(dy.shape()), "; expected ",
             rows, " rows of ", out_features());
   Tensor<T> g = dy.contiguous();
+  if (dx_.defined() && dx_.numel() == rows * in_features()) dx_ = dx_.view({rows, in_features()});  // reuse
   ensure_shape(dx_, {rows, in_features()});
   linear_backward(g.data(), x_.data(), weight.value.data(), dx_.data(), weight.grad.data(),
                   has_bias() ? bias.grad.data() : nullptr, rows, in_features(), out_features());

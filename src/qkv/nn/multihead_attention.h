@@ -13,12 +13,19 @@
 // Heads are split as (B, L, H, hd) → (B, H, L, hd) and concatenated back before W_O.
 // Masks use nn.MultiheadAttention's polarity: a boolean True means "do not attend"; float masks
 // are added. A query whose keys are all masked gets zero output and zero gradient.
-// forward() saves the projected q, k, v (B, H, L, hd), the attention output before W_O and
-// the SDPA log-sum-exp; backward(dout) accumulates every parameter gradient and returns the
-// input gradients (for self-attention called with one tensor, dquery holds the whole gradient).
+// forward() saves views of its inputs (keep them alive and unchanged until backward), the
+// projected q, k, v (B, H, L, hd), the per-head attention output Z (B, H, Lq, hd), their
+// concatenation (B, Lq, H·hd) and the SDPA log-sum-exp; backward(dout) accumulates every
+// parameter gradient (+=) and returns the input gradients (for self-attention called with one
+// tensor, dquery holds the whole gradient; for cross-attention with key and value the same
+// tensor, its gradient is dkey + dvalue). Returned tensors are the module's buffers, valid
+// until the next call; steady-state calls of the same shapes allocate nothing in the module.
+// Attention runs through qkv::sdpa_forward/sdpa_backward with options.backend (automatic:
+// the fused kernel when it supports the call). need_weights returns the pre-dropout weights.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "qkv/attention/sdpa.h"
 #include "qkv/nn/linear.h"
@@ -33,6 +40,7 @@ struct MhaOptions {
   int64_t vdim = 0;      // 0: embed_dim
   int64_t head_dim = 0;  // 0: embed_dim / num_heads
   double dropout = 0.0;  // on the attention weights, in training only
+  AttentionBackend backend = AttentionBackend::automatic;
 };
 
 struct MhaCall {
@@ -64,6 +72,12 @@ class MultiheadAttention : public Module<T> {
   const Tensor<T>& weights() const { return weights_; }  // after forward with need_weights
   MhaGrads<T> backward(const Tensor<T>& dout);
 
+  // Saved intermediates of the last forward (for tests, heatmaps and the textbook example).
+  const Tensor<T>& head_outputs() const;  // Z per head, (B, H, Lq, hd)
+  const Tensor<T>& concatenated() const;  // (B, Lq, H·hd), the input of out_proj
+  int64_t head_dim() const { return head_dim_; }
+  bool last_was_self_attention() const;
+
   void collect_parameters(const std::string& prefix, NamedParameters<T>& out) override;
   const MhaOptions& options() const { return options_; }
 
@@ -73,6 +87,7 @@ class MultiheadAttention : public Module<T> {
 
  private:
   MhaOptions options_;
+  int64_t head_dim_ = 0;
   Tensor<T> weights_;
   // The implementation keeps its saved tensors and reusable buffers here.
   struct State;

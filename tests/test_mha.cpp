@@ -1,0 +1,368 @@
+// nn::MultiheadAttention: shapes (the textbook example), gradients in float64, self vs cross
+// attention, kdim/vdim, per-head weights, masks, causal, dropout, permutation equivariance.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "gradcheck.h"
+#include "qkv/nn/multihead_attention.h"
+
+namespace {
+
+using qkv::Rng;
+using qkv::TensorB;
+using qkv::TensorD;
+using qkv::TensorF;
+using qkv::nn::MhaCall;
+using qkv::nn::MhaOptions;
+using qkv::nn::MultiheadAttention;
+using qkv::test::grad_close;
+using qkv::test::numeric_grad;
+using qkv::test::randn;
+using qkv::test::tensors_close;
+
+MhaOptions opts(int64_t E, int64_t H, bool bias = true, int64_t kdim = 0, int64_t vdim = 0, int64_t hd = 0) {
+  MhaOptions o;
+  o.embed_dim = E;
+  o.num_heads = H;
+  o.bias = bias;
+  o.kdim = kdim;
+  o.vdim = vdim;
+  o.head_dim = hd;
+  return o;
+}
+
+// Random (non-zero) biases so that their gradients are exercised.
+void randomise_biases(MultiheadAttention<double>& m, Rng& rng) {
+  for (auto& [name, p] : m.named_parameters())
+    if (name.find("bias") != std::string::npos)
+      for (int64_t i = 0; i < p->value.numel(); ++i) p->value[i] = rng.normal() * 0.3;
+}
+
+// Checks every parameter gradient and the input gradients of L = Σ out ∘ G against central
+// differences. self_attention: query, key and value are the same tensor.
+void check_module_gradients(MultiheadAttention<double>& m, TensorD& q, TensorD& k, TensorD& v, bool self_attention,
+                            const MhaCall& call) {
+  Rng rng(99);
+  auto run = [&]() -> const TensorD& { return self_attention ? m.forward(q, q, q, call) : m.forward(q, k, v, call); };
+  TensorD out = run().clone();
+  TensorD G = randn(out.shape(), rng);
+  auto loss = [&] { return qkv::test::dot(run(), G); };
+  m.zero_grad();
+  run();
+  auto g = m.backward(G);
+  TensorD dq = g.dquery.clone();
+  ASSERT_EQ(self_attention, m.last_was_self_attention());
+  if (self_attention) {
+    EXPECT_FALSE(g.dkey.defined());
+    EXPECT_TRUE(grad_close("dquery", dq, numeric_grad(q, loss)));
+  } else {
+    TensorD dk = g.dkey.clone(), dv = g.dvalue.clone();
+    EXPECT_TRUE(grad_close("dquery", dq, numeric_grad(q, loss)));
+    EXPECT_TRUE(grad_close("dkey", dk, numeric_grad(k, loss)));
+    EXPECT_TRUE(grad_close("dvalue", dv, numeric_grad(v, loss)));
+  }
+  for (auto& [name, p] : m.named_parameters()) {
+    TensorD analytic = p->grad.clone();
+    EXPECT_TRUE(grad_close(name, analytic, numeric_grad(p->value, loss)));
+  }
+}
+
+TEST(MhaShapes, TextbookEightHeadsOfWidthThree) {
+  // X is 2×4 (two tokens, E = 4); 8 heads of width 3: each Z is 2×3, the concatenation 2×24,
+  // and W_O (24×4, stored PyTorch-style as out_proj.weight (4, 24)) brings it back to 2×4.
+  Rng rng(1);
+  MultiheadAttention<double> m(opts(4, 8, true, 0, 0, 3), rng);
+  EXPECT_EQ(m.head_dim(), 3);
+  EXPECT_EQ(m.in_proj_weight.value.shape(), (qkv::Shape{3 * 24, 4}));
+  EXPECT_EQ(m.out_proj.weight.value.shape(), (qkv::Shape{4, 24}));
+  TensorD x = randn({1, 2, 4}, rng);
+  const TensorD& out = m.forward(x, x, x);
+  EXPECT_EQ(out.shape(), (qkv::Shape{1, 2, 4}));
+  const TensorD& z = m.head_outputs();
+  EXPECT_EQ(z.shape(), (qkv::Shape{1, 8, 2, 3}));
+  const TensorD& cat = m.concatenated();
+  EXPECT_EQ(cat.shape(), (qkv::Shape{1, 2, 24}));
+  // The concatenation is head after head, and out = concat · W_Oᵀ + b.
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t h = 0; h < 8; ++h)
+      for (int64_t c = 0; c < 3; ++c) EXPECT_EQ(cat.at({0, t, h * 3 + c}), z.at({0, h, t, c}));
+  for (int64_t t = 0; t < 2; ++t)
+    for (int64_t e = 0; e < 4; ++e) {
+      double acc = m.out_proj.bias.value[e];
+      for (int64_t c = 0; c < 24; ++c) acc += cat.at({0, t, c}) * m.out_proj.weight.value.at({e, c});
+      EXPECT_NEAR(out.at({0, t, e}), acc, 1e-12);
+    }
+}
+
+TEST(MhaInit, LikePyTorch) {
+  Rng rng(2);
+  MultiheadAttention<float> m(opts(16, 4), rng);
+  double bound = std::sqrt(6.0 / (16 + 48));
+  double mx = qkv::test::max_abs(m.in_proj_weight.value);
+  EXPECT_LE(mx, bound);
+  EXPECT_GT(mx, 0.8 * bound);
+  EXPECT_EQ(qkv::test::max_abs(m.in_proj_bias.value), 0.0);
+  EXPECT_EQ(qkv::test::max_abs(m.out_proj.bias.value), 0.0);
+  EXPECT_LE(qkv::test::max_abs(m.out_proj.weight.value), 1.0 / std::sqrt(16.0));
+  std::vector<std::string> names;
+  for (auto& [n, p] : m.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}));
+  MultiheadAttention<float> c(opts(8, 2, false, 5, 3), rng);
+  names.clear();
+  for (auto& [n, p] : c.named_parameters()) names.push_back(n);
+  EXPECT_EQ(names, (std::vector<std::string>{"q_proj_weight", "k_proj_weight", "v_proj_weight", "out_proj.weight"}));
+  EXPECT_EQ(c.k_proj_weight.value.shape(), (qkv::Shape{8, 5}));
+  EXPECT_EQ(c.v_proj_weight.value.shape(), (qkv::Shape{8, 3}));
+}
+
+TEST(MhaGradcheck, SelfAttentionFused) {
+  Rng rng(3);
+  MultiheadAttention<double> m(opts(6, 2), rng);
+  randomise_biases(m, rng);
+  TensorD x = randn({2, 3, 6}, rng), none;
+  check_module_gradients(m, x, none, none, true, {});
+}
+
+TEST(MhaGradcheck, SelfAttentionNoBiasCausalWithPaddingMask) {
+  Rng rng(4);
+  MultiheadAttention<double> m(opts(6, 3, false), rng);
+  TensorD x = randn({2, 4, 6}, rng), none;
+  MhaCall call;
+  call.is_causal = true;
+  call.key_padding_mask = TensorB::from({2, 4}, {0, 0, 0, 1, 0, 0, 1, 1});
+  check_module_gradients(m, x, none, none, true, call);
+}
+
+TEST(MhaGradcheck, CrossAttentionPackedWeights) {
+  Rng rng(5);
+  MultiheadAttention<double> m(opts(4, 2), rng);
+  randomise_biases(m, rng);
+  TensorD q = randn({2, 3, 4}, rng), k = randn({2, 5, 4}, rng), v = randn({2, 5, 4}, rng);
+  MhaCall call;
+  call.attn_bias = randn<float>({3, 5}, rng);
+  check_module_gradients(m, q, k, v, false, call);
+}
+
+TEST(MhaGradcheck, CrossAttentionKdimVdimTextbookHeads) {
+  Rng rng(6);
+  MultiheadAttention<double> m(opts(4, 3, true, 5, 2, 2), rng);
+  randomise_biases(m, rng);
+  TensorD q = randn({2, 2, 4}, rng), k = randn({2, 3, 5}, rng), v = randn({2, 3, 2}, rng);
+  MhaCall call;
+  call.key_padding_bias = randn<float>({2, 3}, rng);
+  call.attn_mask = TensorB::from({6, 2, 3}, {0, 0, 1, 0, 1, 0, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 0, 0,
+                                             0, 0, 0, 1, 0, 1, 0, 0, 1, 0, 0, 0, 1, 1, 0, 0, 1, 0});
+  check_module_gradients(m, q, k, v, false, call);
+}
+
+TEST(MhaGradcheck, FullyMaskedRowGivesZeroGradientNotNaN) {
+  Rng rng(7);
+  MultiheadAttention<double> m(opts(4, 2), rng);
+  randomise_biases(m, rng);
+  TensorD x = randn({1, 3, 4}, rng), none;
+  MhaCall call;
+  call.attn_mask = TensorB::from({3, 3}, {1, 1, 1, 0, 0, 1, 0, 0, 0});  // query 0 sees nothing
+  check_module_gradients(m, x, none, none, true, call);
+  const TensorD& z = m.head_outputs();
+  for (int64_t h = 0; h < 2; ++h)
+    for (int64_t c = 0; c < 2; ++c) EXPECT_EQ(z.at({0, h, 0, c}), 0.0);
+  EXPECT_TRUE(qkv::test::all_finite(m.in_proj_weight.grad));
+}
+
+TEST(MhaSelfVsCross, SameResultsAndSummedInputGradient) {
+  Rng rng(8);
+  MultiheadAttention<double> m(opts(8, 2), rng);
+  randomise_biases(m, rng);
+  TensorD x = randn({2, 5, 8}, rng);
+  TensorD x2 = x.clone(), x3 = x.clone();
+  TensorD G = randn({2, 5, 8}, rng);
+  m.zero_grad();
+  TensorD self_out = m.forward(x, x, x).clone();
+  EXPECT_TRUE(m.last_was_self_attention());
+  TensorD dself = m.backward(G).dquery.clone();
+  auto self_grads = m.state_dict();
+  std::vector<TensorD> gs;
+  for (auto& [n, p] : m.named_parameters()) gs.push_back(p->grad.clone());
+  m.zero_grad();
+  TensorD cross_out = m.forward(x, x2, x3).clone();
+  EXPECT_FALSE(m.last_was_self_attention());
+  auto g = m.backward(G);
+  EXPECT_TRUE(tensors_close("out", cross_out, self_out, 1e-13));
+  TensorD sum = g.dquery.clone();
+  for (int64_t i = 0; i < sum.numel(); ++i) sum[i] += g.dkey[i] + g.dvalue[i];
+  EXPECT_TRUE(tensors_close("dquery", sum, dself, 1e-12));
+  size_t i = 0;
+  for (auto& [n, p] : m.named_parameters()) EXPECT_TRUE(tensors_close(n, p->grad, gs[i++], 1e-12));
+}
+
+TEST(MhaWeights, PerHeadAndAveraged) {
+  Rng rng(9);
+  MultiheadAttention<float> m(opts(8, 4), rng);
+  TensorF q = randn<float>({2, 3, 8}, rng), kv = randn<float>({2, 5, 8}, rng);
+  MhaCall call;
+  call.need_weights = true;
+  call.average_attn_weights = false;
+  TensorF out1 = m.forward(q, kv, kv, call).clone();
+  TensorF per_head = m.weights().clone();
+  ASSERT_EQ(per_head.shape(), (qkv::Shape{2, 4, 3, 5}));
+  call.average_attn_weights = true;
+  TensorF out2 = m.forward(q, kv, kv, call).clone();
+  const TensorF& avg = m.weights();
+  ASSERT_EQ(avg.shape(), (qkv::Shape{2, 3, 5}));
+  EXPECT_TRUE(tensors_close("out", out2, out1, 0));
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < 3; ++i) {
+      double row = 0;
+      for (int64_t j = 0; j < 5; ++j) {
+        double mean = 0;
+        for (int64_t h = 0; h < 4; ++h) mean += per_head.at({b, h, i, j}) / 4;
+        EXPECT_NEAR(avg.at({b, i, j}), mean, 1e-6);
+        row += avg.at({b, i, j});
+      }
+      EXPECT_NEAR(row, 1.0, 1e-5);
+    }
+  call.need_weights = false;
+  m.forward(q, kv, kv, call);
+  EXPECT_FALSE(m.weights().defined());
+}
+
+TEST(MhaMasks, PolarityBoolEqualsMinusInfinityAndPaddingIsIgnored) {
+  Rng rng(10);
+  MultiheadAttention<float> m(opts(8, 2), rng);
+  TensorF x = randn<float>({2, 4, 8}, rng);
+  const float inf = std::numeric_limits<float>::infinity();
+  MhaCall a;
+  a.need_weights = true;
+  a.key_padding_mask = TensorB::from({2, 4}, {0, 0, 1, 0, 0, 1, 1, 1});
+  TensorF out_bool = m.forward(x, x, x, a).clone();
+  TensorF w = m.weights().clone();
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(w.at({0, i, 2}), 0.0f);
+    for (int64_t j = 1; j < 4; ++j) EXPECT_EQ(w.at({1, i, j}), 0.0f);
+    EXPECT_NEAR(w.at({1, i, 0}), 1.0f, 1e-6);
+  }
+  MhaCall b;
+  b.key_padding_bias = TensorF::from({2, 4}, {0, 0, -inf, 0, 0, -inf, -inf, -inf});
+  EXPECT_TRUE(tensors_close("float padding mask", m.forward(x, x, x, b), out_bool, 1e-6));
+  // The same through a per-head (B·H, Lq, Lk) boolean attn_mask.
+  MhaCall c;
+  c.attn_mask = TensorB({4, 4, 4});
+  for (int64_t bh = 0; bh < 4; ++bh)
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 4; ++j) c.attn_mask.at({bh, i, j}) = a.key_padding_mask.at({bh / 2, j});
+  EXPECT_TRUE(tensors_close("per-head attn_mask", m.forward(x, x, x, c), out_bool, 1e-6));
+  // Bool attn_mask combined with a float padding mask, and float attn_mask with bool padding.
+  MhaCall d;
+  d.attn_mask = TensorB::from({4, 4}, {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+  d.key_padding_bias = TensorF::from({2, 4}, {0.5f, 0, 0, -1, 0, 0, 2, 0});
+  MhaCall e;
+  e.attn_bias = TensorF::from({4, 4}, {0, -inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -inf});
+  e.key_padding_bias = d.key_padding_bias;
+  EXPECT_TRUE(tensors_close("bool+float", m.forward(x, x, x, d).clone(), m.forward(x, x, x, e), 1e-6));
+}
+
+TEST(MhaMasks, CausalEqualsExplicitMask) {
+  Rng rng(11);
+  MultiheadAttention<float> m(opts(6, 3), rng);
+  TensorF x = randn<float>({2, 5, 6}, rng);
+  MhaCall causal;
+  causal.is_causal = true;
+  causal.need_weights = true;
+  TensorF out = m.forward(x, x, x, causal).clone();
+  TensorF w = m.weights().clone();
+  MhaCall expl;
+  expl.attn_mask = TensorB({5, 5});
+  for (int64_t i = 0; i < 5; ++i)
+    for (int64_t j = i + 1; j < 5; ++j) expl.attn_mask.at({i, j}) = 1;
+  EXPECT_TRUE(tensors_close("causal", m.forward(x, x, x, expl), out, 1e-6));
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t i = 0; i < 5; ++i)
+      for (int64_t j = i + 1; j < 5; ++j) EXPECT_EQ(w.at({b, i, j}), 0.0f);
+}
+
+TEST(MhaEquivariance, PermutingTokensPermutesOutputs) {
+  Rng rng(12);
+  MultiheadAttention<float> m(opts(8, 2), rng);
+  TensorF x = randn<float>({1, 6, 8}, rng);
+  const std::vector<int64_t> perm{3, 0, 5, 1, 4, 2};
+  TensorF px({1, 6, 8});
+  for (int64_t t = 0; t < 6; ++t)
+    for (int64_t e = 0; e < 8; ++e) px.at({0, t, e}) = x.at({0, perm[t], e});
+  TensorF out = m.forward(x, x, x).clone();
+  TensorF pout = m.forward(px, px, px).clone();
+  for (int64_t t = 0; t < 6; ++t)
+    for (int64_t e = 0; e < 8; ++e) EXPECT_NEAR(pout.at({0, t, e}), out.at({0, perm[t], e}), 1e-5);
+}
+
+TEST(MhaDropout, TrainingOnlySeededAndDifferentiable) {
+  Rng rng(13);
+  MhaOptions o = opts(4, 2);
+  o.dropout = 0.5;
+  MultiheadAttention<double> m(o, rng);
+  TensorD x = randn({2, 4, 4}, rng);
+  MhaCall eval;
+  TensorD a = m.forward(x, x, x, eval).clone();
+  MhaCall train;
+  train.training = true;
+  train.dropout_seed = 42;
+  TensorD b = m.forward(x, x, x, train).clone();
+  TensorD c = m.forward(x, x, x, train).clone();
+  EXPECT_TRUE(tensors_close("same seed", c, b, 0));
+  EXPECT_FALSE(tensors_close("dropout changes the output", b, a, 1e-6));
+  TensorD none;
+  check_module_gradients(m, x, none, none, true, train);
+}
+
+TEST(MhaFloat, AgreesWithDoubleAndReusesBuffers) {
+  Rng rng(14);
+  MultiheadAttention<double> md(opts(16, 4), rng);
+  Rng rng2(14);
+  MultiheadAttention<float> mf(opts(16, 4), rng2);
+  TensorD x = randn({3, 7, 16}, rng);
+  TensorF xf = x.cast<float>();
+  TensorD G = randn({3, 7, 16}, rng);
+  TensorF Gf = G.cast<float>();
+  const TensorF& of = mf.forward(xf, xf, xf);
+  const float* first = of.data();
+  EXPECT_TRUE(tensors_close("out", of.cast<double>(), md.forward(x, x, x), 1e-5));
+  TensorF dxf = mf.backward(Gf).dquery;
+  const float* first_dx = dxf.data();
+  EXPECT_TRUE(tensors_close("dquery", dxf.cast<double>(), md.backward(G).dquery, 1e-5));
+  EXPECT_TRUE(tensors_close("in_proj_weight.grad", mf.in_proj_weight.grad.cast<double>(), md.in_proj_weight.grad, 1e-5));
+  EXPECT_EQ(mf.forward(xf, xf, xf).data(), first);
+  EXPECT_EQ(mf.backward(Gf).dquery.data(), first_dx);
+}
+
+TEST(MhaErrors, BadArgumentsThrowNamingTheArgument) {
+  Rng rng(15);
+  auto msg = [](auto&& f) {
+    try {
+      f();
+    } catch (const qkv::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([&] { MultiheadAttention<float>(opts(10, 3), rng); }).find("divisible"), std::string::npos);
+  EXPECT_NE(msg([&] { MultiheadAttention<float>(opts(0, 1), rng); }).find("embed_dim"), std::string::npos);
+  MultiheadAttention<float> m(opts(8, 2, true, 3, 5), rng);
+  TensorF q({2, 3, 8}), k({2, 4, 3}), v({2, 4, 5});
+  EXPECT_NE(msg([&] { m.forward(q, v, v); }).find("'key'"), std::string::npos);
+  EXPECT_NE(msg([&] { m.forward(q, k, TensorF({2, 3, 5})); }).find("'value'"), std::string::npos);
+  EXPECT_NE(msg([&] { m.forward(TensorF({2, 3, 7}), k, v); }).find("'query'"), std::string::npos);
+  MhaCall bad;
+  bad.key_padding_mask = TensorB({2, 3});
+  EXPECT_NE(msg([&] { m.forward(q, k, v, bad); }).find("'key_padding_mask'"), std::string::npos);
+  MhaCall bad2;
+  bad2.attn_bias = TensorF({3, 3, 4});
+  EXPECT_NE(msg([&] { m.forward(q, k, v, bad2); }).find("'attn_mask'"), std::string::npos);
+  EXPECT_NE(msg([&] { MultiheadAttention<float>(opts(8, 2), rng).backward(TensorF({2, 3, 8})); }).find("before forward"),
+            std::string::npos);
+  m.forward(q, k, v);
+  EXPECT_NE(msg([&] { m.backward(TensorF({2, 3, 7})); }).find("'dout'"), std::string::npos);
+}
+
+}  // namespace

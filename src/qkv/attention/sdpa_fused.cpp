@@ -1,19 +1,57 @@
-// Until the fused kernels land, no mask/option combination is supported, so sdpa.cpp
-// routes every call to the reference backend.
+// The fused backend of sdpa_forward / sdpa_backward: adapts tensors, AttentionMask and
+// SdpaOptions to the tiled online-softmax kernels of kernels/flash.h. Every mask kind
+// (causal both alignments, valid_lens (B,) or (B, Lq), allowed, bias), dropout and
+// need_weights (recomputed from the saved lse) are supported.
 #include "qkv/attention/sdpa_fused.h"
+
+#include "qkv/attention/flash_adapter.h"
 
 namespace qkv {
 
-bool sdpa_fused_supports(const AttentionMask&, const SdpaOptions&) { return false; }
+bool sdpa_fused_supports(const AttentionMask&, const SdpaOptions&) { return true; }
 
-SdpaForward<float> sdpa_fused_forward(const TensorF&, const TensorF&, const TensorF&, const AttentionMask&,
-                                      const SdpaOptions&) {
-  fail("scaled_dot_product_attention: the fused backend is not available in this build");
+SdpaForward<float> sdpa_fused_forward(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
+                                      const SdpaOptions& options) {
+  const char* where = "scaled_dot_product_attention";
+  const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
+  const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  const float scale = flash_adapter::scale_of(options, dm.d);
+  TensorF qk, kk, vk;
+  const kernels::FlashIn qv = flash_adapter::view_of(q, qk), kv = flash_adapter::view_of(k, kk),
+                         vv = flash_adapter::view_of(v, vk);
+  SdpaForward<float> fwd;
+  fwd.out = TensorF({dm.B, dm.H, dm.Lq, dm.dv});
+  fwd.lse = TensorF({dm.B, dm.H, dm.Lq});
+  kernels::flash_forward(dm, scale, qv, kv, vv, m.fm, fwd.out.data(), fwd.lse.data());
+  if (options.need_weights) {
+    fwd.weights = TensorF({dm.B, dm.H, dm.Lq, dm.Lk});
+    kernels::flash_weights(dm, scale, qv, kv, fwd.lse.data(), m.fm, fwd.weights.data());
+  }
+  return fwd;
 }
 
-SdpaGrads<float> sdpa_fused_backward(const TensorF&, const TensorF&, const TensorF&, const TensorF&,
-                                     const SdpaForward<float>&, const AttentionMask&, const SdpaOptions&) {
-  fail("scaled_dot_product_attention_backward: the fused backend is not available in this build");
+SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
+                                     const SdpaForward<float>& fwd, const AttentionMask& mask,
+                                     const SdpaOptions& options) {
+  const char* where = "scaled_dot_product_attention_backward";
+  const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
+  const Shape out_shape{dm.B, dm.H, dm.Lq, dm.dv};
+  check_shape(where, "dout", dout, out_shape);
+  check_shape(where, "fwd.out", fwd.out, out_shape);
+  check_shape(where, "fwd.lse", fwd.lse, {dm.B, dm.H, dm.Lq});
+  const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  const float scale = flash_adapter::scale_of(options, dm.d);
+  TensorF qk, kk, vk, ok, dk_;
+  const kernels::FlashIn qv = flash_adapter::view_of(q, qk), kv = flash_adapter::view_of(k, kk),
+                         vv = flash_adapter::view_of(v, vk), ov = flash_adapter::view_of(fwd.out, ok),
+                         dov = flash_adapter::view_of(dout, dk_);
+  const TensorF lse = fwd.lse.contiguous();
+  SdpaGrads<float> g;
+  g.dq = TensorF({dm.B, dm.H, dm.Lq, dm.d});
+  g.dk = TensorF({dm.B, dm.H, dm.Lk, dm.d});
+  g.dv = TensorF({dm.B, dm.H, dm.Lk, dm.dv});
+  kernels::flash_backward(dm, scale, qv, kv, vv, ov, dov, lse.data(), m.fm, g.dq.data(), g.dk.data(), g.dv.data());
+  return g;
 }
 
 }  // namespace qkv

@@ -1,0 +1,69 @@
+// Fused scaled dot-product attention kernels (FlashAttention-2 style), float32 and bfloat16.
+//
+// Dimension glossary: B batch, H heads, Lq queries, Lk keys, d query/key width, dv value width.
+//   q: (B, H, Lq, d)   k: (B, H, Lk, d)   v: (B, H, Lk, dv)   out: (B, H, Lq, dv)   lse: (B, H, Lq)
+// Scores s = scale · q·k (+ bias), masked as FlashMask says; out = softmax(s) V (dropout applied to
+// the weights after the softmax). The forward saves only lse = log Σ_j exp(s_ij) (natural log,
+// −inf for a row with no visible key, whose output is 0); the backward recomputes the weights
+// from q, k and lse and never materialises Lq×Lk.
+//
+// This layer takes raw pointers and strides and knows nothing of tensors or modules. Inputs are
+// read through FlashIn views (the last dimension must be contiguous); outputs are written
+// contiguous. SIMD is chosen at run time (Highway); threads come from qkv/core/parallel.h.
+#pragma once
+
+#include <cstdint>
+
+namespace qkv::kernels {
+
+struct FlashDims {
+  int64_t B = 0, H = 0, Lq = 0, Lk = 0, d = 0, dv = 0;
+};
+
+// A (B, H, L, width) operand: element (b, h, i, c) is at p[b·sb + h·sh + i·si + c].
+template <typename T>
+struct FlashView {
+  const T* p = nullptr;
+  int64_t sb = 0, sh = 0, si = 0;
+  const T* row(int64_t b, int64_t h, int64_t i) const { return p + b * sb + h * sh + i * si; }
+};
+using FlashIn = FlashView<float>;
+using FlashInBf16 = FlashView<uint16_t>;  // bfloat16 bit patterns
+
+// Which keys query i of head (b, h) sees, and what is added to its scores. All parts AND together.
+struct FlashMask {
+  bool causal = false;          // key j visible only when j <= i + causal_offset
+  int64_t causal_offset = 0;    // 0: top-left alignment; Lk − Lq: bottom-right
+  const int64_t* lens = nullptr;  // keys j >= lens[b·lens_sb + i·lens_si] are masked
+  int64_t lens_sb = 0, lens_si = 0;
+  const uint8_t* allowed = nullptr;  // 0 = masked; element (b, h, i, j) via the four strides
+  int64_t allowed_sb = 0, allowed_sh = 0, allowed_si = 0, allowed_sj = 0;
+  const float* bias = nullptr;       // added to the scaled scores (−inf masks)
+  int64_t bias_sb = 0, bias_sh = 0, bias_si = 0, bias_sj = 0;
+  double dropout_p = 0.0;            // weight (b,h,i,j) dropped when
+  uint64_t dropout_seed = 0;         //   counter_uniform(seed, ((b·H+h)·Lq+i)·Lk+j) < p, kept ones × 1/(1−p)
+};
+
+// out (B, H, Lq, dv) and lse (B, H, Lq), both contiguous.
+void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                   const FlashMask& mask, float* out, float* lse);
+
+// The (pre-dropout) weights exp(s − lse) into weights (B, H, Lq, Lk), contiguous.
+void flash_weights(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
+                   const FlashMask& mask, float* weights);
+
+// Gradients into dq (B, H, Lq, d), dk (B, H, Lk, d), dv (B, H, Lk, dv), contiguous, overwritten.
+// out and lse are what flash_forward returned; dout is the gradient of out.
+void flash_backward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                    const FlashIn& out, const FlashIn& dout, const float* lse, const FlashMask& mask, float* dq,
+                    float* dk, float* dv);
+
+// bfloat16 inputs, float32 accumulation and outputs. Uses vdpbf16ps when the CPU has
+// AVX512-BF16; otherwise widens the inputs to float32 and runs flash_forward.
+void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
+                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse);
+
+// True when flash_forward_bf16 runs the AVX512-BF16 kernel on this CPU.
+bool flash_bf16_native();
+
+}  // namespace qkv::kernels

@@ -1,0 +1,42 @@
+// IDX files (the MNIST / Fashion-MNIST format), plain or gzip-compressed (read through zlib).
+//
+// Layout: magic (0x00 0x00 type ndims), ndims big-endian uint32 sizes, then the data.
+// Only unsigned-byte data (type 0x08) is read: images are (count, rows, cols), labels (count,).
+// Every problem (missing file, corrupt gzip stream, wrong magic, truncated data, trailing
+// bytes, image/label count mismatch) throws qkv::FileError naming the file.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qkv::data {
+
+struct IdxImages {
+  int64_t count = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // count × rows × cols, row-major
+};
+
+IdxImages read_idx_images(const std::string& path);
+std::vector<uint8_t> read_idx_labels(const std::string& path);
+
+// Images with their labels, e.g. one split of Fashion-MNIST.
+struct ImageDataset {
+  int64_t count = 0, rows = 0, cols = 0;
+  std::vector<uint8_t> pixels;  // count × rows × cols
+  std::vector<uint8_t> labels;  // count
+  const uint8_t* image(int64_t i) const { return pixels.data() + i * rows * cols; }
+};
+
+// Reads <dir>/{train,t10k}-images-idx3-ubyte.gz and the matching labels file; checks that the
+// counts agree and that labels are < 10. limit > 0 keeps only the first `limit` examples.
+ImageDataset load_fashion_mnist(const std::string& dir, bool train, int64_t limit = 0);
+
+// /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist), or $QKV_FASHION_MNIST.
+std::string default_fashion_mnist_dir();
+
+// "T-shirt/top", "Trouser", ..., "Ankle boot".
+const std::array<const char*, 10>& fashion_mnist_classes();
+
+}  // namespace qkv::data

@@ -1,0 +1,202 @@
+#include "qkv/io/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace qkv::io {
+namespace {
+
+static_assert(sizeof(float) == 4 && sizeof(double) == 8, "IEEE float and double expected");
+
+size_t dtype_size(const std::string& dtype) {
+  if (dtype == "F32") return 4;
+  if (dtype == "F64" || dtype == "I64") return 8;
+  if (dtype == "U8") return 1;
+  return 0;
+}
+
+template <typename T>
+SafeTensor make(const char* dtype, const Tensor<T>& t) {
+  SafeTensor s;
+  s.dtype = dtype;
+  s.shape = t.shape();
+  Tensor<T> c = t.contiguous();
+  s.bytes.resize(static_cast<size_t>(c.numel()) * sizeof(T));
+  if (c.numel()) std::memcpy(s.bytes.data(), c.data(), s.bytes.size());
+  return s;
+}
+
+template <typename T>
+Tensor<T> take(const SafeTensors& f, const std::string& name, const char* dtype) {
+  auto it = f.tensors.find(name);
+  QKV_CHECK(it != f.tensors.end(), "safetensors: no tensor named '", name, "'");
+  QKV_CHECK(it->second.dtype == dtype, "safetensors: tensor '", name, "' has dtype ", it->second.dtype,
+            "; expected ", dtype);
+  Tensor<T> t(it->second.shape);
+  if (t.numel()) std::memcpy(t.data(), it->second.bytes.data(), it->second.bytes.size());
+  return t;
+}
+
+[[noreturn]] void file_fail(const std::string& path, const std::string& what) {
+  throw FileError("safetensors file '" + path + "': " + what);
+}
+
+void write_all(int fd, const void* data, size_t n, const std::string& path) {
+  const char* p = static_cast<const char*>(data);
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      file_fail(path, std::string("write failed: ") + std::strerror(errno));
+    }
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+}  // namespace
+
+void SafeTensors::put(const std::string& name, const TensorF& t) { tensors[name] = make("F32", t); }
+void SafeTensors::put(const std::string& name, const TensorD& t) { tensors[name] = make("F64", t); }
+void SafeTensors::put(const std::string& name, const TensorI& t) { tensors[name] = make("I64", t); }
+void SafeTensors::put(const std::string& name, const TensorB& t) { tensors[name] = make("U8", t); }
+TensorF SafeTensors::get_f32(const std::string& name) const { return take<float>(*this, name, "F32"); }
+TensorD SafeTensors::get_f64(const std::string& name) const { return take<double>(*this, name, "F64"); }
+TensorI SafeTensors::get_i64(const std::string& name) const { return take<int64_t>(*this, name, "I64"); }
+
+std::map<std::string, TensorF> SafeTensors::f32_with_prefix(const std::string& prefix) const {
+  std::map<std::string, TensorF> out;
+  for (auto& [name, t] : tensors)
+    if (name.compare(0, prefix.size(), prefix) == 0 && t.dtype == "F32")
+      out[name.substr(prefix.size())] = get_f32(name);
+  return out;
+}
+
+const std::string& SafeTensors::meta(const std::string& key) const {
+  auto it = metadata.find(key);
+  QKV_CHECK(it != metadata.end(), "safetensors: no metadata key '", key, "'");
+  return it->second;
+}
+
+void write_safetensors(const std::string& path, const SafeTensors& file) {
+  nlohmann::json header = nlohmann::json::object();
+  uint64_t offset = 0;
+  for (auto& [name, t] : file.tensors) {
+    QKV_CHECK(name != "__metadata__" && !name.empty(), "write_safetensors: invalid tensor name '", name, "'");
+    QKV_CHECK(dtype_size(t.dtype) != 0, "write_safetensors: tensor '", name, "' has unsupported dtype ", t.dtype);
+    QKV_CHECK(t.bytes.size() == static_cast<size_t>(numel_of(t.shape)) * dtype_size(t.dtype),
+              "write_safetensors: tensor '", name, "' has ", t.bytes.size(), " bytes for shape ", shape_str(t.shape));
+    header[name] = {{"dtype", t.dtype}, {"shape", t.shape}, {"data_offsets", {offset, offset + t.bytes.size()}}};
+    offset += t.bytes.size();
+  }
+  if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');
+  uint64_t n = text.size();
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
+
+  namespace fs = std::filesystem;
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) file_fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
+  try {
+    write_all(fd, len, 8, path);
+    write_all(fd, text.data(), text.size(), path);
+    for (auto& [name, t] : file.tensors) write_all(fd, t.bytes.data(), t.bytes.size(), path);
+    if (::fsync(fd) != 0) file_fail(path, std::string("fsync failed: ") + std::strerror(errno));
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
+  ::close(fd);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    file_fail(path, std::string("rename failed: ") + std::strerror(e));
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
+SafeTensors read_safetensors(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) file_fail(path, "not found (or not a regular file)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) file_fail(path, "cannot be opened");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (bytes.size() < 8) file_fail(path, "truncated: " + std::to_string(bytes.size()) + " bytes, no header length");
+  uint64_t n = 0;
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(bytes[static_cast<size_t>(i)]) << (8 * i);
+  if (n > bytes.size() - 8)
+    file_fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(bytes.size()));
+  nlohmann::json header;
+  try {
+    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+  } catch (const std::exception& e) {
+    file_fail(path, std::string("header is not valid JSON (") + e.what() + ")");
+  }
+  if (!header.is_object()) file_fail(path, "header is not a JSON object");
+  const size_t data_begin = 8 + n;
+  const uint64_t data_size = bytes.size() - data_begin;
+  SafeTensors out;
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  for (auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") {
+      if (!entry.is_object()) file_fail(path, "__metadata__ is not an object");
+      for (auto& [k, v] : entry.items()) {
+        if (!v.is_string()) file_fail(path, "__metadata__ value for '" + k + "' is not a string");
+        out.metadata[k] = v.get<std::string>();
+      }
+      continue;
+    }
+    const std::string where = "tensor '" + name + "': ";
+    if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") || !entry.contains("data_offsets"))
+      file_fail(path, where + "needs dtype, shape and data_offsets");
+    SafeTensor t;
+    if (!entry["dtype"].is_string()) file_fail(path, where + "dtype is not a string");
+    t.dtype = entry["dtype"].get<std::string>();
+    if (dtype_size(t.dtype) == 0) file_fail(path, where + "unsupported dtype " + t.dtype + " (F32, F64, I64, U8)");
+    const auto& shape = entry["shape"];
+    const auto& offs = entry["data_offsets"];
+    if (!shape.is_array()) file_fail(path, where + "shape is not an array");
+    uint64_t count = 1;
+    for (auto& s : shape) {
+      if (!s.is_number_unsigned()) file_fail(path, where + "shape has a negative or non-integer entry");
+      uint64_t v = s.get<uint64_t>();
+      if (v > (uint64_t{1} << 40) || (v && count > (uint64_t{1} << 40) / v)) file_fail(path, where + "implausible shape");
+      count *= v;
+      t.shape.push_back(static_cast<int64_t>(v));
+    }
+    if (!offs.is_array() || offs.size() != 2 || !offs[0].is_number_unsigned() || !offs[1].is_number_unsigned())
+      file_fail(path, where + "data_offsets must be two non-negative integers");
+    uint64_t b = offs[0].get<uint64_t>(), e = offs[1].get<uint64_t>();
+    if (b > e || e > data_size)
+      file_fail(path, where + "data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
+                          ") outside the data section of " + std::to_string(data_size) + " bytes (truncated file?)");
+    if (e - b != count * dtype_size(t.dtype))
+      file_fail(path, where + std::to_string(e - b) + " bytes for dtype " + t.dtype + " and shape " +
+                          shape_str(t.shape) + " (expected " + std::to_string(count * dtype_size(t.dtype)) + ")");
+    ranges.emplace_back(b, e);
+    t.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + b),
+                   bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + e));
+    out.tensors[name] = std::move(t);
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 1; i < ranges.size(); ++i)
+    if (ranges[i].first < ranges[i - 1].second) file_fail(path, "tensors have overlapping data_offsets");
+  return out;
+}
+
+}  // namespace qkv::io

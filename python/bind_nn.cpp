@@ -1,0 +1,241 @@
+// Python: qkv.MultiheadAttention, nn.MultiheadAttention's arguments, masks and state_dict.
+//
+//   MultiheadAttention(embed_dim, num_heads, bias=True, kdim=None, vdim=None, batch_first=True,
+//                      dropout=0.0, head_dim=None)
+//   m(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
+//     average_attn_weights=True, is_causal=False) → (out, weights or None)
+//   m.backward(dout) → (dquery, dkey, dvalue); self-attention (query is key is value): (dx, None, None)
+//   m.state_dict() / m.load_state_dict(d) / m.grads() / m.zero_grad() / m.train(mode) / m.eval()
+// Layouts: batch_first=True (B, L, E); batch_first=False (L, B, E); unbatched (L, E). Weights
+// are (B, Lq, Lk) averaged or (B, H, Lq, Lk) per head, (Lq, Lk) / (H, Lq, Lk) when unbatched.
+// Masks use nn.MultiheadAttention's polarity: bool True = do not attend; float masks are added.
+// key_padding_mask (B, Lk); attn_mask (Lq, Lk) or (B·H, Lq, Lk). is_causal adds a top-left causal
+// mask (torch 1.13 has no is_causal: pass it an explicit mask). Modules start in training mode
+// like torch; dropout (training only) draws its seed from qkv.manual_seed's generator.
+#include <pybind11/stl.h>
+
+#include <map>
+#include <optional>
+
+#include "arrays.h"
+#include "bindings.h"
+#include "qkv/nn/multihead_attention.h"
+
+namespace qkv::python {
+namespace {
+
+class PyMha {
+ public:
+  PyMha(int64_t embed_dim, int64_t num_heads, bool bias, std::optional<int64_t> kdim, std::optional<int64_t> vdim,
+        bool batch_first, double dropout, std::optional<int64_t> head_dim)
+      : batch_first_(batch_first) {
+    const char* fn = "MultiheadAttention";
+    QKV_CHECK(!kdim || *kdim > 0, fn, ": argument 'kdim' must be positive, got ", kdim.value_or(0));
+    QKV_CHECK(!vdim || *vdim > 0, fn, ": argument 'vdim' must be positive, got ", vdim.value_or(0));
+    QKV_CHECK(!head_dim || *head_dim > 0, fn, ": argument 'head_dim' must be positive, got ", head_dim.value_or(0));
+    nn::MhaOptions o;
+    o.embed_dim = embed_dim;
+    o.num_heads = num_heads;
+    o.bias = bias;
+    o.kdim = kdim.value_or(0);
+    o.vdim = vdim.value_or(0);
+    o.head_dim = head_dim.value_or(0);
+    o.dropout = dropout;
+    m_ = nn::MultiheadAttention<float>(o, python_rng());
+  }
+
+  py::tuple call(py::handle query, py::handle key, py::handle value, py::handle key_padding_mask, bool need_weights,
+                 py::handle attn_mask, bool average_attn_weights, bool is_causal) {
+    const char* fn = "MultiheadAttention";
+    FloatArray q = float_array(query, fn, "query");
+    const bool same_k = key.is(query), same_v = value.is(query);
+    FloatArray k = same_k ? q : float_array(key, fn, "key");
+    FloatArray v = same_v ? q : float_array(value, fn, "value");
+    check_values(fn, "query", q.t);
+    if (!same_k) check_values(fn, "key", k.t);
+    if (!same_v) check_values(fn, "value", v.t);
+    const int rank = q.t.rank();
+    QKV_CHECK(rank == 2 || rank == 3, fn, ": argument 'query' has shape ", shape_str(q.t.shape()), "; expected ",
+              batch_first_ ? "(B, L, E)" : "(L, B, E)", " or unbatched (L, E)");
+    QKV_CHECK(k.t.rank() == rank, fn, ": argument 'key' has shape ", shape_str(k.t.shape()), "; expected rank ", rank,
+              " like 'query'");
+    QKV_CHECK(v.t.rank() == rank, fn, ": argument 'value' has shape ", shape_str(v.t.shape()),
+              "; expected rank ", rank, " like 'query'");
+    unbatched_ = rank == 2;
+    q_ = to_batch_first(q);
+    k_ = same_k ? q_ : to_batch_first(k);
+    v_ = same_v ? q_ : to_batch_first(v);
+
+    nn::MhaCall c;
+    mask_keep_.clear();
+    if (!key_padding_mask.is_none()) {
+      py::array a = mask_array(fn, "key_padding_mask", key_padding_mask);
+      if (unbatched_) a = a.attr("reshape")(py::make_tuple(1, -1));
+      if (a.dtype().kind() == 'b') {
+        c.key_padding_mask = keep_bool(a);
+      } else {
+        c.key_padding_bias = keep_float(fn, "key_padding_mask", a);
+      }
+    }
+    if (!attn_mask.is_none()) {
+      py::array a = mask_array(fn, "attn_mask", attn_mask);
+      if (a.dtype().kind() == 'b') {
+        c.attn_mask = keep_bool(a);
+      } else {
+        c.attn_bias = keep_float(fn, "attn_mask", a);
+      }
+    }
+    c.is_causal = is_causal;
+    c.need_weights = need_weights;
+    c.average_attn_weights = average_attn_weights;
+    c.training = training_;
+    c.dropout_seed = training_ && m_.options().dropout > 0 ? python_rng().next_u64() : 0;
+
+    TensorF out;
+    {
+      py::gil_scoped_release nogil;
+      out = m_.forward(q_.t, k_.t, v_.t, c);
+    }
+    have_forward_ = true;
+    py::object weights = py::none();
+    if (need_weights) {
+      const TensorF& w = m_.weights();
+      Shape ws = w.shape();
+      if (unbatched_) ws.erase(ws.begin());
+      weights = to_numpy(w, ws);
+    }
+    return py::make_tuple(from_batch_first(out), weights);
+  }
+
+  py::tuple backward(py::handle dout) {
+    const char* fn = "MultiheadAttention.backward";
+    QKV_CHECK(have_forward_, fn, ": called before a forward call");
+    FloatArray g = float_array(dout, fn, "dout");
+    check_values(fn, "dout", g.t);
+    FloatArray gb = to_batch_first(g);
+    nn::MhaGrads<float> grads;
+    {
+      py::gil_scoped_release nogil;
+      grads = m_.backward(gb.t);
+    }
+    auto wrap = [&](const TensorF& t) -> py::object {
+      if (!t.defined()) return py::none();
+      return from_batch_first(t);
+    };
+    return py::make_tuple(wrap(grads.dquery), wrap(grads.dkey), wrap(grads.dvalue));
+  }
+
+  py::dict state_dict() {
+    py::dict d;
+    for (auto& [name, p] : m_.named_parameters()) d[py::str(name)] = to_numpy(p->value);
+    return d;
+  }
+
+  py::dict grads() {
+    py::dict d;
+    for (auto& [name, p] : m_.named_parameters()) d[py::str(name)] = to_numpy(p->grad);
+    return d;
+  }
+
+  void load_state_dict(const py::dict& d) {
+    const char* fn = "MultiheadAttention.load_state_dict";
+    std::map<std::string, TensorF> dict;
+    std::vector<FloatArray> keep;
+    for (auto item : d) {
+      std::string name = py::str(item.first);
+      keep.push_back(float_array(item.second, fn, name.c_str()));
+      check_values(fn, name.c_str(), keep.back().t);
+      dict[name] = keep.back().t;
+    }
+    m_.load_state_dict(dict);
+  }
+
+  void zero_grad() { m_.zero_grad(); }
+  PyMha& train(bool mode) {
+    training_ = mode;
+    return *this;
+  }
+  bool training() const { return training_; }
+  const nn::MultiheadAttention<float>& module() const { return m_; }
+  bool batch_first() const { return batch_first_; }
+
+ private:
+  // (B, L, E) as given, (L, B, E) transposed to (B, L, E), (L, E) as (1, L, E); contiguous float32.
+  FloatArray to_batch_first(const FloatArray& a) const {
+    if (a.t.rank() == 2) {
+      FloatArray out = a;
+      out.t = a.t.view({1, a.t.dim(0), a.t.dim(1)});
+      return out;
+    }
+    if (batch_first_) return a;
+    py::module_ np = py::module_::import("numpy");
+    py::array t = np.attr("ascontiguousarray")(a.keep.attr("transpose")(1, 0, 2));
+    return float_array(t, "MultiheadAttention", "input");
+  }
+  py::array_t<float> from_batch_first(const TensorF& t) const {
+    if (unbatched_) return to_numpy(t, {t.dim(1), t.dim(2)});
+    if (batch_first_) return to_numpy(t);
+    return to_numpy(t.transpose(0, 1));
+  }
+  py::array mask_array(const char* fn, const char* arg, py::handle obj) {
+    py::array a = as_array(obj, fn, arg);
+    char kind = a.dtype().kind();
+    if (kind != 'b' && kind != 'f')
+      throw py::type_error(str(fn, ": argument '", arg, "' has dtype ", dtype_name(a),
+                               "; expected bool (True = do not attend) or a floating additive mask"));
+    return a;
+  }
+  TensorB keep_bool(const py::array& a) {
+    BoolArray b = bool_array(a);
+    mask_keep_.push_back(b.keep);
+    return b.t;
+  }
+  TensorF keep_float(const char* fn, const char* arg, const py::array& a) {
+    FloatArray f = float_array(a, fn, arg);
+    check_values(fn, arg, f.t, /*allow_neg_inf=*/true);
+    mask_keep_.push_back(f.keep);
+    return f.t;
+  }
+
+  nn::MultiheadAttention<float> m_;
+  bool batch_first_ = true;
+  bool training_ = true;
+  bool unbatched_ = false;
+  bool have_forward_ = false;
+  FloatArray q_, k_, v_;                 // inputs of the last forward, kept alive for backward
+  std::vector<py::object> mask_keep_;    // masks of the last forward
+};
+
+Binding reg("nn", [](py::module_& m) {
+  py::class_<PyMha>(m, "MultiheadAttention",
+                    "Multi-head attention with torch.nn.MultiheadAttention's options, masks and state_dict names "
+                    "(in_proj_weight, in_proj_bias, q/k/v_proj_weight, out_proj.weight, out_proj.bias).")
+      .def(py::init<int64_t, int64_t, bool, std::optional<int64_t>, std::optional<int64_t>, bool, double,
+                    std::optional<int64_t>>(),
+           py::arg("embed_dim"), py::arg("num_heads"), py::arg("bias") = true, py::arg("kdim") = py::none(),
+           py::arg("vdim") = py::none(), py::arg("batch_first") = true, py::arg("dropout") = 0.0,
+           py::arg("head_dim") = py::none())
+      .def("__call__", &PyMha::call, py::arg("query"), py::arg("key"), py::arg("value"),
+           py::arg("key_padding_mask") = py::none(), py::arg("need_weights") = true,
+           py::arg("attn_mask") = py::none(), py::arg("average_attn_weights") = true, py::arg("is_causal") = false)
+      .def("backward", &PyMha::backward, py::arg("dout"),
+           "Input gradients (dquery, dkey, dvalue) of the last call for the upstream dout; parameter "
+           "gradients accumulate (see grads()). Self-attention (query is key is value) returns (dx, None, None).")
+      .def("state_dict", &PyMha::state_dict)
+      .def("load_state_dict", &PyMha::load_state_dict, py::arg("state_dict"))
+      .def("grads", &PyMha::grads, "Parameter gradients keyed by the state_dict names.")
+      .def("zero_grad", &PyMha::zero_grad)
+      .def("train", &PyMha::train, py::arg("mode") = true, py::return_value_policy::reference)
+      .def("eval", [](PyMha& self) -> PyMha& { return self.train(false); }, py::return_value_policy::reference)
+      .def_property_readonly("training", &PyMha::training)
+      .def_property_readonly("embed_dim", [](const PyMha& s) { return s.module().options().embed_dim; })
+      .def_property_readonly("num_heads", [](const PyMha& s) { return s.module().options().num_heads; })
+      .def_property_readonly("head_dim", [](const PyMha& s) { return s.module().head_dim(); })
+      .def_property_readonly("kdim", [](const PyMha& s) { return s.module().options().kdim; })
+      .def_property_readonly("vdim", [](const PyMha& s) { return s.module().options().vdim; })
+      .def_property_readonly("dropout", [](const PyMha& s) { return s.module().options().dropout; })
+      .def_property_readonly("batch_first", &PyMha::batch_first);
+});
+
+}  // namespace
+}  // namespace qkv::python

@@ -1,0 +1,355 @@
+// bfloat16 fused attention forward: q, k, v in bfloat16, scores, softmax and output in float32.
+// Shapes: see flash.h.
+//
+// With AVX512-BF16 (checked at run time) the two products use vdpbf16ps, which multiplies pairs
+// of bf16 and accumulates in float32: K is packed once per (batch, head) as Kᵀ panels of
+// pairs along d (one 32-bit lane = k[j][2p], k[j][2p+1]), V as pairs along the key axis
+// (v[2t][c], v[2t+1][c]); the float32 weights of a tile are rounded to bf16 (vcvtneps2bf16)
+// and broadcast as key pairs. Tiles, masks, the online softmax and the log2-domain scores
+// follow flash_f32.cpp. Without AVX512-BF16 the inputs are widened to float32 and
+// flash_forward runs instead (same results up to bf16 rounding of the weights).
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "qkv/core/bf16.h"
+#include "qkv/core/parallel.h"
+#include "qkv/kernels/flash.h"
+#include "qkv/kernels/flash_common.h"
+
+// GCC 12 warns inside its own AVX-512 reduction intrinsics (_mm512_undefined_*).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#define QKV_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+
+namespace qkv::kernels {
+namespace {
+
+using namespace flash;
+
+constexpr int64_t kBK = 64;  // keys per block: 4 vectors of 16 float32 scores
+constexpr int64_t kMR = 6;   // query rows per micro tile
+constexpr int64_t kQB = 8 * kMR;
+
+struct Bf16Job {
+  FlashDims dm;
+  float c = 0;  // scale · log2(e)
+  FlashInBf16 q, k, v;
+  const FlashMask* mask = nullptr;
+  float* out = nullptr;
+  float* lse = nullptr;
+  int64_t nkb = 0, nqb = 0, d2 = 0, dvp = 0, lk2 = 0;
+};
+
+struct Bf16Scratch {
+  std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d
+  std::vector<uint32_t> vp;  // [lk2][dvp]      pairs along keys
+  std::vector<uint32_t> qp;  // [kQB][d2]       pairs along d
+  std::vector<uint16_t> pb;  // [kMR][kBK]      weights in bf16
+  Floats o, s;
+  float m[kQB], l[kQB], alpha[kQB];
+  int64_t kend[kQB];
+  std::vector<float> z;
+};
+
+inline uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
+
+QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m512 f = _mm512_sub_ps(x, n);
+  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471805599453e-1f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+// s[M][kBK] = c · a[M][d2 pairs] · kt[d2][kBK pairs]
+template <int M>
+QKV_BF16_TARGET void tile_qk(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
+  __m512 acc[M][4];
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < d2; ++p) {
+    __m512bh b[4];
+    for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
+    for (int r = 0; r < M; ++r) {
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * d2 + p]));
+      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+    }
+  }
+  const __m512 vc = _mm512_set1_ps(c);
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBK + v * 16, _mm512_mul_ps(acc[r][v], vc));
+}
+
+// o[M][NV·16] = o·alpha + pb[M][2·nt] · vp[nt][NV·16]   (pairs of keys)
+template <int M, int NV>
+QKV_BF16_TARGET void tile_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t ldv, float* o, int64_t ldo,
+                             const float* alpha) {
+  __m512 acc[M][NV];
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < NV; ++v)
+      acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ldo + v * 16), _mm512_set1_ps(alpha[r]));
+  for (int64_t t = 0; t < nt; ++t) {
+    __m512bh b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(vp + t * ldv + v * 16);
+    for (int r = 0; r < M; ++r) {
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(pb[r * (kBK / 2) + t]));
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+    }
+  }
+  for (int r = 0; r < M; ++r)
+    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(o + r * ldo + v * 16, acc[r][v]);
+}
+
+template <int M>
+QKV_BF16_TARGET void rows_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t dvp, float* o,
+                             const float* alpha) {
+  int64_t c0 = 0;
+  for (; c0 + 64 <= dvp; c0 += 64) tile_pv<M, 4>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
+  switch ((dvp - c0) / 16) {
+    case 1: tile_pv<M, 1>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
+    case 2: tile_pv<M, 2>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
+    case 3: tile_pv<M, 3>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
+    default: break;
+  }
+}
+
+QKV_BF16_TARGET void score_tile(int64_t mr, const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
+  switch (mr) {
+    case 1: tile_qk<1>(a, d2, kt, c, s); break;
+    case 2: tile_qk<2>(a, d2, kt, c, s); break;
+    case 3: tile_qk<3>(a, d2, kt, c, s); break;
+    case 4: tile_qk<4>(a, d2, kt, c, s); break;
+    case 5: tile_qk<5>(a, d2, kt, c, s); break;
+    default: tile_qk<6>(a, d2, kt, c, s); break;
+  }
+}
+
+QKV_BF16_TARGET void pv_tile(int64_t mr, const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t dvp, float* o,
+                             const float* alpha) {
+  switch (mr) {
+    case 1: rows_pv<1>(pb, nt, vp, dvp, o, alpha); break;
+    case 2: rows_pv<2>(pb, nt, vp, dvp, o, alpha); break;
+    case 3: rows_pv<3>(pb, nt, vp, dvp, o, alpha); break;
+    case 4: rows_pv<4>(pb, nt, vp, dvp, o, alpha); break;
+    case 5: rows_pv<5>(pb, nt, vp, dvp, o, alpha); break;
+    default: rows_pv<6>(pb, nt, vp, dvp, o, alpha); break;
+  }
+}
+
+// Online softmax of one row of kBK log2-domain scores (see flash_f32.cpp), weights rounded to
+// bf16 into pb after dropout.
+QKV_BF16_TARGET float softmax_row(float* s, float& m, float& l, uint16_t* pb, const float* z, int64_t nk) {
+  __m512 x[4];
+  for (int v = 0; v < 4; ++v) x[v] = _mm512_load_ps(s + v * 16);
+  const __m512 mx = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+  const float block_max = _mm512_reduce_max_ps(mx);
+  const float mnew = std::max(m, block_max);
+  if (mnew == kNegInf) {
+    std::memset(pb, 0, sizeof(uint16_t) * kBK);
+    return 1.0f;
+  }
+  const float alpha = m == kNegInf ? 0.0f : std::exp2(m - mnew);
+  const __m512 vm = _mm512_set1_ps(mnew);
+  __m512 sum = _mm512_setzero_ps();
+  for (int v = 0; v < 4; ++v) {
+    x[v] = exp2_ps(_mm512_sub_ps(x[v], vm));
+    sum = _mm512_add_ps(sum, x[v]);
+  }
+  l = l * alpha + _mm512_reduce_add_ps(sum);
+  m = mnew;
+  if (z) {
+    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + v * 16, x[v]);
+    for (int64_t j = 0; j < kBK; ++j) s[j] = j < nk ? s[j] * z[j] : 0.0f;
+    for (int v = 0; v < 4; ++v) x[v] = _mm512_load_ps(s + v * 16);
+  }
+  for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + v * 16), (__m256i)_mm512_cvtneps_pbh(x[v]));
+  return alpha;
+}
+
+QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, int64_t qb) {
+  const FlashDims& dm = J.dm;
+  const FlashMask& mask = *J.mask;
+  const int64_t H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
+  const int64_t b = bh / H, h = bh % H;
+  const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+  const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint16_t* src = J.q.row(b, h, i0 + r);
+    uint32_t* dst = sc.qp.data() + r * d2;
+    for (int64_t p = 0; p < d2; ++p) dst[p] = pair(src[2 * p], 2 * p + 1 < d ? src[2 * p + 1] : uint16_t(0));
+  }
+  int64_t kmax = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    sc.kend[r] = key_end(mask, Lk, b, i0 + r);
+    kmax = std::max(kmax, sc.kend[r]);
+    sc.m[r] = kNegInf;
+    sc.l[r] = 0.0f;
+  }
+  std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
+  const int64_t kb_end = std::min(J.nkb, ceil_div(kmax, kBK));
+  for (int64_t kb = 0; kb < kb_end; ++kb) {
+    const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
+    for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+      const int64_t mr = std::min(kMR, rows - r0);
+      int64_t lo = Lk, hi = 0;
+      for (int64_t r = r0; r < r0 + mr; ++r) {
+        lo = std::min(lo, sc.kend[r]);
+        hi = std::max(hi, sc.kend[r]);
+      }
+      if (hi <= j0) continue;
+      score_tile(mr, sc.qp.data() + r0 * d2, d2, sc.kt.data() + kb * d2 * kBK, J.c, sc.s.p);
+      for (int64_t r = 0; r < mr; ++r) {
+        float* srow = sc.s.p + r * kBK;
+        const int64_t ke = sc.kend[r0 + r];
+        if (general || lo < j0 + kBK)
+          for (int64_t j = std::max<int64_t>(0, ke - j0); j < kBK; ++j) srow[j] = kNegInf;
+        if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
+        const float* z = nullptr;
+        if (dropout) {
+          dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nk, sc.z.data());
+          z = sc.z.data();
+        }
+        sc.alpha[r0 + r] = softmax_row(srow, sc.m[r0 + r], sc.l[r0 + r], sc.pb.data() + r * kBK, z, nk);
+      }
+      pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nk + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
+              sc.o.p + r0 * dvp, sc.alpha + r0);
+    }
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = J.out + (bh * Lq + i0 + r) * dv;
+    const float l = sc.l[r];
+    if (l > 0.0f) {
+      const float inv = 1.0f / l;
+      for (int64_t cc = 0; cc < dv; ++cc) dst[cc] = sc.o.p[r * dvp + cc] * inv;
+      J.lse[bh * Lq + i0 + r] = (sc.m[r] + std::log2(l)) * kLn2;
+    } else {
+      std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
+      J.lse[bh * Lq + i0 + r] = kNegInf;
+    }
+  }
+}
+
+// Packs K (pairs along d) and V (pairs along keys) of head bh.
+void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t bh) {
+  const FlashDims& dm = J.dm;
+  const int64_t b = bh / dm.H, h = bh % dm.H, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
+  std::fill(sc.kt.begin(), sc.kt.end(), 0u);
+  for (int64_t j = 0; j < Lk; ++j) {
+    const uint16_t* src = J.k.row(b, h, j);
+    uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
+    for (int64_t p = 0; p < d2; ++p) panel[p * kBK] = pair(src[2 * p], 2 * p + 1 < d ? src[2 * p + 1] : uint16_t(0));
+  }
+  for (int64_t t = 0; t < J.lk2; ++t) {
+    const uint16_t* v0 = J.v.row(b, h, 2 * t);
+    const uint16_t* v1 = 2 * t + 1 < Lk ? J.v.row(b, h, 2 * t + 1) : nullptr;
+    uint32_t* dst = sc.vp.data() + t * dvp;
+    for (int64_t cc = 0; cc < dvp; ++cc)
+      dst[cc] = cc < dv ? pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
+  }
+}
+
+void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
+                    const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  Bf16Job J;
+  J.dm = dm;
+  J.c = scale * kLog2e;
+  J.q = q;
+  J.k = k;
+  J.v = v;
+  J.mask = &mask;
+  J.out = out;
+  J.lse = lse;
+  J.nkb = ceil_div(dm.Lk, kBK);
+  J.nqb = ceil_div(dm.Lq, kQB);
+  J.d2 = (dm.d + 1) / 2;
+  J.dvp = round_up(dm.dv, 16);
+  J.lk2 = (dm.Lk + 1) / 2;
+  // Items (bh, query block), cost ≈ rows × visible key blocks.
+  const int64_t nitems = dm.B * dm.H * J.nqb;
+  std::vector<double> cost(static_cast<size_t>(nitems));
+  for (int64_t it = 0; it < nitems; ++it) {
+    const int64_t bh = it / J.nqb, qb = it % J.nqb, b = bh / dm.H;
+    const int64_t i0 = qb * kQB, i1 = std::min(dm.Lq, i0 + kQB);
+    int64_t kmax = (mask.causal || mask.lens) ? 0 : dm.Lk;
+    if (mask.causal || mask.lens)
+      for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
+    cost[static_cast<size_t>(it)] = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, kBK) + 1);
+  }
+  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), nitems));
+  const std::vector<int64_t> bounds = split_by_cost(cost, workers);
+  std::vector<Bf16Scratch> scratch(static_cast<size_t>(workers));
+  for (auto& sc : scratch) {
+    sc.kt.assign(static_cast<size_t>(std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16), 0u);
+    sc.vp.assign(static_cast<size_t>((J.lk2 + kBK) * J.dvp + 16), 0u);
+    sc.qp.assign(static_cast<size_t>(kQB * J.d2 + 16), 0u);
+    sc.pb.assign(static_cast<size_t>(kMR * kBK), 0);
+    sc.o.reserve(kQB * J.dvp);
+    sc.s.reserve(kMR * kBK);
+    sc.z.assign(kBK, 0.0f);
+  }
+  parallel_workers(workers, [&](int w, int) {
+    Bf16Scratch& sc = scratch[static_cast<size_t>(w)];
+    int64_t cur = -1;
+    for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
+      const int64_t bh = it / J.nqb, qb = it % J.nqb;
+      if (bh != cur) {
+        bf16_pack_head(J, sc, bh);
+        cur = bh;
+      }
+      bf16_item(J, sc, bh, qb);
+    }
+  });
+}
+
+// Widens a (B, H, L, w) bf16 view to a contiguous float32 buffer.
+std::vector<float> widen(const FlashDims& dm, const FlashInBf16& x, int64_t L, int64_t w) {
+  std::vector<float> out(static_cast<size_t>(dm.B * dm.H * L * w));
+  for (int64_t b = 0; b < dm.B; ++b)
+    for (int64_t h = 0; h < dm.H; ++h)
+      for (int64_t i = 0; i < L; ++i) {
+        const uint16_t* src = x.row(b, h, i);
+        float* dst = out.data() + ((b * dm.H + h) * L + i) * w;
+        for (int64_t c = 0; c < w; ++c) dst[c] = bf16::to_float(src[c]);
+      }
+  return out;
+}
+
+}  // namespace
+
+bool flash_bf16_native() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool native = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") != 0;
+  }();
+  return native;
+#else
+  return false;
+#endif
+}
+
+void flash_forward_bf16(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
+                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  if (dm.B * dm.H * dm.Lq == 0) return;
+  if (flash_bf16_native()) {
+    forward_native(dm, scale, q, k, v, mask, out, lse);
+    return;
+  }
+  const std::vector<float> qf = widen(dm, q, dm.Lq, dm.d), kf = widen(dm, k, dm.Lk, dm.d),
+                           vf = widen(dm, v, dm.Lk, dm.dv);
+  auto view = [&](const std::vector<float>& x, int64_t L, int64_t w) {
+    return FlashIn{x.data(), dm.H * L * w, L * w, w};
+  };
+  flash_forward(dm, scale, view(qf, dm.Lq, dm.d), view(kf, dm.Lk, dm.d), view(vf, dm.Lk, dm.dv), mask, out, lse);
+}
+
+}  // namespace qkv::kernels

@@ -289,6 +289,13 @@ TEST(AttentionSdpa, EmptyKeysGiveZeroOutput) {
   auto g = sdpa_backward(randn({1, 2, 3, 5}, rng), q, k, v, f, {}, o);
   EXPECT_EQ(test::max_abs(g.dq), 0.0);
   EXPECT_EQ(g.dk.shape(), (Shape{1, 2, 0, 4}));
+  // Empty keys in float32 through the automatic backend; no queries; an empty batch.
+  auto ff = sdpa_forward(q.cast<float>(), TensorF({1, 2, 0, 4}), TensorF({1, 2, 0, 5}));
+  EXPECT_EQ(test::max_abs(ff.out), 0.0f);
+  auto nq = sdpa_forward(TensorF({1, 2, 0, 4}), TensorF({1, 2, 3, 4}), TensorF({1, 2, 3, 5}));
+  EXPECT_EQ(nq.out.shape(), (Shape{1, 2, 0, 5}));
+  auto nb = sdpa_forward(TensorF({0, 2, 3, 4}), TensorF({0, 2, 3, 4}), TensorF({0, 2, 3, 5}));
+  EXPECT_EQ(nb.out.shape(), (Shape{0, 2, 3, 5}));
 }
 
 TEST(AttentionSdpa, HostileInputsThrowNamedErrors) {
@@ -461,15 +468,57 @@ TEST(AttentionSdpa, ZaoShangHaoWorkedExample) {
 }
 
 TEST(AttentionSdpa, AutomaticBackendMatchesReferenceInFloat) {
+  // Whatever backend `automatic` picks for float32 (the fused kernel when it supports the case)
+  // must agree with the reference twin: outputs, lse, weights and gradients, every mask kind.
+  struct Named {
+    const char* name;
+    AttentionMask mask;
+    SdpaOptions options;
+  };
+  const int64_t B = 2, H = 2, Lq = 9, Lk = 11, d = 8, dv = 6;
+  std::vector<Named> cases(6);
+  cases[0].name = "none";
+  cases[1].name = "causal bottom_right";
+  cases[1].mask.causal = Causal::bottom_right;
+  cases[2].name = "causal top_left + valid_lens per query";
+  cases[2].mask.causal = Causal::top_left;
+  std::vector<int64_t> lens(B * Lq);
+  for (size_t i = 0; i < lens.size(); ++i) lens[i] = static_cast<int64_t>((i * 5) % (Lk + 1));
+  cases[2].mask.valid_lens = TensorI::from({B, Lq}, lens);
+  cases[3].name = "boolean (B, 1, 1, Lk) + bias (Lq, Lk) with -inf";
+  {
+    Rng r(8);
+    std::vector<uint8_t> a(B * Lk);
+    for (auto& x : a) x = r.uniform() < 0.7;
+    cases[3].mask.allowed = TensorB::from({B, 1, 1, Lk}, a);
+    std::vector<float> bias(Lq * Lk);
+    for (auto& x : bias) x = r.uniform() < 0.1 ? -std::numeric_limits<float>::infinity() : float(r.normal());
+    cases[3].mask.bias = TensorF::from({Lq, Lk}, bias);
+  }
+  cases[4].name = "dropout";
+  cases[4].options.dropout_p = 0.2;
+  cases[4].options.dropout_seed = 77;
+  cases[5].name = "custom scale, valid_lens per batch with a 0";
+  cases[5].options.scale = 0.05;
+  cases[5].mask.valid_lens = TensorI::from({B}, {0, 7});
   Rng rng(41);
-  TensorF q = randn<float>({2, 2, 9, 8}, rng), k = randn<float>({2, 2, 11, 8}, rng),
-          v = randn<float>({2, 2, 11, 8}, rng), g = randn<float>({2, 2, 9, 8}, rng);
-  AttentionMask m;
-  m.causal = Causal::bottom_right;
-  auto a = sdpa_forward(q, k, v, m), r = sdpa_forward(q, k, v, m, {}, AttentionBackend::reference);
-  EXPECT_TRUE(tensors_close("out", a.out, r.out, 1e-5));
-  auto ga = sdpa_backward(g, q, k, v, a, m), gr = sdpa_backward(g, q, k, v, r, m, {}, AttentionBackend::reference);
-  EXPECT_TRUE(tensors_close("dq", ga.dq, gr.dq, 1e-5));
-  EXPECT_TRUE(tensors_close("dk", ga.dk, gr.dk, 1e-5));
-  EXPECT_TRUE(tensors_close("dv", ga.dv, gr.dv, 1e-5));
+  TensorF q = randn<float>({B, H, Lq, d}, rng), k = randn<float>({B, H, Lk, d}, rng),
+          v = randn<float>({B, H, Lk, dv}, rng), g = randn<float>({B, H, Lq, dv}, rng);
+  for (auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    c.options.need_weights = true;
+    auto a = sdpa_forward(q, k, v, c.mask, c.options);
+    auto r = sdpa_forward(q, k, v, c.mask, c.options, AttentionBackend::reference);
+    EXPECT_TRUE(tensors_close("out", a.out, r.out, 1e-5));
+    EXPECT_TRUE(tensors_close("weights", a.weights, r.weights, 1e-5));
+    for (int64_t x = 0; x < r.lse.numel(); ++x) {
+      if (std::isinf(r.lse[x])) EXPECT_EQ(a.lse[x], r.lse[x]) << "row " << x;
+      else EXPECT_NEAR(a.lse[x], r.lse[x], 1e-4 * std::max(1.0f, std::abs(r.lse[x]))) << "row " << x;
+    }
+    auto ga = sdpa_backward(g, q, k, v, a, c.mask, c.options);
+    auto gr = sdpa_backward(g, q, k, v, r, c.mask, c.options, AttentionBackend::reference);
+    EXPECT_TRUE(tensors_close("dq", ga.dq, gr.dq, 1e-5));
+    EXPECT_TRUE(tensors_close("dk", ga.dk, gr.dk, 1e-5));
+    EXPECT_TRUE(tensors_close("dv", ga.dv, gr.dv, 1e-5));
+  }
 }

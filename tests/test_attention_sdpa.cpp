@@ -277,6 +277,15 @@ TEST(AttentionSdpa, FullyMaskedRowsGiveZerosNeverNaN) {
   EXPECT_TRUE(test::all_finite(ff.out) && test::all_finite(gf.dq) && test::all_finite(gf.dk));
 }
 
+TEST(AttentionSdpa, NaNInputsPropagateInsteadOfBeingMaskedAway) {
+  Rng rng(3);
+  TensorD q = randn({1, 1, 3, 4}, rng), k = randn({1, 1, 5, 4}, rng), v = randn({1, 1, 5, 2}, rng);
+  q.at({0, 0, 1, 2}) = std::nan("");
+  auto f = sdpa_forward(q, k, v);
+  EXPECT_TRUE(std::isnan(f.out.at({0, 0, 1, 0})));
+  EXPECT_TRUE(std::isfinite(f.out.at({0, 0, 0, 0})) && std::isfinite(f.out.at({0, 0, 2, 1})));
+}
+
 TEST(AttentionSdpa, EmptyKeysGiveZeroOutput) {
   Rng rng(2);
   TensorD q = randn({1, 2, 3, 4}, rng), k({1, 2, 0, 4}), v({1, 2, 0, 5});

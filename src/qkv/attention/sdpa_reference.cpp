@@ -25,7 +25,7 @@ struct Dims {
 };
 
 // Scaled, masked scores of query row i of one head into s[0..Lk) (−inf where not visible);
-// returns the row maximum.
+// returns the row maximum (NaN when any visible score is NaN, so NaN inputs give NaN outputs).
 template <typename T>
 double score_row(const T* qi, const T* kh, const MaskReader& reader, int64_t i, const Dims& n, double scale,
                  std::vector<double>& s) {
@@ -40,7 +40,7 @@ double score_row(const T* qi, const T* kh, const MaskReader& reader, int64_t i, 
     for (int64_t c = 0; c < n.d; ++c) acc += static_cast<double>(qi[c]) * static_cast<double>(kj[c]);
     double x = scale * acc + static_cast<double>(reader.bias(i, j));
     s[j] = x;
-    if (x > m) m = x;
+    if (x > m || std::isnan(x)) m = x;  // a NaN score sticks: the row becomes NaN, never silently zero
   }
   return m;
 }

@@ -14,6 +14,7 @@
 // Backward recomputes P_ij = exp(s_ij − lse_i) from q, k and lse, then
 //   dV = (P∘Z)ᵀ dO,  dP = (dO Vᵀ)∘Z,  dS = P∘(dP − rowsum(P∘dP)),  dQ = scale·dS K,  dK = scale·dSᵀ Q.
 // Rows with lse = −inf contribute nothing (zero gradients, never NaN).
+// A NaN in q, k or v propagates to the rows it touches (as in PyTorch); it is never masked to zero.
 #pragma once
 
 #include "qkv/attention/sdpa.h"

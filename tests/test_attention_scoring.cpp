@@ -71,6 +71,25 @@ TEST(AttentionScoring, AdditiveScoresGrad) {
   EXPECT_TRUE(grad_close("dw_v", grads.dw_v, numeric_grad(w_v, loss)));
 }
 
+TEST(AttentionScoring, AdditiveFloatMatchesDoubleOverTheWholeTanhRange) {
+  // The float path uses a rational tanh; it must agree with std::tanh to a few float ulps,
+  // including saturation (|x| > 8) and tiny arguments.
+  const int64_t n = 4001;
+  TensorD qp({1, 1, n}), kp({1, 1, n}), w_v = TensorD::full({1, n}, 0.0);
+  for (int64_t c = 0; c < n; ++c) qp[c] = -20.0 + 40.0 * c / (n - 1);
+  auto d = additive_scores(qp, kp, w_v);
+  auto f = additive_scores(qp.cast<float>(), kp.cast<float>(), w_v.cast<float>());
+  double worst = 0;
+  for (int64_t c = 0; c < n; ++c) {
+    const double exact = std::tanh(static_cast<double>(static_cast<float>(qp[c])));
+    worst = std::max(worst, std::abs(static_cast<double>(f.features[c]) - exact));
+    EXPECT_NEAR(d.features[c], std::tanh(qp[c]), 1e-15);
+  }
+  EXPECT_LT(worst, 5e-7);
+  EXPECT_EQ(f.features[0], -1.0f);
+  EXPECT_EQ(f.features[n - 1], 1.0f);
+}
+
 TEST(AttentionScoring, GaussianScoresGrad) {
   Rng rng(3);
   TensorD q = randn({2, 3, 2}, rng), k = randn({2, 4, 2}, rng), g = randn({2, 3, 4}, rng);

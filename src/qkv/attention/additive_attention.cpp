@@ -16,6 +16,15 @@ void init_uniform(nn::Parameter<T>& p, Shape shape, Rng& rng) {
   for (int64_t i = 0; i < p.value.numel(); ++i) p.value[i] = static_cast<T>(rng.uniform(-bound, bound));
 }
 
+// dst += src (same shape, both contiguous).
+template <typename T>
+void accumulate(Tensor<T>& dst, const Tensor<T>& src) {
+  T* __restrict d = dst.data();
+  const T* __restrict s = src.data();
+  const int64_t n = dst.numel();
+  for (int64_t x = 0; x < n; ++x) d[x] += s[x];
+}
+
 }  // namespace
 
 template <typename T>
@@ -77,9 +86,9 @@ Tensor<T> AdditiveAttention<T>::step_backward(AdditiveMemory<T>& mem, const Addi
   check_shape(where, "dout", dout, s.out.shape());
   auto ws = weighted_sum_backward(dout, s.weights, mem.values);
   auto sg = additive_scores_backward(masked_softmax_backward(ws.dweights, s.weights), s.features, w_v.value);
-  for (int64_t x = 0; x < ws.dv.numel(); ++x) mem.dvalues[x] += ws.dv[x];
-  for (int64_t x = 0; x < sg.dkp.numel(); ++x) mem.dkeys_proj[x] += sg.dkp[x];
-  for (int64_t c = 0; c < sg.dw_v.numel(); ++c) w_v.grad[c] += sg.dw_v[c];
+  accumulate(mem.dvalues, ws.dv);
+  accumulate(mem.dkeys_proj, sg.dkp);
+  accumulate(w_v.grad, sg.dw_v);
   return project_backward(sg.dqp, s.query, W_q.value, W_q.grad);
 }
 

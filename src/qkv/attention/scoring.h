@@ -5,7 +5,8 @@
 //   q (B, Lq, d or q_size)   k (B, Lk, d or k_size)   v (B, Lk, dv)
 //   scores, weights (B, Lq, Lk)   out (B, Lq, dv)
 //
-// Score functions (forward and backward side by side, every sum accumulated in double):
+// Score functions (forward and backward side by side, every sum accumulated in double; the float
+// additive score uses a rational tanh accurate to < 4e-7, double uses std::tanh):
 //   dot product          s_ij = scale · q_i·k_j            (scale 1: plain; 1/√d: scaled)
 //   additive (Bahdanau)  s_ij = w_v · tanh(W_q q_i + W_k k_j)   q_size ≠ k_size and Lq ≠ Lk allowed
 //   Gaussian kernel      s_ij = −((q_i − k_j)·w)²/2 = −w²‖q_i − k_j‖²/2   (Nadaraya–Watson; d = 1)

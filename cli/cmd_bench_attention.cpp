@@ -1,0 +1,225 @@
+// `qkv bench attention`: the fused attention kernels over a sweep of (B, H, N, d), causal and
+// not — milliseconds, GFLOP/s (forward = 4·B·H·N²·d, halved when causal; backward = 2.5×
+// forward) and the fraction of the machine's peak, measured in the same run by a large float32
+// product (qkv::kernels::gemm → oneDNN) and a bf16 one (oneDNN bf16 matmul). Also the peak
+// memory of one N = 32768 forward+backward. `--json FILE` writes the same figures as JSON.
+#include <sys/resource.h>
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "qkv/attention/sdpa.h"
+#include "qkv/attention/sdpa_bf16.h"
+#include "qkv/core/parallel.h"
+#include "qkv/core/rng.h"
+#include "qkv/kernels/cpu_info.h"
+#include "qkv/kernels/flash.h"
+#include "qkv/kernels/gemm.h"
+#include "qkv/kernels/gemm_bf16.h"
+
+namespace {
+
+using namespace qkv;
+using Clock = std::chrono::steady_clock;
+
+struct BenchOptions {
+  bool quick = false;
+  std::vector<int64_t> ns, ds;
+  std::string causal = "both";
+  int reps = 3;
+  int64_t peak_n = 2048;
+  bool no_bf16 = false, no_backward = false, no_memory = false;
+  int64_t memory_n = 32768;
+  std::string json;
+  bool cpu_time = false;
+};
+
+// With --cpu-time, time is the process CPU time divided by the thread count: on a machine shared
+// with other jobs this counts only the cycles this process ran (set OMP_WAIT_POLICY=passive so
+// idle workers do not spin). Otherwise wall-clock time.
+bool g_cpu_time = false;
+
+double now_ms() {
+  if (g_cpu_time) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6) / num_threads();
+  }
+  return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
+}
+
+template <typename F>
+double best_ms(int reps, F&& f) {
+  f();  // warm-up
+  double best = 1e300;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    const double t0 = now_ms();
+    f();
+    best = std::min(best, now_ms() - t0);
+  }
+  return best;
+}
+
+TensorF randn(const Shape& s, Rng& rng) {
+  TensorF t(s);
+  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(rng.normal());
+  return t;
+}
+
+Tensor<bf16> to_bf16(const TensorF& t) {
+  Tensor<bf16> out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
+  return out;
+}
+
+double maxrss_mb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<double>(ru.ru_maxrss) / 1024.0;
+}
+
+// Peak memory of one forward+backward at B = H = 1, N, d = 64 (before anything bigger ran).
+nlohmann::json measure_memory(int64_t n) {
+  const int64_t d = 64;
+  Rng rng(3);
+  TensorF q = randn({1, 1, n, d}, rng), k = randn({1, 1, n, d}, rng), v = randn({1, 1, n, d}, rng),
+          dout = randn({1, 1, n, d}, rng);
+  const double before = maxrss_mb();
+  auto t0 = Clock::now();
+  auto fwd = sdpa_forward(q, k, v, {}, {}, AttentionBackend::fused);
+  auto g = sdpa_backward(dout, q, k, v, fwd, {}, {}, AttentionBackend::fused);
+  const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  const double after = maxrss_mb();
+  const double outputs_mb = static_cast<double>(4 * n * d + n) * 4.0 / (1024.0 * 1024.0);
+  std::printf("memory: B=1 H=1 N=%lld d=%lld forward+backward in %.0f ms: max RSS %.1f MB -> %.1f MB, extra %.1f MB "
+              "(of which %.1f MB are the outputs out, lse, dq, dk, dv; inputs %.1f MB allocated before)\n",
+              static_cast<long long>(n), static_cast<long long>(d), ms, before, after, after - before, outputs_mb,
+              4.0 * static_cast<double>(n * d) * 4.0 / (1024.0 * 1024.0));
+  return {{"N", n}, {"d", d}, {"ms", ms}, {"maxrss_before_mb", before}, {"maxrss_after_mb", after},
+          {"extra_mb", after - before}, {"outputs_mb", outputs_mb}};
+}
+
+double peak_f32(int64_t n, int reps) {
+  std::vector<float> a(static_cast<size_t>(n * n), 0.5f), b(static_cast<size_t>(n * n), 0.25f),
+      c(static_cast<size_t>(n * n));
+  const double ms = best_ms(reps, [&] {
+    kernels::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+  });
+  return 2.0 * static_cast<double>(n) * n * n / (ms * 1e6);
+}
+
+double peak_bf16(int64_t n, int reps) {
+  std::vector<uint16_t> a(static_cast<size_t>(n * n), bf16(0.5f).bits), b(static_cast<size_t>(n * n), bf16(0.25f).bits);
+  std::vector<float> c(static_cast<size_t>(n * n));
+  const double ms = best_ms(reps, [&] { kernels::gemm_bf16(n, n, n, a.data(), b.data(), c.data()); });
+  return 2.0 * static_cast<double>(n) * n * n / (ms * 1e6);
+}
+
+int run(const BenchOptions& o) {
+  g_cpu_time = o.cpu_time;
+  auto info = kernels::cpu_info();
+  std::printf("qkv bench attention: %d threads, SIMD %s, AVX512-BF16 %s, timing by %s\n", num_threads(), info.simd_target.c_str(),
+              kernels::flash_bf16_native() ? "yes" : "no (bf16 runs the float32 kernel)",
+              o.cpu_time ? "process CPU time / threads" : "wall clock");
+  nlohmann::json js;
+  js["threads"] = num_threads();
+  js["simd_target"] = info.simd_target;
+  js["avx512_bf16"] = kernels::flash_bf16_native();
+  if (!o.no_memory && !o.quick) js["memory"] = measure_memory(o.memory_n);
+
+  const double pf = peak_f32(o.peak_n, 5);
+  const double pb = o.no_bf16 ? 0.0 : peak_bf16(o.peak_n, 5);
+  std::printf("peak: float32 %lld^3 product (oneDNN) %.1f GFLOP/s", static_cast<long long>(o.peak_n), pf);
+  if (!o.no_bf16) std::printf(", bf16 %.1f GFLOP/s", pb);
+  std::printf(" (best of 5)\n");
+  js["peak_f32_gflops"] = pf;
+  js["peak_bf16_gflops"] = pb;
+
+  std::vector<int64_t> ns = o.ns, ds = o.ds;
+  if (ns.empty()) ns = o.quick ? std::vector<int64_t>{256, 1024} : std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192};
+  if (ds.empty()) ds = o.quick ? std::vector<int64_t>{64} : std::vector<int64_t>{64, 128};
+  std::vector<bool> causals;
+  if (o.causal != "yes") causals.push_back(false);
+  if (o.causal != "no") causals.push_back(true);
+  const int reps = o.quick ? 1 : o.reps;
+
+  std::printf("%3s %4s %5s %4s %6s | %9s %8s %6s | %9s %8s %6s | %9s %8s %6s | %8s\n", "B", "H", "N", "d", "causal",
+              "fwd ms", "GFLOP/s", "%peak", "bwd ms", "GFLOP/s", "%peak", "bf16 ms", "GFLOP/s", "x f32", "f+b GF/s");
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t d : ds)
+    for (int64_t n : ns)
+      for (bool causal : causals) {
+        const int64_t B = 1, H = std::max<int64_t>(1, 8192 / n);
+        Rng rng(static_cast<uint64_t>(n * 131 + d));
+        TensorF q = randn({B, H, n, d}, rng), k = randn({B, H, n, d}, rng), v = randn({B, H, n, d}, rng),
+                dout = randn({B, H, n, d}, rng);
+        AttentionMask mask;
+        if (causal) mask.causal = Causal::top_left;
+        const double flops = 4.0 * B * H * static_cast<double>(n) * n * d * (causal ? 0.5 : 1.0);
+        SdpaForward<float> fwd;
+        const double fwd_ms =
+            best_ms(reps, [&] { fwd = sdpa_forward(q, k, v, mask, {}, AttentionBackend::fused); });
+        double bwd_ms = 0;
+        if (!o.no_backward)
+          bwd_ms = best_ms(reps, [&] { sdpa_backward(dout, q, k, v, fwd, mask, {}, AttentionBackend::fused); });
+        double bf_ms = 0;
+        if (!o.no_bf16) {
+          Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
+          bf_ms = best_ms(reps, [&] { sdpa_forward_bf16(qb, kb, vb, mask, {}); });
+        }
+        const double fgf = flops / (fwd_ms * 1e6), bgf = bwd_ms > 0 ? 2.5 * flops / (bwd_ms * 1e6) : 0.0;
+        const double bfgf = bf_ms > 0 ? flops / (bf_ms * 1e6) : 0.0;
+        const double fbgf = bwd_ms > 0 ? 3.5 * flops / ((fwd_ms + bwd_ms) * 1e6) : 0.0;
+        std::printf("%3lld %4lld %5lld %4lld %6s | %9.3f %8.1f %5.1f%% | %9.3f %8.1f %5.1f%% | %9.3f %8.1f %5.2fx | %8.1f\n",
+                    static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(n),
+                    static_cast<long long>(d), causal ? "yes" : "no", fwd_ms, fgf, 100 * fgf / pf, bwd_ms, bgf,
+                    100 * bgf / pf, bf_ms, bfgf, bfgf > 0 ? bfgf / fgf : 0.0, fbgf);
+        std::fflush(stdout);
+        rows.push_back({{"B", B}, {"H", H}, {"N", n}, {"d", d}, {"causal", causal}, {"fwd_ms", fwd_ms},
+                        {"fwd_gflops", fgf}, {"fwd_frac_peak", fgf / pf}, {"bwd_ms", bwd_ms}, {"bwd_gflops", bgf},
+                        {"bwd_frac_peak", bgf / pf}, {"bf16_fwd_ms", bf_ms}, {"bf16_fwd_gflops", bfgf},
+                        {"bf16_over_f32", bfgf > 0 ? bfgf / fgf : 0.0}, {"fwdbwd_gflops", fbgf}});
+      }
+  js["rows"] = rows;
+  if (!o.json.empty()) {
+    std::ofstream f(o.json);
+    QKV_CHECK(f.good(), "bench attention: cannot write --json file '", o.json, "'");
+    f << js.dump(2) << "\n";
+    std::printf("wrote %s\n", o.json.c_str());
+  }
+  return 0;
+}
+
+qkv::cli::Command reg(
+    "bench attention",
+    "Fused attention forward/backward (float32, bf16): ms, GFLOP/s and fraction of the measured GEMM peak",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      auto o = std::make_shared<BenchOptions>();
+      app.add_flag("--quick", o->quick, "Small sweep (N 256, 1024; d 64; one repetition; no memory run)");
+      app.add_option("--n", o->ns, "Sequence lengths (default 128 256 512 1024 2048 4096 8192)");
+      app.add_option("--d", o->ds, "Head dims (default 64 128)");
+      app.add_option("--causal", o->causal, "both, yes or no")->check(CLI::IsMember({"both", "yes", "no"}));
+      app.add_option("--reps", o->reps, "Timed repetitions per row after one warm-up; the best is reported")
+          ->check(CLI::PositiveNumber);
+      app.add_option("--peak-n", o->peak_n, "Size of the square products that measure the peak")
+          ->check(CLI::PositiveNumber);
+      app.add_flag("--no-bf16", o->no_bf16, "Skip the bf16 forward and bf16 peak");
+      app.add_flag("--no-backward", o->no_backward, "Skip the backward");
+      app.add_flag("--no-memory", o->no_memory, "Skip the peak-memory run");
+      app.add_option("--memory-n", o->memory_n, "Sequence length of the peak-memory run")->check(CLI::PositiveNumber);
+      app.add_flag("--cpu-time", o->cpu_time,
+                   "Time by process CPU time / threads instead of wall clock (for machines shared with other jobs)");
+      app.add_option("--json", o->json, "Also write the figures to this JSON file");
+      return [o] { return run(*o); };
+    });
+
+}  // namespace

@@ -3,10 +3,10 @@
 //   query (B, Lq, E), key (B, Lk, kdim), value (B, Lk, vdim); P = H·hd.
 // forward:  self-attention (query, key and value the same tensor):  qkv = x W_inᵀ + b_in (B·Lq, 3P),
 //           one GEMM; otherwise q = query W_qᵀ + b_q (B·Lq, P), k (B·Lk, P), v (B·Lk, P).
-//           split (B, L, H, hd) → (B, H, L, hd); Z = SDPA(q, k, v, mask) (B, H, Lq, hd);
+//           heads are (B, H, L, hd) strided views of those rows (no copy); Z = SDPA(q, k, v, mask);
 //           concat (B, Lq, P); out = out_proj(concat) (B, Lq, E).
 // saves:    views of the inputs, q, k, v, the SDPA forward (Z, lse, weights), concat (in out_proj).
-// backward: dconcat = out_proj.backward(dout); dZ = split(dconcat); (dq, dk, dv) = SDPA backward;
+// backward: dconcat = out_proj.backward(dout); dZ = its head view; (dq, dk, dv) = SDPA backward;
 //           merge the heads back to (B·L, P) and run the projections' backward.
 #include "qkv/nn/multihead_attention.h"
 
@@ -20,26 +20,30 @@ namespace qkv::nn {
 
 namespace {
 
-// src rows (B·L) of leading dim ld, columns [col, col + H·hd) → dst (B, H, L, hd).
+// Rows (B·L, n·H·hd) seen as the heads of part `part`: a (B, H, L, hd) view, no copy.
 template <typename T>
-void split_heads(const T* src, int64_t ld, int64_t col, T* dst, int64_t B, int64_t L, int64_t H, int64_t hd) {
-  parallel_for(B * L, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      int64_t b = r / L, l = r % L;
-      const T* s = src + r * ld + col;
-      for (int64_t h = 0; h < H; ++h) std::memcpy(dst + ((b * H + h) * L + l) * hd, s + h * hd, sizeof(T) * hd);
-    }
-  });
+Tensor<T> heads_of(const Tensor<T>& rows, int64_t B, int64_t L, int64_t n, int64_t part, int64_t H, int64_t hd) {
+  return rows.view({B, L, n, H, hd}).select(2, part).transpose(1, 2);
 }
 
-// src (B, H, L, hd) → dst rows (B·L) of leading dim ld, columns [col, col + H·hd).
+// src (B, H, L, hd) (any strides) → dst rows (B·L) of leading dim ld, columns [col, col + H·hd).
 template <typename T>
-void merge_heads(const T* src, T* dst, int64_t ld, int64_t col, int64_t B, int64_t L, int64_t H, int64_t hd) {
+void merge_heads(const Tensor<T>& src, T* dst, int64_t ld, int64_t col) {
+  const int64_t B = src.dim(0), H = src.dim(1), L = src.dim(2), hd = src.dim(3);
+  const int64_t sb = src.stride(0), sh = src.stride(1), sl = src.stride(2), sd = src.stride(3);
+  const T* base = src.data();
   parallel_for(B * L, 64, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      int64_t b = r / L, l = r % L;
+      const int64_t b = r / L, l = r % L;
       T* d = dst + r * ld + col;
-      for (int64_t h = 0; h < H; ++h) std::memcpy(d + h * hd, src + ((b * H + h) * L + l) * hd, sizeof(T) * hd);
+      for (int64_t h = 0; h < H; ++h) {
+        const T* p = base + b * sb + h * sh + l * sl;
+        if (sd == 1) {
+          std::memcpy(d + h * hd, p, sizeof(T) * hd);
+        } else {
+          for (int64_t c = 0; c < hd; ++c) d[h * hd + c] = p[c * sd];
+        }
+      }
     }
   });
 }
@@ -65,7 +69,7 @@ struct MultiheadAttention<T>::State {
   Tensor<T> xq, xk, xv;              // saved inputs as rows (B·L, width)
   Tensor<T> qkv;                     // (B·Lq, 3P) fused projection
   Tensor<T> pq, pk, pv;              // (B·L, P) separate projections
-  Tensor<T> q, k, v;                 // (B, H, L, hd)
+  Tensor<T> q, k, v;                 // (B, H, L, hd) views of qkv or pq, pk, pv
   SdpaForward<T> fwd;                // Z (B, H, Lq, hd), lse, weights
   Tensor<T> concat;                  // (B, Lq, P)
   Tensor<T> avg_weights;             // (B, Lq, Lk)
@@ -73,7 +77,6 @@ struct MultiheadAttention<T>::State {
   TensorB allowed;                   // MHA masks converted to "may attend"
   TensorF bias;                      // additive masks summed
   SdpaOptions sdpa;
-  Tensor<T> dz;                      // (B, H, Lq, hd)
   Tensor<T> dqkv, dpq, dpk, dpv;     // gradients of the projections' outputs
   Tensor<T> dxq, dxk, dxv;           // input gradients (rows)
 };
@@ -247,17 +250,14 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
   validate_sdpa_args(where, {B, H, Lq, hd}, {B, H, Lk, hd}, {B, H, Lk, hd}, s.mask, s.sdpa);
 
   const T* b_in = in_proj_bias.value.defined() ? in_proj_bias.value.data() : nullptr;
-  ensure_shape(s.q, {B, H, Lq, hd});
-  ensure_shape(s.k, {B, H, Lk, hd});
-  ensure_shape(s.v, {B, H, Lk, hd});
   if (s.self_attention) {
     s.xq = rows_of(query);
     s.xk = s.xv = Tensor<T>();
     ensure_shape(s.qkv, {B * Lq, 3 * P});
     linear_forward(s.xq.data(), in_proj_weight.value.data(), b_in, s.qkv.data(), B * Lq, E, 3 * P);
-    split_heads(s.qkv.data(), 3 * P, 0, s.q.data(), B, Lq, H, hd);
-    split_heads(s.qkv.data(), 3 * P, P, s.k.data(), B, Lq, H, hd);
-    split_heads(s.qkv.data(), 3 * P, 2 * P, s.v.data(), B, Lq, H, hd);
+    s.q = heads_of(s.qkv, B, Lq, 3, 0, H, hd);
+    s.k = heads_of(s.qkv, B, Lq, 3, 1, H, hd);
+    s.v = heads_of(s.qkv, B, Lq, 3, 2, H, hd);
   } else {
     const bool packed = in_proj_weight.value.defined();
     const T* wq = packed ? in_proj_weight.value.data() : q_proj_weight.value.data();
@@ -272,15 +272,15 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
     linear_forward(s.xq.data(), wq, b_in, s.pq.data(), B * Lq, E, P);
     linear_forward(s.xk.data(), wk, b_in ? b_in + P : nullptr, s.pk.data(), B * Lk, options_.kdim, P);
     linear_forward(s.xv.data(), wv, b_in ? b_in + 2 * P : nullptr, s.pv.data(), B * Lk, options_.vdim, P);
-    split_heads(s.pq.data(), P, 0, s.q.data(), B, Lq, H, hd);
-    split_heads(s.pk.data(), P, 0, s.k.data(), B, Lk, H, hd);
-    split_heads(s.pv.data(), P, 0, s.v.data(), B, Lk, H, hd);
+    s.q = heads_of(s.pq, B, Lq, 1, 0, H, hd);
+    s.k = heads_of(s.pk, B, Lk, 1, 0, H, hd);
+    s.v = heads_of(s.pv, B, Lk, 1, 0, H, hd);
   }
 
   s.fwd = sdpa_forward<T>(s.q, s.k, s.v, s.mask, s.sdpa, options_.backend);
 
   ensure_shape(s.concat, {B, Lq, P});
-  merge_heads(s.fwd.out.data(), s.concat.data(), P, 0, B, Lq, H, hd);
+  merge_heads(s.fwd.out, s.concat.data(), P, 0);
 
   weights_ = Tensor<T>();
   if (call.need_weights) {
@@ -316,17 +316,16 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
   check_shape(where, "dout", dout, {B, Lq, E});
 
   const Tensor<T>& dconcat = out_proj.backward(dout);  // (B, Lq, P), contiguous
-  ensure_shape(s.dz, {B, H, Lq, hd});
-  split_heads(dconcat.data(), P, 0, s.dz.data(), B, Lq, H, hd);
-  SdpaGrads<T> g = sdpa_backward<T>(s.dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, options_.backend);
+  const Tensor<T> dz = heads_of(dconcat.view({B * Lq, P}), B, Lq, 1, 0, H, hd);
+  SdpaGrads<T> g = sdpa_backward<T>(dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, options_.backend);
 
   T* db_in = in_proj_bias.value.defined() ? in_proj_bias.grad.data() : nullptr;
   MhaGrads<T> out;
   if (s.self_attention) {
     ensure_shape(s.dqkv, {B * Lq, 3 * P});
-    merge_heads(g.dq.data(), s.dqkv.data(), 3 * P, 0, B, Lq, H, hd);
-    merge_heads(g.dk.data(), s.dqkv.data(), 3 * P, P, B, Lq, H, hd);
-    merge_heads(g.dv.data(), s.dqkv.data(), 3 * P, 2 * P, B, Lq, H, hd);
+    merge_heads(g.dq, s.dqkv.data(), 3 * P, 0);
+    merge_heads(g.dk, s.dqkv.data(), 3 * P, P);
+    merge_heads(g.dv, s.dqkv.data(), 3 * P, 2 * P);
     ensure_shape(s.dxq, {B * Lq, E});
     linear_backward(s.dqkv.data(), s.xq.data(), in_proj_weight.value.data(), s.dxq.data(), in_proj_weight.grad.data(),
                     db_in, B * Lq, E, 3 * P);
@@ -342,9 +341,9 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
   ensure_shape(s.dpq, {B * Lq, P});
   ensure_shape(s.dpk, {B * Lk, P});
   ensure_shape(s.dpv, {B * Lk, P});
-  merge_heads(g.dq.data(), s.dpq.data(), P, 0, B, Lq, H, hd);
-  merge_heads(g.dk.data(), s.dpk.data(), P, 0, B, Lk, H, hd);
-  merge_heads(g.dv.data(), s.dpv.data(), P, 0, B, Lk, H, hd);
+  merge_heads(g.dq, s.dpq.data(), P, 0);
+  merge_heads(g.dk, s.dpk.data(), P, 0);
+  merge_heads(g.dv, s.dpv.data(), P, 0);
   ensure_shape(s.dxq, {B * Lq, E});
   ensure_shape(s.dxk, {B * Lk, kdim});
   ensure_shape(s.dxv, {B * Lk, vdim});

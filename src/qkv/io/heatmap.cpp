@@ -115,7 +115,11 @@ std::string format_value(double v, int decimals) {
 
 Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptions& options) {
   QKV_CHECK(!panels.empty(), "render_heatmap: no panels given");
-  double lo = std::numeric_limits<double>::infinity(), hi = -lo;
+  struct Scale {
+    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+  };
+  Scale all;
+  std::vector<Scale> own(panels.size());
   int max_side = 0;
   bool cjk = false;
   for (size_t i = 0; i < panels.size(); ++i) {
@@ -130,29 +134,54 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
               i, " has ", p.col_labels.size(), " column labels; expected ", p.cols, " (or none)");
     for (float v : p.values)
       if (std::isfinite(v)) {
-        lo = std::min(lo, static_cast<double>(v));
-        hi = std::max(hi, static_cast<double>(v));
+        own[i].lo = std::min(own[i].lo, static_cast<double>(v));
+        own[i].hi = std::max(own[i].hi, static_cast<double>(v));
       }
+    all.lo = std::min(all.lo, own[i].lo);
+    all.hi = std::max(all.hi, own[i].hi);
     max_side = std::max({max_side, p.rows, p.cols});
     cjk = cjk || has_wide_chars(p.row_labels) || has_wide_chars(p.col_labels);
   }
-  if (options.vmin) lo = *options.vmin;
-  if (options.vmax) hi = *options.vmax;
-  QKV_CHECK(std::isfinite(lo) && std::isfinite(hi), "render_heatmap: the colour scale [", lo, ", ", hi,
-            "] is not finite (all values NaN or infinite, or vmin/vmax not finite)");
-  QKV_CHECK(lo <= hi, "render_heatmap: vmin=", lo, " is greater than vmax=", hi);
-  if (hi == lo) hi = lo + (lo == 0 ? 1.0 : std::abs(lo) * 0.1);
+  auto finish = [&](Scale sc, size_t panel) {
+    if (options.vmin) sc.lo = *options.vmin;
+    if (options.vmax) sc.hi = *options.vmax;
+    QKV_CHECK(std::isfinite(sc.lo) && std::isfinite(sc.hi), "render_heatmap: the colour scale of panel ", panel,
+              " [", sc.lo, ", ", sc.hi, "] is not finite (all values NaN or infinite, or vmin/vmax not finite)");
+    QKV_CHECK(sc.lo <= sc.hi, "render_heatmap: vmin=", sc.lo, " is greater than vmax=", sc.hi);
+    if (sc.hi == sc.lo) sc.hi = sc.lo + (sc.lo == 0 ? 1.0 : std::abs(sc.lo) * 0.1);
+    return sc;
+  };
+  std::vector<Scale> scales(panels.size());
+  for (size_t i = 0; i < panels.size(); ++i) scales[i] = finish(options.shared_scale ? all : own[i], i);
 
   int cell = options.cell_px > 0 ? options.cell_px : std::clamp(440 / max_side, 3, 64);
   int tick_px = options.tick_px > 0 ? options.tick_px : (cjk ? 18 : 14);
   bool annotate = options.annotate.value_or(cell >= 36);
   int annot_px = std::clamp(cell * 3 / 10, 9, 16);
 
+  // A colour bar: ticks, the width of its tick labels and the whole block (gap, bar, labels, title).
+  struct Bar {
+    std::vector<double> ticks;
+    double step = 1;
+    int label_w = 0, block_w = 0, height = 0;
+  };
+  auto make_bar = [&](const Scale& sc, int height) {
+    Bar b;
+    b.height = std::max(height, 100);
+    b.ticks = nice_ticks(sc.lo, sc.hi, std::clamp(b.height / 40, 2, 6));
+    b.step = b.ticks.size() > 1 ? b.ticks[1] - b.ticks[0] : sc.hi - sc.lo;
+    for (double t : b.ticks) b.label_w = std::max(b.label_w, Canvas::text_width(format_tick(t, b.step), 13));
+    b.block_w = 24 + kBarWidth + 6 + b.label_w + (options.colorbar_label.empty() ? 0 : kAxisPx + 14);
+    return b;
+  };
+
   std::vector<PanelLayout> layouts;
-  int content_h = 0;  // matrix + column ticks + column axis label (max over panels)
+  std::vector<Bar> bars;  // one per panel (own scales) or one for the figure (shared)
+  int content_h = 0;      // matrix + column ticks + column axis label (max over panels)
   int matrix_h_max = 0;
   bool any_title = false;
-  for (const auto& p : panels) {
+  for (size_t i = 0; i < panels.size(); ++i) {
+    const auto& p = panels[i];
     PanelLayout L;
     L.cols = column_ticks(p, cell, tick_px);
     L.rows = row_ticks(p, cell, tick_px);
@@ -163,42 +192,66 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
     L.width = std::max(L.left + L.matrix_w, L.left + L.matrix_w / 2 + title_w / 2 + 4);
     int col_axis_w = Canvas::text_width(p.col_axis, kAxisPx);
     L.width = std::max(L.width, L.left + L.matrix_w / 2 + col_axis_w / 2 + 4);
+    if (!options.shared_scale) {
+      bars.push_back(make_bar(scales[i], L.matrix_h));
+      L.width = std::max(L.width, L.left + L.matrix_w + bars.back().block_w);
+      content_h = std::max(content_h, bars.back().height);
+    }
     content_h = std::max(content_h, L.matrix_h + L.cols.extent + (p.col_axis.empty() ? 0 : kAxisPx + 12));
     matrix_h_max = std::max(matrix_h_max, L.matrix_h);
     any_title = any_title || !p.title.empty();
     layouts.push_back(L);
   }
-
-  std::vector<double> bar_ticks = nice_ticks(lo, hi, std::clamp(matrix_h_max / 40, 2, 6));
-  double bar_step = bar_ticks.size() > 1 ? bar_ticks[1] - bar_ticks[0] : hi - lo;
-  int bar_label_w = 0;
-  for (double t : bar_ticks) bar_label_w = std::max(bar_label_w, Canvas::text_width(format_tick(t, bar_step), 13));
-  int bar_h = std::max(matrix_h_max, 120);
-  int bar_block = 24 + kBarWidth + 6 + bar_label_w + (options.colorbar_label.empty() ? 0 : kAxisPx + 14);
+  int figure_bar_w = 0;
+  if (options.shared_scale) {
+    bars.push_back(make_bar(scales[0], matrix_h_max));
+    figure_bar_w = bars.back().block_w;
+    content_h = std::max(content_h, bars.back().height);
+  }
 
   int title_h = options.title.empty() ? 0 : kTitlePx + 14;
   int panel_title_h = any_title ? kPanelTitlePx + 12 : 0;
   int panels_w = 0;
   for (size_t i = 0; i < layouts.size(); ++i) panels_w += layouts[i].width + (i ? kPanelGap : 0);
-  int width = kMargin + panels_w + bar_block + kMargin;
+  int width = kMargin + panels_w + figure_bar_w + kMargin;
   width = std::max(width, Canvas::text_width(options.title, kTitlePx) + 2 * kMargin);
-  int height = kMargin + title_h + panel_title_h + std::max(content_h, bar_h) + kMargin;
+  int height = kMargin + title_h + panel_title_h + content_h + kMargin;
 
   Canvas canvas(width, height);
   if (!options.title.empty())
     canvas.text(width / 2.0, kMargin, options.title, kTitlePx, kBlack, HAlign::center, VAlign::top);
   int top = kMargin + title_h + panel_title_h;  // y of every matrix's first row
+
+  // Colour bar with its left edge at bx: hi at the top, lo at the bottom, values to the right.
+  auto draw_bar = [&](int bx, const Bar& bar, const Scale& sc) {
+    for (int y = 0; y < bar.height; ++y) {
+      double t = 1.0 - (y + 0.5) / bar.height;
+      canvas.fill_rect(bx, top + y, kBarWidth, 1, colormap_color(options.colormap, t));
+    }
+    canvas.rect_outline(bx - 1, top - 1, kBarWidth + 2, bar.height + 2, kDarkGray);
+    for (double t : bar.ticks) {
+      double y = top + (1.0 - (t - sc.lo) / (sc.hi - sc.lo)) * bar.height;
+      if (y < top - 0.5 || y > top + bar.height + 0.5) continue;
+      canvas.fill_rect(bx + kBarWidth, static_cast<int>(std::lround(y)), 4, 1, kDarkGray);
+      canvas.text(bx + kBarWidth + 6, y, format_tick(t, bar.step), 13, kBlack, HAlign::left, VAlign::middle);
+    }
+    if (!options.colorbar_label.empty())
+      canvas.text_vertical(bx + kBarWidth + 6 + bar.label_w + 8 + kAxisPx / 2.0, top + bar.height / 2.0,
+                           options.colorbar_label, kAxisPx, kDarkGray);
+  };
+
   int x0 = kMargin;
   for (size_t pi = 0; pi < panels.size(); ++pi) {
     const HeatmapPanel& p = panels[pi];
     const PanelLayout& L = layouts[pi];
+    const Scale& sc = scales[pi];
     int mx = x0 + L.left;  // matrix left
     if (!p.title.empty())
       canvas.text(mx + L.matrix_w / 2.0, top - 8, p.title, kPanelTitlePx, kBlack, HAlign::center, VAlign::bottom);
     for (int r = 0; r < p.rows; ++r)
       for (int c = 0; c < p.cols; ++c) {
         double v = p.values[static_cast<size_t>(r) * p.cols + c];
-        Color col = std::isfinite(v) ? colormap_color(options.colormap, (v - lo) / (hi - lo)) : kLightGray;
+        Color col = std::isfinite(v) ? colormap_color(options.colormap, (v - sc.lo) / (sc.hi - sc.lo)) : kLightGray;
         canvas.fill_rect(mx + c * cell, top + r * cell, cell, cell, col);
         if (annotate) {
           std::string s = std::isfinite(v) ? format_value(v, options.annotate_decimals) : "nan";
@@ -232,26 +285,10 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
                   VAlign::top);
     if (!p.row_axis.empty())
       canvas.text_vertical(x0 + kAxisPx / 2.0 + 2, top + L.matrix_h / 2.0, p.row_axis, kAxisPx, kDarkGray);
+    if (!options.shared_scale) draw_bar(mx + L.matrix_w + 24, bars[pi], sc);
     x0 += L.width + kPanelGap;
   }
-
-  // Colour bar: hi at the top, lo at the bottom, ticks with values to the right.
-  int bx = kMargin + panels_w + 24;
-  int bar_top = top, bar_h_px = std::max(matrix_h_max, 120);
-  for (int y = 0; y < bar_h_px; ++y) {
-    double t = 1.0 - (y + 0.5) / bar_h_px;
-    canvas.fill_rect(bx, bar_top + y, kBarWidth, 1, colormap_color(options.colormap, t));
-  }
-  canvas.rect_outline(bx - 1, bar_top - 1, kBarWidth + 2, bar_h_px + 2, kDarkGray);
-  for (double t : bar_ticks) {
-    double y = bar_top + (1.0 - (t - lo) / (hi - lo)) * bar_h_px;
-    if (y < bar_top - 0.5 || y > bar_top + bar_h_px + 0.5) continue;
-    canvas.fill_rect(bx + kBarWidth, static_cast<int>(std::lround(y)), 4, 1, kDarkGray);
-    canvas.text(bx + kBarWidth + 6, y, format_tick(t, bar_step), 13, kBlack, HAlign::left, VAlign::middle);
-  }
-  if (!options.colorbar_label.empty())
-    canvas.text_vertical(bx + kBarWidth + 6 + bar_label_w + 8 + kAxisPx / 2.0, bar_top + bar_h_px / 2.0,
-                         options.colorbar_label, kAxisPx, kDarkGray);
+  if (options.shared_scale) draw_bar(kMargin + panels_w + 24, bars[0], scales[0]);
   return canvas.take();
 }
 

@@ -2,7 +2,7 @@
 //
 // A figure holds one or more panels side by side (each a rows × cols matrix with its own title,
 // tick labels and axis labels), a figure title, and one colour bar with values for all panels
-// (a shared scale, so panels compare at a glance). Tick labels are UTF-8 strings (tokens, single
+// (a shared scale, so panels compare at a glance) or, with shared_scale = false, one per panel. Tick labels are UTF-8 strings (tokens, single
 // characters, CJK); when there are more labels than fit, every k-th is shown (k in 1, 2, 5, 10, …).
 // Cells of small matrices can carry their values. Colormaps: io/colormap.h (viridis by default).
 //
@@ -44,7 +44,8 @@ struct HeatmapOptions {
   std::string title;                 // figure title (empty: none)
   std::string colorbar_label;        // e.g. "weight"
   Colormap colormap = Colormap::viridis;
-  std::optional<double> vmin, vmax;  // colour scale (default: min and max over every panel)
+  std::optional<double> vmin, vmax;  // colour scale (default: min and max of the values it covers)
+  bool shared_scale = true;          // one colour bar for all panels; false: one per panel
   int cell_px = 0;                   // cell size in pixels (0: about 440 px for the larger side, ≤ 64)
   int tick_px = 0;                   // tick label size (0: 14, or 18 for CJK labels)
   std::optional<bool> annotate;      // cell values (default: when cells are ≥ 36 px)

@@ -91,7 +91,18 @@ Image render_plot(const std::vector<Series>& series, const PlotOptions& o) {
   for (double t : yt) ylab_w = std::max(ylab_w, Canvas::text_width(format_tick(t, ystep), kTickPx));
 
   int left = 14 + (o.y_label.empty() ? 0 : kLabelPx + 10) + ylab_w + 10;
-  int right = 20;
+  // Legend entries (series with a label).
+  std::vector<size_t> listed;
+  int lw = 0;
+  for (size_t i = 0; i < series.size(); ++i)
+    if (!series[i].label.empty()) {
+      listed.push_back(i);
+      lw = std::max(lw, Canvas::text_width(series[i].label, kTickPx));
+    }
+  const int row_h = kTickPx + 8;
+  const int box_w = 14 + 30 + 8 + lw + 12;
+  const bool outside = o.legend == LegendCorner::outside_right && !listed.empty();
+  int right = outside ? box_w + 30 : 20;
   int top = 14 + (o.title.empty() ? 0 : kTitlePx + 14);
   int bottom = 14 + kTickPx + 10 + (o.x_label.empty() ? 0 : kLabelPx + 10);
   int pw = o.width - left - right, ph = o.height - top - bottom;
@@ -136,20 +147,13 @@ Image render_plot(const std::vector<Series>& series, const PlotOptions& o) {
   c.blit(area.image(), left, top);
   c.rect_outline(left - 1, top - 1, pw + 2, ph + 2, kDarkGray);
 
-  // Legend box in the chosen corner.
-  std::vector<size_t> listed;
-  int lw = 0;
-  for (size_t i = 0; i < series.size(); ++i)
-    if (!series[i].label.empty()) {
-      listed.push_back(i);
-      lw = std::max(lw, Canvas::text_width(series[i].label, kTickPx));
-    }
+  // Legend box in the chosen corner (or right of the plot area).
   if (!listed.empty()) {
-    int row_h = kTickPx + 8, box_w = 14 + 30 + 8 + lw + 12, box_h = 8 + static_cast<int>(listed.size()) * row_h + 4;
+    int box_h = 8 + static_cast<int>(listed.size()) * row_h + 4;
     bool is_left = o.legend == LegendCorner::upper_left || o.legend == LegendCorner::lower_left;
-    bool is_top = o.legend == LegendCorner::upper_left || o.legend == LegendCorner::upper_right;
-    int bx = is_left ? left + 10 : left + pw - 10 - box_w;
-    int by = is_top ? top + 10 : top + ph - 10 - box_h;
+    bool is_top = o.legend != LegendCorner::lower_left && o.legend != LegendCorner::lower_right;
+    int bx = outside ? left + pw + 18 : is_left ? left + 10 : left + pw - 10 - box_w;
+    int by = is_top ? top + (outside ? 0 : 10) : top + ph - 10 - box_h;
     c.fill_rect(bx, by, box_w, box_h, kWhite, 0.88);
     c.rect_outline(bx, by, box_w, box_h, {180, 180, 180});
     for (size_t r = 0; r < listed.size(); ++r) {

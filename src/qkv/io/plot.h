@@ -27,7 +27,7 @@ struct Series {
   double marker_radius = 3.5; // scatter markers
 };
 
-enum class LegendCorner { upper_left, upper_right, lower_left, lower_right };
+enum class LegendCorner { upper_left, upper_right, lower_left, lower_right, outside_right };
 
 struct PlotOptions {
   std::string title, x_label, y_label;

@@ -1,0 +1,35 @@
+// `qkv nw`: Nadaraya–Watson kernel regression as attention pooling (demos/nw_regression.h).
+#include <iostream>
+#include <memory>
+
+#include "command.h"
+#include "qkv/demos/nw_regression.h"
+
+namespace {
+
+qkv::cli::Command reg(
+    "nw", "Nadaraya–Watson regression: average pooling vs non-parametric vs parametric attention pooling",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      auto o = std::make_shared<qkv::demos::NwOptions>();
+      auto colormap = std::make_shared<std::string>("viridis");
+      app.add_option("--train", o->n_train, "Training points x ~ U(0, x-max)")->capture_default_str();
+      app.add_option("--test", o->n_test, "Evenly spaced test points")->capture_default_str();
+      app.add_option("--x-max", o->x_max, "Upper end of the input range")->capture_default_str();
+      app.add_option("--noise", o->noise, "Standard deviation of the noise on y")->capture_default_str();
+      app.add_option("--seed", o->seed, "Seed of the data and of the initial w")->capture_default_str();
+      app.add_option("--epochs", o->epochs, "SGD epochs for the parametric width w")->capture_default_str();
+      app.add_option("--lr", o->lr, "SGD learning rate")->capture_default_str();
+      app.add_option("--w-init", o->w_init, "Initial width w (negative: drawn from U[0, 1) with the seed, as d2l)")
+          ->capture_default_str();
+      app.add_option("--out", o->out_dir, "Write nw_fit.png and nw_weights.png to this directory");
+      app.add_option("--colormap", *colormap, "Heatmap colormap: viridis, magma or gray")->capture_default_str();
+      app.add_option("--width", o->plot_width, "Width of the fit plot in pixels")->capture_default_str();
+      app.add_option("--height", o->plot_height, "Height of the fit plot in pixels")->capture_default_str();
+      return [o, colormap] {
+        o->colormap = qkv::io::parse_colormap(*colormap);
+        qkv::demos::run_nw(*o, std::cout);
+        return 0;
+      };
+    });
+
+}  // namespace

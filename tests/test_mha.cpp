@@ -336,6 +336,49 @@ TEST(MhaFloat, AgreesWithDoubleAndReusesBuffers) {
   EXPECT_EQ(mf.backward(Gf).dquery.data(), first_dx);
 }
 
+// The module must not care which SDPA backend runs: automatic (the fused kernel when it supports
+// the call) and reference agree on outputs, weights and every gradient, for every mask kind.
+TEST(MhaBackends, AutomaticAndReferenceAgree) {
+  const float inf = std::numeric_limits<float>::infinity();
+  std::vector<MhaCall> calls(6);
+  calls[1].key_padding_mask = TensorB::from({2, 6}, {0, 0, 0, 0, 1, 1, 0, 1, 0, 0, 0, 0});
+  calls[2].attn_bias = TensorF::from({5, 6}, {0,    -1,   0.5f, 0, 0,    -inf, 0, 0, 0, 0, 0, 0, 0,   0, 0,
+                                              -inf, -inf, -inf, 0, 0, 0.3f, 0,  0, 0, 0, 0, 0, 0.7f, 0, 0});
+  calls[3].is_causal = true;
+  calls[3].key_padding_bias = TensorF::from({2, 6}, {0, 0, 0, 0, 0, -2, 1, 0, 0, 0, 0, 0});
+  calls[4].training = true;
+  calls[4].dropout_seed = 7;
+  calls[5].attn_mask = TensorB({3 * 2, 5, 6});
+  calls[5].attn_mask.at({1, 2, 3}) = 1;
+  calls[5].attn_mask.at({4, 0, 0}) = 1;
+  for (size_t c = 0; c < calls.size(); ++c) {
+    SCOPED_TRACE("call " + std::to_string(c));
+    MhaCall call = calls[c];
+    call.need_weights = true;
+    call.average_attn_weights = false;
+    TensorF out[2], w[2], dq[2], dk[2], grad[2];
+    for (int b = 0; b < 2; ++b) {
+      Rng rng(16);
+      MhaOptions o = opts(12, 3);
+      o.dropout = 0.25;
+      o.backend = b == 0 ? qkv::AttentionBackend::automatic : qkv::AttentionBackend::reference;
+      MultiheadAttention<float> m(o, rng);
+      TensorF q = randn<float>({2, 5, 12}, rng), kv = randn<float>({2, 6, 12}, rng), G = randn<float>({2, 5, 12}, rng);
+      out[b] = m.forward(q, kv, kv, call).clone();
+      w[b] = m.weights().clone();
+      auto g = m.backward(G);
+      dq[b] = g.dquery.clone();
+      dk[b] = g.dkey.clone();
+      grad[b] = m.in_proj_weight.grad.clone();
+    }
+    EXPECT_TRUE(tensors_close("out", out[0], out[1], 1e-5));
+    EXPECT_TRUE(tensors_close("weights", w[0], w[1], 1e-5));
+    EXPECT_TRUE(tensors_close("dquery", dq[0], dq[1], 1e-5));
+    EXPECT_TRUE(tensors_close("dkey", dk[0], dk[1], 1e-5));
+    EXPECT_TRUE(tensors_close("in_proj_weight.grad", grad[0], grad[1], 1e-5));
+  }
+}
+
 TEST(MhaErrors, BadArgumentsThrowNamingTheArgument) {
   Rng rng(15);
   auto msg = [](auto&& f) {

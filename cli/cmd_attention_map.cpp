@@ -1,0 +1,82 @@
+// `qkv attention-map CHECKPOINT --index I | --image PNG`: the input with the class token's
+// attention overlaid (white = attended): the last block per head and the rollout across blocks.
+#include <cstdio>
+#include <memory>
+
+#include "command.h"
+#include "qkv/data/idx.h"
+#include "qkv/io/heatmap.h"
+#include "qkv/io/image.h"
+#include "qkv/models/vit.h"
+#include "qkv/models/vit_attention.h"
+
+namespace {
+
+struct MapOptions {
+  std::string checkpoint, image, data_dir, output = "attention.png", save_input;
+  int64_t index = -1;
+  int scale = 8;
+  bool invert = false;
+};
+
+int run(const MapOptions& o) {
+  QKV_CHECK((o.index >= 0) != !o.image.empty(), "attention-map: give exactly one of --index I or --image PNG");
+  auto model = qkv::models::load_vit(o.checkpoint);
+  const auto& c = model->config();
+  QKV_CHECK(c.channels == 1, "attention-map: only grayscale models are supported");
+  const int S = static_cast<int>(c.image_size);
+  const auto& names = qkv::data::fashion_mnist_classes();
+  qkv::io::Image gray(S, S, 1, 0);
+  std::string truth;
+  if (o.index >= 0) {
+    const std::string dir = o.data_dir.empty() ? qkv::data::default_fashion_mnist_dir() : o.data_dir;
+    auto test = qkv::data::load_fashion_mnist(dir, false);
+    QKV_CHECK(o.index < test.count, "attention-map: --index ", o.index, " out of range [0, ", test.count, ")");
+    QKV_CHECK(test.rows == S && test.cols == S, "attention-map: dataset images are ", test.rows, "x", test.cols,
+              "; the model expects ", S, "x", S);
+    std::copy(test.image(o.index), test.image(o.index) + S * S, gray.pixels.begin());
+    truth = names[test.labels[static_cast<size_t>(o.index)]];
+  } else {
+    gray = qkv::io::to_gray(qkv::io::read_png(o.image), S, S);
+    if (o.invert)
+      for (auto& p : gray.pixels) p = static_cast<uint8_t>(255 - p);
+  }
+  if (!o.save_input.empty()) qkv::io::write_png(o.save_input, gray);
+  std::vector<float> x(static_cast<size_t>(S * S));
+  qkv::models::normalize_pixels(gray.pixels.data(), x.data(), S * S);
+  auto maps = qkv::models::vit_attention_maps(*model, x.data());
+  size_t best = 0;
+  for (size_t k = 1; k < maps.probs.size(); ++k)
+    if (maps.probs[k] > maps.probs[best]) best = k;
+  const int G = static_cast<int>(maps.grid);
+  qkv::io::OverlayOptions ov;
+  std::vector<qkv::io::ImagePanel> panels;
+  panels.push_back({"input", gray});
+  for (size_t h = 0; h < maps.heads.size(); ++h)
+    panels.push_back({"head " + std::to_string(h), qkv::io::overlay_heatmap(gray, maps.heads[h], G, G, ov)});
+  panels.push_back({"rollout", qkv::io::overlay_heatmap(gray, maps.rollout, G, G, ov)});
+  char title[256];
+  std::snprintf(title, sizeof title, "%spredicted %s (%.2f) - class-token attention, last block per head + rollout",
+                truth.empty() ? "" : ("true " + truth + ", ").c_str(), best < names.size() ? names[best] : "?",
+                maps.probs[best]);
+  qkv::io::write_png(o.output, qkv::io::render_image_panels(panels, title, o.scale));
+  std::printf("predicted: %s (%.4f)\n", best < names.size() ? names[best] : "?", maps.probs[best]);
+  std::printf("wrote %s\n", o.output.c_str());
+  return 0;
+}
+
+qkv::cli::Command reg("attention-map", "PNG of where a ViT looks: class-token attention per head and rollout",
+                      [](CLI::App& app) -> qkv::cli::Runner {
+                        auto o = std::make_shared<MapOptions>();
+                        app.add_option("checkpoint", o->checkpoint, "model.safetensors")->required();
+                        app.add_option("--index", o->index, "Index of a Fashion-MNIST test image");
+                        app.add_option("--image", o->image, "A grayscale PNG instead of a test image");
+                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files");
+                        app.add_option("--output,-o", o->output, "Output PNG")->capture_default_str();
+                        app.add_option("--save-input", o->save_input, "Also write the 28x28 input as a PNG");
+                        app.add_option("--scale", o->scale, "Upscaling of each panel")->capture_default_str();
+                        app.add_flag("--invert", o->invert, "Invert --image first (light object on black)");
+                        return [o] { return run(*o); };
+                      });
+
+}  // namespace

@@ -1,0 +1,53 @@
+// `qkv eval CHECKPOINT`: test accuracy, loss and the confusion matrix of a trained ViT.
+#include <cstdio>
+#include <iostream>
+#include <memory>
+
+#include "command.h"
+#include "qkv/data/idx.h"
+#include "qkv/models/vit.h"
+#include "qkv/train/vit_trainer.h"
+
+namespace {
+
+struct EvalOptions {
+  std::string checkpoint, data_dir;
+  int64_t limit = 0, batch = 500;
+};
+
+int run(const EvalOptions& o) {
+  auto model = qkv::models::load_vit(o.checkpoint);
+  const std::string dir = o.data_dir.empty() ? qkv::data::default_fashion_mnist_dir() : o.data_dir;
+  auto test = qkv::data::load_fashion_mnist(dir, false, o.limit);
+  auto r = qkv::train::evaluate(*model, test, o.batch);
+  const auto& names = qkv::data::fashion_mnist_classes();
+  const int64_t C = model->config().classes;
+  std::printf("%lld test images, loss %.4f\n", static_cast<long long>(r.count), r.loss);
+  std::printf("confusion matrix (rows: true class, columns: predicted)\n%14s", "");
+  for (int64_t j = 0; j < C; ++j) std::printf(" %5lld", static_cast<long long>(j));
+  std::printf("   recall\n");
+  for (int64_t i = 0; i < C; ++i) {
+    std::printf("%2lld %-11s", static_cast<long long>(i), i < 10 ? names[static_cast<size_t>(i)] : "");
+    int64_t row = 0;
+    for (int64_t j = 0; j < C; ++j) {
+      std::printf(" %5lld", static_cast<long long>(r.confusion[static_cast<size_t>(i * C + j)]));
+      row += r.confusion[static_cast<size_t>(i * C + j)];
+    }
+    std::printf("   %.3f\n", row ? static_cast<double>(r.confusion[static_cast<size_t>(i * C + i)]) / row : 0.0);
+  }
+  std::printf("test accuracy: %.4f\n", r.accuracy);
+  return 0;
+}
+
+qkv::cli::Command reg("eval", "Test accuracy and confusion matrix of a ViT checkpoint on Fashion-MNIST",
+                      [](CLI::App& app) -> qkv::cli::Runner {
+                        auto o = std::make_shared<EvalOptions>();
+                        app.add_option("checkpoint", o->checkpoint, "model.safetensors or checkpoint.safetensors")
+                            ->required();
+                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files");
+                        app.add_option("--limit", o->limit, "Use only the first N test images");
+                        app.add_option("--batch", o->batch, "Batch size")->capture_default_str();
+                        return [o] { return run(*o); };
+                      });
+
+}  // namespace

@@ -1,0 +1,285 @@
+#include "qkv/models/vit.h"
+
+#include <cmath>
+#include <cstring>
+#include <nlohmann/json.hpp>
+#include <type_traits>
+
+#include "qkv/core/parallel.h"
+#include "qkv/io/safetensors.h"
+#include "qkv/kernels/ew_ops.h"
+#include "qkv/nn/linear.h"
+
+namespace qkv::models {
+namespace {
+
+// dst = a + b over n elements.
+template <typename T>
+void add(T* dst, const T* a, const T* b, int64_t n) {
+  parallel_for(n, 16384, [&](int64_t s, int64_t e) {
+    for (int64_t i = s; i < e; ++i) dst[i] = a[i] + b[i];
+  });
+}
+
+// y += x over n elements.
+template <typename T>
+void accumulate(T* y, const T* x, int64_t n) {
+  if constexpr (std::is_same_v<T, float>) {
+    kernels::add_inplace(y, x, n);
+  } else {
+    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+  }
+}
+
+template <typename T>
+void trunc_normal(Tensor<T>& t, Rng& rng, double std) {
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v;
+    do v = rng.normal(); while (std::abs(v) > 2.0);
+    t[i] = static_cast<T>(v * std);
+  }
+}
+
+}  // namespace
+
+void VitConfig::validate() const {
+  QKV_CHECK(image_size > 0 && channels > 0, "VitConfig: image_size=", image_size, " and channels=", channels,
+            " must be positive");
+  QKV_CHECK(patch > 0 && image_size % patch == 0, "VitConfig: patch=", patch, " must divide image_size=", image_size);
+  QKV_CHECK(dim > 0 && heads > 0 && dim % heads == 0, "VitConfig: dim=", dim, " must be a positive multiple of heads=",
+            heads);
+  QKV_CHECK(depth >= 0, "VitConfig: depth=", depth, "; expected >= 0");
+  QKV_CHECK(mlp_hidden > 0, "VitConfig: mlp_hidden=", mlp_hidden, "; expected > 0");
+  QKV_CHECK(classes > 0, "VitConfig: classes=", classes, "; expected > 0");
+  QKV_CHECK(dropout >= 0 && dropout < 1, "VitConfig: dropout=", dropout, "; expected [0, 1)");
+  QKV_CHECK(attn_dropout >= 0 && attn_dropout < 1, "VitConfig: attn_dropout=", attn_dropout, "; expected [0, 1)");
+}
+
+std::string VitConfig::to_json() const {
+  nlohmann::json j = {{"image_size", image_size}, {"channels", channels},   {"patch", patch},
+                      {"dim", dim},               {"depth", depth},         {"heads", heads},
+                      {"mlp_hidden", mlp_hidden}, {"classes", classes},     {"dropout", dropout},
+                      {"attn_dropout", attn_dropout}};
+  return j.dump();
+}
+
+VitConfig VitConfig::from_json(const std::string& text) {
+  VitConfig c;
+  try {
+    auto j = nlohmann::json::parse(text);
+    c.image_size = j.at("image_size").get<int64_t>();
+    c.channels = j.at("channels").get<int64_t>();
+    c.patch = j.at("patch").get<int64_t>();
+    c.dim = j.at("dim").get<int64_t>();
+    c.depth = j.at("depth").get<int64_t>();
+    c.heads = j.at("heads").get<int64_t>();
+    c.mlp_hidden = j.at("mlp_hidden").get<int64_t>();
+    c.classes = j.at("classes").get<int64_t>();
+    c.dropout = j.value("dropout", 0.0);
+    c.attn_dropout = j.value("attn_dropout", 0.0);
+  } catch (const nlohmann::json::exception& e) {
+    fail("VitConfig: invalid config JSON (", e.what(), "): ", text);
+  }
+  c.validate();
+  return c;
+}
+
+// ---------------------------------------------------------------- block
+
+template <typename T>
+VitBlock<T>::VitBlock(const VitConfig& c, Rng& rng)
+    : norm1(c.dim, 1e-6),
+      attn(nn::MhaOptions{c.dim, c.heads, true, 0, 0, 0, c.attn_dropout}, rng),
+      norm2(c.dim, 1e-6),
+      mlp(c.dim, c.mlp_hidden, c.dropout, rng) {
+  for (nn::Linear<T>* l : {&mlp.fc1, &mlp.fc2}) {
+    trunc_normal(l->weight.value, rng, 0.02);
+    l->bias.value.fill(T(0));
+  }
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::forward(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights) {
+  const Tensor<T>& h = norm1.forward(x);
+  nn::MhaCall call;
+  call.training = training;
+  call.dropout_seed = seed * 4 + 1;
+  call.need_weights = need_weights;
+  call.average_attn_weights = false;
+  const Tensor<T>& a = attn.forward(h, h, h, call);
+  ensure_shape(x1_, x.shape());
+  add(x1_.data(), x.data(), a.data(), x.numel());
+  const Tensor<T>& m = mlp.forward(norm2.forward(x1_), training, seed * 4 + 2);
+  ensure_shape(out_, x.shape());
+  add(out_.data(), x1_.data(), m.data(), x.numel());
+  return out_;
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::backward(const Tensor<T>& dy) {
+  const Tensor<T>& dh2 = norm2.backward(mlp.backward(dy));
+  ensure_shape(dx1_, dy.shape());
+  add(dx1_.data(), dy.data(), dh2.data(), dy.numel());
+  nn::MhaGrads<T> g = attn.backward(dx1_);
+  const Tensor<T>& dh = norm1.backward(g.dquery);
+  ensure_shape(dx_, dy.shape());
+  add(dx_.data(), dx1_.data(), dh.data(), dy.numel());
+  return dx_;
+}
+
+template <typename T>
+void VitBlock<T>::collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) {
+  norm1.collect_parameters(prefix + "norm1.", out);
+  attn.collect_parameters(prefix + "attn.", out);
+  norm2.collect_parameters(prefix + "norm2.", out);
+  mlp.collect_parameters(prefix + "mlp.", out);
+}
+
+// ---------------------------------------------------------------- model
+
+template <typename T>
+Vit<T>::Vit(const VitConfig& c, uint64_t seed) : config_(c) {
+  c.validate();
+  Rng rng(seed);
+  const int64_t E = c.dim, K = c.channels * c.patch * c.patch;
+  cls_token = nn::Parameter<T>({1, 1, E}, false);
+  pos_embed = nn::Parameter<T>({1, c.tokens(), E}, false);
+  patch_weight = nn::Parameter<T>({E, c.channels, c.patch, c.patch});
+  patch_bias = nn::Parameter<T>({E}, false);
+  trunc_normal(cls_token.value, rng, 0.02);
+  trunc_normal(pos_embed.value, rng, 0.02);
+  // PyTorch's Conv2d default: U(±1/√fan_in) for kernel and bias.
+  const double bound = 1.0 / std::sqrt(static_cast<double>(K));
+  for (int64_t i = 0; i < patch_weight.value.numel(); ++i) patch_weight.value[i] = static_cast<T>(rng.uniform(-bound, bound));
+  for (int64_t i = 0; i < E; ++i) patch_bias.value[i] = static_cast<T>(rng.uniform(-bound, bound));
+  for (int64_t i = 0; i < c.depth; ++i) blocks.push_back(std::make_unique<VitBlock<T>>(c, rng));
+  norm = nn::LayerNorm<T>(E, 1e-6);
+  head = nn::Linear<T>(E, c.classes, true, rng);
+  trunc_normal(head.weight.value, rng, 0.02);
+  head.bias.value.fill(T(0));
+}
+
+template <typename T>
+void Vit<T>::collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) {
+  out.emplace_back(prefix + "cls_token", &cls_token);
+  out.emplace_back(prefix + "pos_embed", &pos_embed);
+  out.emplace_back(prefix + "patch_embed.proj.weight", &patch_weight);
+  out.emplace_back(prefix + "patch_embed.proj.bias", &patch_bias);
+  for (size_t i = 0; i < blocks.size(); ++i) blocks[i]->collect_parameters(prefix + "blocks." + std::to_string(i) + ".", out);
+  norm.collect_parameters(prefix + "norm.", out);
+  head.collect_parameters(prefix + "head.", out);
+}
+
+template <typename T>
+const Tensor<T>& Vit<T>::forward(const Tensor<T>& images_in, bool training, uint64_t seed, bool need_weights) {
+  const VitConfig& c = config_;
+  check_shape("Vit.forward", "images", images_in, {-1, c.channels, c.image_size, c.image_size});
+  const Tensor<T> images = images_in.contiguous();
+  const int64_t B = images.dim(0), C = c.channels, S = c.image_size, p = c.patch, G = c.grid(), N = c.num_patches();
+  const int64_t L = c.tokens(), E = c.dim, K = C * p * p;
+  QKV_CHECK(B > 0, "Vit.forward: argument 'images' has an empty batch");
+  B_ = B;
+  ensure_shape(patches_, {B * N, K});
+  ensure_shape(embed_, {B * N, E});
+  ensure_shape(tokens_, {B, L, E});
+  const T* img = images.data();
+  T* P = patches_.data();
+  parallel_for(B * N, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t b = r / N, gy = (r % N) / G, gx = r % G;
+      T* row = P + r * K;
+      for (int64_t ch = 0; ch < C; ++ch)
+        for (int64_t iy = 0; iy < p; ++iy)
+          std::memcpy(row + (ch * p + iy) * p, img + ((b * C + ch) * S + gy * p + iy) * S + gx * p, sizeof(T) * p);
+    }
+  });
+  nn::linear_forward(P, patch_weight.value.data(), patch_bias.value.data(), embed_.data(), B * N, K, E);
+  const T* pos = pos_embed.value.data();
+  const T* cls = cls_token.value.data();
+  const T* emb = embed_.data();
+  T* tok = tokens_.data();
+  parallel_for(B, 8, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      T* t = tok + b * L * E;
+      for (int64_t j = 0; j < E; ++j) t[j] = cls[j] + pos[j];
+      add(t + E, emb + b * N * E, pos + E, N * E);
+    }
+  });
+  const Tensor<T>* x = &tokens_;
+  for (size_t i = 0; i < blocks.size(); ++i)
+    x = &blocks[i]->forward(*x, training, seed * 1000003 + i, need_weights);
+  ensure_shape(cls_, {B, E});
+  for (int64_t b = 0; b < B; ++b) std::memcpy(cls_.data() + b * E, x->data() + b * L * E, sizeof(T) * E);
+  return head.forward(norm.forward(cls_));
+}
+
+template <typename T>
+void Vit<T>::backward(const Tensor<T>& dlogits) {
+  const VitConfig& c = config_;
+  const int64_t B = B_, N = c.num_patches(), L = c.tokens(), E = c.dim, K = c.channels * c.patch * c.patch;
+  QKV_CHECK(B > 0, "Vit.backward: called before forward");
+  check_shape("Vit.backward", "dlogits", dlogits, {B, c.classes});
+  const Tensor<T>& dcls = norm.backward(head.backward(dlogits));
+  ensure_shape(dtokens_, {B, L, E});
+  T* dt = dtokens_.data();
+  std::fill(dt, dt + B * L * E, T(0));
+  for (int64_t b = 0; b < B; ++b) std::memcpy(dt + b * L * E, dcls.data() + b * E, sizeof(T) * E);
+  const Tensor<T>* d = &dtokens_;
+  for (size_t i = blocks.size(); i-- > 0;) d = &blocks[i]->backward(*d);
+  const T* g = d->data();
+  T* dcls_tok = cls_token.grad.data();
+  T* dpos = pos_embed.grad.data();
+  ensure_shape(dpatch_, {B * N, E});
+  for (int64_t b = 0; b < B; ++b) {
+    const T* gb = g + b * L * E;
+    accumulate(dcls_tok, gb, E);
+    accumulate(dpos, gb, L * E);
+    std::memcpy(dpatch_.data() + b * N * E, gb + E, sizeof(T) * N * E);
+  }
+  nn::linear_backward<T>(dpatch_.data(), patches_.data(), patch_weight.value.data(), nullptr, patch_weight.grad.data(),
+                         patch_bias.grad.data(), B * N, K, E);
+}
+
+template <typename T>
+const Tensor<T>& Vit<T>::attention_weights(int64_t block) const {
+  QKV_CHECK(block >= 0 && block < static_cast<int64_t>(blocks.size()), "Vit.attention_weights: block ", block,
+            " out of range [0, ", blocks.size(), ")");
+  const Tensor<T>& w = blocks[static_cast<size_t>(block)]->attn.weights();
+  QKV_CHECK(w.defined(), "Vit.attention_weights: run forward with need_weights=true first");
+  return w;
+}
+
+template class VitBlock<float>;
+template class VitBlock<double>;
+template class Vit<float>;
+template class Vit<double>;
+
+void normalize_pixels(const uint8_t* pixels, float* out, int64_t n) {
+  constexpr float mean = 0.2860f, inv_std = 1.0f / 0.3530f;
+  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(pixels[i]) * (1.0f / 255.0f) - mean) * inv_std;
+}
+
+void save_vit(const std::string& path, Vit<float>& model) {
+  io::SafeTensors f;
+  for (auto& [name, p] : model.named_parameters()) f.put(name, p->value);
+  f.metadata["vit_config"] = model.config().to_json();
+  f.metadata["format"] = "qkv-vit";
+  io::write_safetensors(path, f);
+}
+
+std::unique_ptr<Vit<float>> load_vit(const std::string& path) {
+  io::SafeTensors f = io::read_safetensors(path);
+  auto it = f.metadata.find("vit_config");
+  if (it == f.metadata.end())
+    throw FileError("load_vit: '" + path + "' has no 'vit_config' metadata (not a qkv ViT checkpoint)");
+  auto model = std::make_unique<Vit<float>>(VitConfig::from_json(it->second));
+  std::map<std::string, TensorF> dict;
+  for (auto& [name, p] : model->named_parameters()) {
+    QKV_CHECK(f.contains(name), "load_vit: '", path, "' has no tensor '", name, "'");
+    dict[name] = f.get_f32(name);
+  }
+  model->load_state_dict(dict);
+  return model;
+}
+
+}  // namespace qkv::models

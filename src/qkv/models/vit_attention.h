@@ -1,0 +1,29 @@
+// Where a ViT looks: the class token's attention over the patches for one image.
+//
+//   heads[h]  (G·G,) last block, head h: weights of the class-token query over the patch keys
+//             (the class token's weight on itself is left out), row-major over the patch grid
+//   rollout   (G·G,) attention rollout (Abnar & Zuidema 2020): per block, average the heads,
+//             add the identity for the residual path and renormalise rows, A = (W̄ + I)/2;
+//             multiply the blocks' matrices from the first to the last, R = A_depth ··· A_1,
+//             and keep R's class-token row over the patches
+//   probs     (classes,) softmax of the logits
+#pragma once
+
+#include <vector>
+
+#include "qkv/models/vit.h"
+
+namespace qkv::models {
+
+struct VitAttentionMaps {
+  int64_t grid = 0;
+  std::vector<std::vector<float>> heads;
+  std::vector<float> rollout;
+  std::vector<float> probs;
+};
+
+// image: (C, S, S) normalised pixels (see normalize_pixels). Runs a batch-1 forward with the
+// attention weights kept (the model's buffers are resized to batch 1).
+VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image);
+
+}  // namespace qkv::models

@@ -1,0 +1,82 @@
+// Training and evaluation of a ViT on an image-classification dataset (Fashion-MNIST).
+//
+// One step: a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
+// crop_pad pixels with zero fill and flipped left-right), forward, cross-entropy, backward,
+// global-norm clipping, AdamW with linear warm-up then cosine decay, per step.
+// Reproducible: epoch e shuffles and augments with Rng(mix(seed, e)) and dropout seeds come from
+// (seed, step), so the same seed and thread count give the same loss curve bit for bit, and a
+// run resumed from an epoch checkpoint continues exactly as the uninterrupted one.
+// Every epoch writes <out>/checkpoint.safetensors (model weights under their state_dict names,
+// AdamW state as "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>", metadata: vit_config,
+// train_config, epoch, step) atomically, and appends a JSON line to <out>/metrics.jsonl.
+// The end of the run writes <out>/model.safetensors (weights and vit_config only).
+#pragma once
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "qkv/data/idx.h"
+#include "qkv/models/vit.h"
+
+namespace qkv::train {
+
+struct VitTrainOptions {
+  models::VitConfig model;
+  int64_t epochs = 10;
+  int64_t batch_size = 128;
+  double lr = 2e-3;
+  double min_lr = 1e-5;
+  double warmup_epochs = 1.0;
+  double weight_decay = 0.05;
+  double beta1 = 0.9, beta2 = 0.999;
+  double clip_grad_norm = 1.0;  // 0: no clipping
+  double label_smoothing = 0.0;
+  int64_t crop_pad = 0;         // random shifts of up to this many pixels (0: none)
+  bool flip = false;            // random left-right flips
+  uint64_t seed = 0;
+  std::string data_dir;         // empty: data::default_fashion_mnist_dir()
+  std::string out_dir;          // empty: no checkpoints or metrics files
+  bool resume = false;          // continue from <out_dir>/checkpoint.safetensors
+  int64_t limit_train = 0;      // > 0: use only the first N training images
+  int64_t limit_test = 0;       // > 0: use only the first N test images
+  bool progress = true;         // progress bar on `log`
+  bool eval_each_epoch = true;  // test accuracy after every epoch (else only at the end)
+  int64_t stop_after = 0;       // > 0: return after this many epochs of this invocation, as if
+                                // interrupted (resume later with the same options)
+
+  std::string to_json() const;  // every field except paths and flags that do not change results
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0, step = 0;
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = -1, lr = 0;
+  double images_per_second = 0, seconds = 0;
+  std::string to_json() const;
+};
+
+struct VitTrainResult {
+  std::vector<EpochMetrics> epochs;  // of this run (after a resume: the remaining epochs)
+  std::vector<float> step_losses;    // loss of every step taken in this run
+  double test_accuracy = 0;        // after the last epoch run (-1 if not evaluated)
+  int64_t steps = 0;               // optimizer steps so far, including resumed ones
+  bool finished = false;           // false when stopped early by stop_after
+};
+
+VitTrainResult train_vit(const VitTrainOptions& options, std::ostream& log);
+
+struct EvalResult {
+  double accuracy = 0, loss = 0;
+  int64_t count = 0;
+  std::vector<int64_t> confusion;  // classes × classes, row = true class, column = prediction
+};
+
+// Accuracy, mean cross-entropy and confusion matrix over the whole dataset, in batches of
+// `batch` (the last batch is padded, so the model's buffers keep one shape).
+EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int64_t batch);
+
+// Fills `out` (count, 1, S, S) with normalised pixels of images idx[0..count).
+void make_batch(const data::ImageDataset& ds, const int64_t* idx, int64_t count, float* out);
+
+}  // namespace qkv::train

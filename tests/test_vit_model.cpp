@@ -1,0 +1,132 @@
+// The ViT model: float64 gradient check of a tiny model against central differences, float32
+// against float64, PyTorch state_dict names, save/load, bad configs and inputs.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "gradcheck.h"
+#include "qkv/models/vit.h"
+#include "qkv/train/cross_entropy.h"
+
+using namespace qkv;
+
+namespace {
+models::VitConfig tiny_config() {
+  models::VitConfig c;
+  c.image_size = 8;
+  c.patch = 4;
+  c.dim = 8;
+  c.depth = 2;
+  c.heads = 2;
+  c.mlp_hidden = 12;
+  c.classes = 3;
+  return c;
+}
+}  // namespace
+
+TEST(VitModel, GradientsMatchFiniteDifferencesInFloat64) {
+  models::Vit<double> model(tiny_config(), 5);
+  Rng rng(9);
+  TensorD images = test::randn({2, 1, 8, 8}, rng);
+  TensorI labels = TensorI::from({2}, {2, 0});
+  auto loss = [&] { return train::cross_entropy(model.forward(images), labels).loss; };
+  model.zero_grad();
+  TensorD dlogits;
+  train::cross_entropy(model.forward(images), labels, &dlogits);
+  model.backward(dlogits);
+  int checked = 0;
+  for (auto& [name, p] : model.named_parameters()) {
+    TensorD analytic = p->grad.clone();
+    EXPECT_TRUE(test::grad_close(name, analytic, test::numeric_grad(p->value, loss), 1e-6));
+    ++checked;
+  }
+  EXPECT_EQ(checked, 4 + 2 * 12 + 4);
+}
+
+TEST(VitModel, FloatMatchesDoubleForwardAndBackward) {
+  models::Vit<double> md(tiny_config(), 3);
+  models::Vit<float> mf(tiny_config(), 3);
+  Rng rng(4);
+  TensorD images = test::randn({3, 1, 8, 8}, rng);
+  TensorD yd = md.forward(images).clone();
+  TensorF yf = mf.forward(images.cast<float>()).clone();
+  EXPECT_TRUE(test::tensors_close("logits", yf.cast<double>(), yd, 1e-5));
+  TensorD g = test::randn({3, 3}, rng);
+  md.zero_grad();
+  mf.zero_grad();
+  md.backward(g);
+  mf.backward(g.cast<float>());
+  auto pd = md.named_parameters();
+  auto pf = mf.named_parameters();
+  for (size_t i = 0; i < pd.size(); ++i)
+    EXPECT_TRUE(test::tensors_close(pd[i].first, pf[i].second->grad.cast<double>(), pd[i].second->grad, 1e-4));
+}
+
+TEST(VitModel, StateDictUsesPyTorchNamesAndShapes) {
+  models::VitConfig c;  // the default model
+  models::Vit<float> m(c);
+  auto sd = m.state_dict();
+  EXPECT_EQ(sd.at("cls_token").shape(), (Shape{1, 1, 64}));
+  EXPECT_EQ(sd.at("pos_embed").shape(), (Shape{1, 50, 64}));
+  EXPECT_EQ(sd.at("patch_embed.proj.weight").shape(), (Shape{64, 1, 4, 4}));
+  EXPECT_EQ(sd.at("blocks.5.attn.in_proj_weight").shape(), (Shape{192, 64}));
+  EXPECT_EQ(sd.at("blocks.0.attn.out_proj.weight").shape(), (Shape{64, 64}));
+  EXPECT_EQ(sd.at("blocks.0.mlp.fc1.weight").shape(), (Shape{128, 64}));
+  EXPECT_EQ(sd.at("blocks.0.norm2.bias").shape(), (Shape{64}));
+  EXPECT_EQ(sd.at("head.weight").shape(), (Shape{10, 64}));
+  EXPECT_EQ(sd.at("norm.weight").shape(), (Shape{64}));
+  EXPECT_EQ(sd.size(), 4u + 6u * 12u + 4u);
+  int64_t n = 0;
+  for (auto& [k, v] : sd) n += v.numel();
+  EXPECT_EQ(n, 64 * 16 + 64 + 64 + 50 * 64 + 6 * (2 * 128 + 192 * 64 + 192 + 64 * 64 + 64 + 128 * 64 + 128 + 64 * 128 + 64) + 128 + 10 * 64 + 10);
+  // Decay only on matrices.
+  for (auto& [name, p] : m.named_parameters())
+    EXPECT_EQ(p->weight_decay, p->value.rank() >= 2 && name != "cls_token" && name != "pos_embed") << name;
+}
+
+TEST(VitModel, SaveLoadRoundTripGivesIdenticalLogits) {
+  models::Vit<float> m(tiny_config(), 11);
+  Rng rng(2);
+  TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
+  TensorF before = m.forward(images).clone();
+  auto path = std::filesystem::temp_directory_path() / ("qkv_vit_model_" + std::to_string(::getpid()) + ".safetensors");
+  models::save_vit(path.string(), m);
+  auto loaded = models::load_vit(path.string());
+  EXPECT_EQ(loaded->config().to_json(), m.config().to_json());
+  EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());
+  std::filesystem::remove(path);
+  EXPECT_THROW(models::load_vit(path.string()), FileError);
+}
+
+TEST(VitModel, RejectsBadConfigsAndInputs) {
+  auto c = tiny_config();
+  c.patch = 3;
+  EXPECT_THROW(models::Vit<float>{c}, Error);
+  c = tiny_config();
+  c.heads = 3;
+  EXPECT_THROW(models::Vit<float>{c}, Error);
+  EXPECT_THROW(models::VitConfig::from_json("{\"dim\": 4}"), Error);
+  models::Vit<float> m(tiny_config());
+  EXPECT_THROW(m.forward(TensorF({2, 1, 9, 8})), Error);
+  EXPECT_THROW(m.forward(TensorF({2, 8, 8})), Error);
+  EXPECT_THROW(m.backward(TensorF({2, 3})), Error);  // before forward
+  m.forward(TensorF({2, 1, 8, 8}));
+  EXPECT_THROW(m.backward(TensorF({2, 4})), Error);
+  EXPECT_THROW(m.attention_weights(0), Error);  // forward ran without need_weights
+}
+
+TEST(VitModel, AttentionWeightsArePerHeadRowStochastic) {
+  models::Vit<float> m(tiny_config(), 1);
+  Rng rng(3);
+  TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
+  const float* out = m.forward(images, false, 0, true).data();
+  const TensorF& w = m.attention_weights(1);
+  ASSERT_EQ(w.shape(), (Shape{2, 2, 5, 5}));
+  for (int64_t r = 0; r < 2 * 2 * 5; ++r) {
+    double s = 0;
+    for (int64_t j = 0; j < 5; ++j) s += w[r * 5 + j];
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
+  // Buffers are reused between calls of the same batch size.
+  EXPECT_EQ(m.forward(images).data(), out);
+}

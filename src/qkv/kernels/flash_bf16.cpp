@@ -28,7 +28,8 @@ namespace {
 
 using namespace flash;
 
-constexpr int64_t kBK = 64;  // keys per block: 4 vectors of 16 float32 scores
+constexpr int64_t kBK = 64;  // keys per score tile and packed Kᵀ panel: 4 vectors of 16 float32 scores
+constexpr int64_t kBS = 128; // keys per online-softmax step
 constexpr int64_t kMR = 6;   // query rows per micro tile
 constexpr int64_t kQB = 8 * kMR;
 
@@ -46,7 +47,7 @@ struct Bf16Scratch {
   std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d
   std::vector<uint32_t> vp;  // [lk2][dvp]      pairs along keys
   std::vector<uint32_t> qp;  // [kQB][d2]       pairs along d
-  std::vector<uint16_t> pb;  // [kMR][kBK]      weights in bf16
+  std::vector<uint16_t> pb;  // [kMR][kBS]      weights in bf16
   Floats o, s;
   float m[kQB], l[kQB], alpha[kQB];
   int64_t kend[kQB];
@@ -70,23 +71,35 @@ QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
   return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
 }
 
-// s[M][kBK] = c · a[M][d2 pairs] · kt[d2][kBK pairs]
-template <int M>
+// s[M][NV·16] (row stride kBS) = c · a[M][d2 pairs] · kt[d2][kBK pairs]
+template <int M, int NV>
 QKV_BF16_TARGET void tile_qk(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
-  __m512 acc[M][4];
+  __m512 acc[M][NV];
   for (int r = 0; r < M; ++r)
-    for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < d2; ++p) {
-    __m512bh b[4];
-    for (int v = 0; v < 4; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
+    __m512bh b[NV];
+    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
     for (int r = 0; r < M; ++r) {
       const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * d2 + p]));
-      for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
     }
   }
   const __m512 vc = _mm512_set1_ps(c);
   for (int r = 0; r < M; ++r)
-    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + r * kBK + v * 16, _mm512_mul_ps(acc[r][v], vc));
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(s + r * kBS + v * 16, _mm512_mul_ps(acc[r][v], vc));
+}
+
+template <int M>
+QKV_BF16_TARGET void rows_qk(int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
+  for (int64_t v0 = 0; v0 < nvec; v0 += 4, kt += d2 * kBK, s += kBK) {
+    switch (std::min<int64_t>(4, nvec - v0)) {
+      case 1: tile_qk<M, 1>(a, d2, kt, c, s); break;
+      case 2: tile_qk<M, 2>(a, d2, kt, c, s); break;
+      case 3: tile_qk<M, 3>(a, d2, kt, c, s); break;
+      default: tile_qk<M, 4>(a, d2, kt, c, s); break;
+    }
+  }
 }
 
 // o[M][NV·16] = o·alpha + pb[M][2·nt] · vp[nt][NV·16]   (pairs of keys)
@@ -101,7 +114,7 @@ QKV_BF16_TARGET void tile_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp,
     __m512bh b[NV];
     for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(vp + t * ldv + v * 16);
     for (int r = 0; r < M; ++r) {
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(pb[r * (kBK / 2) + t]));
+      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(pb[r * (kBS / 2) + t]));
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
     }
   }
@@ -122,14 +135,15 @@ QKV_BF16_TARGET void rows_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp,
   }
 }
 
-QKV_BF16_TARGET void score_tile(int64_t mr, const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
+QKV_BF16_TARGET void score_tile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c,
+                                float* s) {
   switch (mr) {
-    case 1: tile_qk<1>(a, d2, kt, c, s); break;
-    case 2: tile_qk<2>(a, d2, kt, c, s); break;
-    case 3: tile_qk<3>(a, d2, kt, c, s); break;
-    case 4: tile_qk<4>(a, d2, kt, c, s); break;
-    case 5: tile_qk<5>(a, d2, kt, c, s); break;
-    default: tile_qk<6>(a, d2, kt, c, s); break;
+    case 1: rows_qk<1>(nvec, a, d2, kt, c, s); break;
+    case 2: rows_qk<2>(nvec, a, d2, kt, c, s); break;
+    case 3: rows_qk<3>(nvec, a, d2, kt, c, s); break;
+    case 4: rows_qk<4>(nvec, a, d2, kt, c, s); break;
+    case 5: rows_qk<5>(nvec, a, d2, kt, c, s); break;
+    default: rows_qk<6>(nvec, a, d2, kt, c, s); break;
   }
 }
 
@@ -145,33 +159,36 @@ QKV_BF16_TARGET void pv_tile(int64_t mr, const uint32_t* pb, int64_t nt, const u
   }
 }
 
-// Online softmax of one row of kBK log2-domain scores (see flash_f32.cpp), weights rounded to
-// bf16 into pb after dropout.
-QKV_BF16_TARGET float softmax_row(float* s, float& m, float& l, uint16_t* pb, const float* z, int64_t nk) {
-  __m512 x[4];
-  for (int v = 0; v < 4; ++v) x[v] = _mm512_load_ps(s + v * 16);
-  const __m512 mx = _mm512_max_ps(_mm512_max_ps(x[0], x[1]), _mm512_max_ps(x[2], x[3]));
+// Online softmax of one row of nvec vectors of log2-domain scores (see flash_f32.cpp); the
+// weights, after dropout factors z (may be null), are rounded to bf16 into pb.
+QKV_BF16_TARGET float softmax_row(float* s, int64_t nvec, float& m, float& l, uint16_t* pb, const float* z,
+                                  int64_t nvis) {
+  __m512 mx = _mm512_load_ps(s);
+  for (int64_t v = 1; v < nvec; ++v) mx = _mm512_max_ps(mx, _mm512_load_ps(s + v * 16));
   const float block_max = _mm512_reduce_max_ps(mx);
   const float mnew = std::max(m, block_max);
   if (mnew == kNegInf) {
-    std::memset(pb, 0, sizeof(uint16_t) * kBK);
+    std::memset(pb, 0, sizeof(uint16_t) * static_cast<size_t>(nvec * 16));
     return 1.0f;
   }
-  const float alpha = m == kNegInf ? 0.0f : std::exp2(m - mnew);
+  const float alpha = mnew == m ? 1.0f : (m == kNegInf ? 0.0f : std::exp2(m - mnew));
   const __m512 vm = _mm512_set1_ps(mnew);
-  __m512 sum = _mm512_setzero_ps();
-  for (int v = 0; v < 4; ++v) {
-    x[v] = exp2_ps(_mm512_sub_ps(x[v], vm));
-    sum = _mm512_add_ps(sum, x[v]);
+  __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+  for (int64_t v = 0; v < nvec; ++v) {
+    __m512 e = exp2_ps(_mm512_sub_ps(_mm512_load_ps(s + v * 16), vm));
+    if (v & 1)
+      sum1 = _mm512_add_ps(sum1, e);
+    else
+      sum0 = _mm512_add_ps(sum0, e);
+    if (z) {
+      _mm512_store_ps(s + v * 16, e);
+      for (int64_t j = v * 16; j < v * 16 + 16; ++j) s[j] = j < nvis ? s[j] * z[j] : 0.0f;
+      e = _mm512_load_ps(s + v * 16);
+    }
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + v * 16), (__m256i)_mm512_cvtneps_pbh(e));
   }
-  l = l * alpha + _mm512_reduce_add_ps(sum);
+  l = l * alpha + _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
   m = mnew;
-  if (z) {
-    for (int v = 0; v < 4; ++v) _mm512_store_ps(s + v * 16, x[v]);
-    for (int64_t j = 0; j < kBK; ++j) s[j] = j < nk ? s[j] * z[j] : 0.0f;
-    for (int v = 0; v < 4; ++v) x[v] = _mm512_load_ps(s + v * 16);
-  }
-  for (int v = 0; v < 4; ++v) _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + v * 16), (__m256i)_mm512_cvtneps_pbh(x[v]));
   return alpha;
 }
 
@@ -195,9 +212,8 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
     sc.l[r] = 0.0f;
   }
   std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
-  const int64_t kb_end = std::min(J.nkb, ceil_div(kmax, kBK));
-  for (int64_t kb = 0; kb < kb_end; ++kb) {
-    const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
+  for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
+    const int64_t nk = std::min(kBS, Lk - j0);
     for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
       const int64_t mr = std::min(kMR, rows - r0);
       int64_t lo = Lk, hi = 0;
@@ -206,21 +222,22 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
         hi = std::max(hi, sc.kend[r]);
       }
       if (hi <= j0) continue;
-      score_tile(mr, sc.qp.data() + r0 * d2, d2, sc.kt.data() + kb * d2 * kBK, J.c, sc.s.p);
+      const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, 16);
+      score_tile(mr, nvec, sc.qp.data() + r0 * d2, d2, sc.kt.data() + (j0 / kBK) * d2 * kBK, J.c, sc.s.p);
       for (int64_t r = 0; r < mr; ++r) {
-        float* srow = sc.s.p + r * kBK;
+        float* srow = sc.s.p + r * kBS;
         const int64_t ke = sc.kend[r0 + r];
-        if (general || lo < j0 + kBK)
-          for (int64_t j = std::max<int64_t>(0, ke - j0); j < kBK; ++j) srow[j] = kNegInf;
+        if (general || lo < j0 + nvec * 16)
+          for (int64_t j = std::max<int64_t>(0, ke - j0); j < nvec * 16; ++j) srow[j] = kNegInf;
         if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
         const float* z = nullptr;
         if (dropout) {
-          dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nk, sc.z.data());
+          dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, sc.z.data());
           z = sc.z.data();
         }
-        sc.alpha[r0 + r] = softmax_row(srow, sc.m[r0 + r], sc.l[r0 + r], sc.pb.data() + r * kBK, z, nk);
+        sc.alpha[r0 + r] = softmax_row(srow, nvec, sc.m[r0 + r], sc.l[r0 + r], sc.pb.data() + r * kBS, z, nvis);
       }
-      pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nk + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
+      pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
               sc.o.p + r0 * dvp, sc.alpha + r0);
     }
   }
@@ -291,10 +308,10 @@ void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, cons
     sc.kt.assign(static_cast<size_t>(std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16), 0u);
     sc.vp.assign(static_cast<size_t>((J.lk2 + kBK) * J.dvp + 16), 0u);
     sc.qp.assign(static_cast<size_t>(kQB * J.d2 + 16), 0u);
-    sc.pb.assign(static_cast<size_t>(kMR * kBK), 0);
+    sc.pb.assign(static_cast<size_t>(kMR * kBS), 0);
     sc.o.reserve(kQB * J.dvp);
-    sc.s.reserve(kMR * kBK);
-    sc.z.assign(kBK, 0.0f);
+    sc.s.reserve(kMR * kBS);
+    sc.z.assign(kBS, 0.0f);
   }
   parallel_workers(workers, [&](int w, int) {
     Bf16Scratch& sc = scratch[static_cast<size_t>(w)];

@@ -36,7 +36,8 @@ using DF = hn::ScalableTag<float>;
 using VF = hn::Vec<DF>;
 constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(DF()));
 constexpr int64_t kNV = 4;           // vectors per tile row (keys in score tiles, columns in output tiles)
-constexpr int64_t kBK = kNV * kL;    // keys per block
+constexpr int64_t kBK = kNV * kL;    // keys per score tile (and per packed Kᵀ panel)
+constexpr int64_t kBS = 2 * kBK;     // keys per online-softmax step of the forward
 #if HWY_TARGET <= HWY_AVX3
 constexpr int64_t kMR = 6;           // rows per micro tile: 6×4 accumulators of 32 registers
 #elif HWY_TARGET <= HWY_SSE4
@@ -75,26 +76,26 @@ HWY_INLINE void WithRows(int64_t m, Fn&& fn) {
   }
 }
 
-// s[MR][kBK] = c · a[MR rows, depth] · bt[depth][kBK]   (bt: a packed Kᵀ panel, aligned)
-template <int64_t MR>
+// s[MR][NV·kL] (row stride lds) = c · a[MR rows, depth] · bt[depth][kBK]   (bt: a packed Kᵀ panel, aligned)
+template <int64_t MR, int64_t NV>
 HWY_INLINE void TileQK(const float* HWY_RESTRICT a, int64_t lda, const float* HWY_RESTRICT bt, int64_t depth, float c,
-                       float* HWY_RESTRICT s) {
+                       float* HWY_RESTRICT s, int64_t lds) {
   const DF df;
-  VF acc[MR][kNV];
+  VF acc[MR][NV];
   for (int64_t r = 0; r < MR; ++r)
-    for (int64_t v = 0; v < kNV; ++v) acc[r][v] = hn::Zero(df);
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(df);
   for (int64_t p = 0; p < depth; ++p) {
     const float* brow = bt + p * kBK;
-    VF bv[kNV];
-    for (int64_t v = 0; v < kNV; ++v) bv[v] = hn::Load(df, brow + v * kL);
+    VF bv[NV];
+    for (int64_t v = 0; v < NV; ++v) bv[v] = hn::Load(df, brow + v * kL);
     for (int64_t r = 0; r < MR; ++r) {
       const VF x = hn::Set(df, a[r * lda + p]);
-      for (int64_t v = 0; v < kNV; ++v) acc[r][v] = hn::MulAdd(x, bv[v], acc[r][v]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, bv[v], acc[r][v]);
     }
   }
   const VF vc = hn::Set(df, c);
   for (int64_t r = 0; r < MR; ++r)
-    for (int64_t v = 0; v < kNV; ++v) hn::Store(hn::Mul(acc[r][v], vc), df, s + r * kBK + v * kL);
+    for (int64_t v = 0; v < NV; ++v) hn::Store(hn::Mul(acc[r][v], vc), df, s + r * lds + v * kL);
 }
 
 // o[MR][NV·kL] = o·alpha[r] (alpha may be null) + p[MR][n] · x[n][NV·kL]
@@ -179,46 +180,66 @@ void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n,
   }
 }
 
-// s[mr][kBK] = c · a · btᵀ for mr <= kMR rows.
-HWY_INLINE void ScoreTile(int64_t mr, const float* a, int64_t lda, const float* bt, int64_t depth, float c, float* s) {
-  WithRows(mr, [&](auto m) { TileQK<decltype(m)::value>(a, lda, bt, depth, c, s); });
+// s[mr][nvec·kL] (row stride lds) = c · a · Kᵀ for mr <= kMR rows and nvec <= 2·kNV vectors of
+// keys, from consecutive Kᵀ panels starting at bt.
+HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda, const float* bt, int64_t depth,
+                          float c, float* s, int64_t lds) {
+  WithRows(mr, [&](auto m) {
+    constexpr int64_t MR = decltype(m)::value;
+    for (int64_t v0 = 0; v0 < nvec; v0 += kNV, bt += depth * kBK, s += kBK) {
+      switch (std::min(kNV, nvec - v0)) {
+        case 1: TileQK<MR, 1>(a, lda, bt, depth, c, s, lds); break;
+        case 2: TileQK<MR, 2>(a, lda, bt, depth, c, s, lds); break;
+        case 3: TileQK<MR, 3>(a, lda, bt, depth, c, s, lds); break;
+        default: TileQK<MR, 4>(a, lda, bt, depth, c, s, lds); break;
+      }
+    }
+  });
 }
 
 // Scores of keys >= kend become −inf.
-HWY_INLINE void MaskBeyond(float* s, int64_t j0, int64_t kend) {
+HWY_INLINE void MaskBeyond(float* s, int64_t nvec, int64_t j0, int64_t kend) {
   const DF df;
   const VF lim = hn::Set(df, static_cast<float>(kend - j0));
   const VF ninf = hn::Set(df, kNegInf);
-  for (int64_t v = 0; v < kNV; ++v) {
+  for (int64_t v = 0; v < nvec; ++v) {
     const VF idx = hn::Iota(df, static_cast<float>(v * kL));
     const VF x = hn::Load(df, s + v * kL);
     hn::Store(hn::IfThenElse(hn::Lt(idx, lim), x, ninf), df, s + v * kL);
   }
 }
 
-// One online-softmax step on a row of kBK log2-domain scores: updates the running max m and
-// sum l, overwrites s with exp2(s − m) and returns the factor the old output must be scaled by.
-HWY_INLINE float OnlineSoftmaxRow(float* s, float& m, float& l) {
+// One online-softmax step on a row of nvec vectors of log2-domain scores: updates the running
+// max m and sum l, overwrites s with exp2(s − m) and returns the factor the old output must be
+// scaled by (1 when the max did not grow).
+HWY_INLINE float OnlineSoftmaxRow(float* s, int64_t nvec, float& m, float& l) {
   const DF df;
-  VF x[kNV];
-  for (int64_t v = 0; v < kNV; ++v) x[v] = hn::Load(df, s + v * kL);
-  VF mx = x[0];
-  for (int64_t v = 1; v < kNV; ++v) mx = hn::Max(mx, x[v]);
+  VF mx = hn::Load(df, s);
+  for (int64_t v = 1; v < nvec; ++v) mx = hn::Max(mx, hn::Load(df, s + v * kL));
   const float block_max = hn::GetLane(hn::MaxOfLanes(df, mx));
   const float mnew = std::max(m, block_max);
   if (mnew == kNegInf) {
-    for (int64_t v = 0; v < kNV; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
+    for (int64_t v = 0; v < nvec; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
     return 1.0f;
   }
-  const float alpha = m == kNegInf ? 0.0f : std::exp2(m - mnew);
+  const float alpha = mnew == m ? 1.0f : (m == kNegInf ? 0.0f : std::exp2(m - mnew));
   const VF vm = hn::Set(df, mnew);
-  VF sum = hn::Zero(df);
-  for (int64_t v = 0; v < kNV; ++v) {
-    const VF e = Exp2(hn::Sub(x[v], vm));
-    hn::Store(e, df, s + v * kL);
-    sum = hn::Add(sum, e);
+  VF sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+  int64_t v = 0;
+  for (; v + 2 <= nvec; v += 2) {
+    const VF e0 = Exp2(hn::Sub(hn::Load(df, s + v * kL), vm));
+    const VF e1 = Exp2(hn::Sub(hn::Load(df, s + (v + 1) * kL), vm));
+    hn::Store(e0, df, s + v * kL);
+    hn::Store(e1, df, s + (v + 1) * kL);
+    sum0 = hn::Add(sum0, e0);
+    sum1 = hn::Add(sum1, e1);
   }
-  l = l * alpha + hn::GetLane(hn::SumOfLanes(df, sum));
+  if (v < nvec) {
+    const VF e = Exp2(hn::Sub(hn::Load(df, s + v * kL), vm));
+    hn::Store(e, df, s + v * kL);
+    sum0 = hn::Add(sum0, e);
+  }
+  l = l * alpha + hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1)));
   m = mnew;
   return alpha;
 }
@@ -304,7 +325,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
     if (dvp != dv) sc.vp.reserve(Lk * dvp);
     sc.o.reserve(kQB * dvp);
-    sc.s.reserve(kMR * kBK);
+    sc.s.reserve(kMR * kBS);
     sc.m.reserve(kQB);
     sc.l.reserve(kQB);
     sc.alpha.reserve(kQB);
@@ -312,7 +333,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   }
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
-    std::vector<float> z(static_cast<size_t>(dropout ? kBK : 0));
+    std::vector<float> z(static_cast<size_t>(dropout ? kBS : 0));
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
       const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
@@ -332,9 +353,8 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
         sc.l.p[r] = 0.0f;
       }
       std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
-      const int64_t kb_end = std::min(nkb, ceil_div(kmax, kBK));
-      for (int64_t kb = 0; kb < kb_end; ++kb) {
-        const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
+      for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
+        const int64_t nk = std::min(kBS, Lk - j0);
         for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
           const int64_t mr = std::min(kMR, rows - r0);
           int64_t lo = Lk, hi = 0;
@@ -343,25 +363,26 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
             hi = std::max(hi, sc.kend[static_cast<size_t>(r)]);
           }
           if (hi <= j0) continue;  // every row of this micro block is past its last visible key
-          ScoreTile(mr, qrows + r0 * q.si, q.si, sc.kt.p + kb * d * kBK, d, c, sc.s.p);
-          if (general || lo < j0 + kBK) {
+          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
+          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + (j0 / kBK) * d * kBK, d, c, sc.s.p, kBS);
+          if (general || lo < j0 + nvec * kL) {
             for (int64_t r = 0; r < mr; ++r) {
-              float* srow = sc.s.p + r * kBK;
+              float* srow = sc.s.p + r * kBS;
               const int64_t ke = sc.kend[static_cast<size_t>(r0 + r)];
-              MaskBeyond(srow, j0, ke);
+              MaskBeyond(srow, nvec, j0, ke);
               if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
             }
           }
           for (int64_t r = 0; r < mr; ++r)
-            sc.alpha.p[r0 + r] = OnlineSoftmaxRow(sc.s.p + r * kBK, sc.m.p[r0 + r], sc.l.p[r0 + r]);
+            sc.alpha.p[r0 + r] = OnlineSoftmaxRow(sc.s.p + r * kBS, nvec, sc.m.p[r0 + r], sc.l.p[r0 + r]);
           if (dropout) {
             for (int64_t r = 0; r < mr; ++r) {
-              dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nk, z.data());
-              float* srow = sc.s.p + r * kBK;
-              for (int64_t j = 0; j < nk; ++j) srow[j] *= z[static_cast<size_t>(j)];
+              dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, z.data());
+              float* srow = sc.s.p + r * kBS;
+              for (int64_t j = 0; j < nvis; ++j) srow[j] *= z[static_cast<size_t>(j)];
             }
           }
-          GemmNN(mr, dvp, sc.s.p, kBK, nk, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
+          GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
         }
       }
       for (int64_t r = 0; r < rows; ++r) {
@@ -416,10 +437,10 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
         }
         for (int64_t kb = 0; kb < std::min(nkb, ceil_div(hi, kBK)); ++kb) {
           const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
-          ScoreTile(mr, q.row(b, h, i0 + r0), q.si, sc.kt.p + kb * d * kBK, d, c, sc.s.p);
+          ScoreTile(mr, kNV, q.row(b, h, i0 + r0), q.si, sc.kt.p + kb * d * kBK, d, c, sc.s.p, kBK);
           for (int64_t r = 0; r < mr; ++r) {
             float* srow = sc.s.p + r * kBK;
-            MaskBeyond(srow, j0, kend[r]);
+            MaskBeyond(srow, kNV, j0, kend[r]);
             if (general && kend[r] > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, kend[r] - j0), srow);
             WeightsRow(srow, lse[bh * Lq + i0 + r0 + r] * kLog2e);
             std::memcpy(wrows + (r0 + r) * Lk + j0, srow, sizeof(float) * static_cast<size_t>(nk));
@@ -541,8 +562,8 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
             continue;
           }
           if (first == rows) first = r0;
-          ScoreTile(mr, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow);
-          ScoreTile(mr, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow);
+          ScoreTile(mr, kNV, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
+          ScoreTile(mr, kNV, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
           const DF df;
           for (int64_t r = 0; r < mr; ++r) {
             const int64_t i = i0 + r0 + r;
@@ -550,7 +571,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
             float* dr = dsrow + r * kBK;
             const int64_t ke = sc.kend[static_cast<size_t>(i)];
             if (general || lo < j0 + kBK) {
-              MaskBeyond(pr, j0, ke);
+              MaskBeyond(pr, kNV, j0, ke);
               if (general && ke > j0) apply_general(mask, b, h, i, j0, std::min(nk, ke - j0), pr);
             }
             WeightsRow(pr, sc.lse2.p[i]);

@@ -181,17 +181,20 @@ void build_mask(const MhaCall& call, int64_t B, int64_t H, int64_t Lq, int64_t L
     ensure_shape(allowed, shape);
     const int64_t Hm = shape[1], Lm = shape[2];
     TensorB kc = kpm.defined() ? kpm.contiguous() : TensorB();
-    TensorB ac = am.defined() ? am.contiguous().view(attn_shape(am.shape())) : TensorB();
+    TensorB ac = am.defined() ? am.contiguous() : TensorB();
+    const uint8_t* a = ac.defined() ? ac.data() : nullptr;
+    const uint8_t* kp = kc.defined() ? kc.data() : nullptr;
+    const int64_t a_sb = ac.defined() && ac.rank() == 3 ? H * Lq * Lk : 0, a_sh = a_sb ? Lq * Lk : 0;
     uint8_t* out = allowed.data();
     for (int64_t b = 0; b < shape[0]; ++b)
-      for (int64_t h = 0; h < Hm; ++h)
+      for (int64_t h = 0; h < Hm; ++h) {
+        const uint8_t* ah = a ? a + b * a_sb + h * a_sh : nullptr;
+        const uint8_t* kb = kp ? kp + b * Lk : nullptr;
+        uint8_t* o = out + (b * Hm + h) * Lm * Lk;
         for (int64_t i = 0; i < Lm; ++i)
-          for (int64_t j = 0; j < Lk; ++j) {
-            bool blocked = false;
-            if (ac.defined()) blocked = ac.at({ac.dim(0) == 1 ? 0 : b, ac.dim(1) == 1 ? 0 : h, i, j}) != 0;
-            if (kc.defined()) blocked = blocked || kc.at({b, j}) != 0;
-            out[((b * Hm + h) * Lm + i) * Lk + j] = blocked ? 0 : 1;
-          }
+          for (int64_t j = 0; j < Lk; ++j)
+            o[i * Lk + j] = !((ah && ah[i * Lk + j]) || (kb && kb[j]));
+      }
     mask.allowed = allowed;
   }
 
@@ -206,15 +209,17 @@ void build_mask(const MhaCall& call, int64_t B, int64_t H, int64_t Lq, int64_t L
       Shape shape = attn_shape(ab.shape());
       shape[0] = B;
       ensure_shape(bias, shape);
-      TensorF ac = ab.contiguous().view(attn_shape(ab.shape()));
-      TensorF kc = kpb.contiguous();
+      TensorF ac = ab.contiguous(), kc = kpb.contiguous();
+      const int64_t a_sb = ac.rank() == 3 ? H * Lq * Lk : 0, a_sh = a_sb ? Lq * Lk : 0;
       float* out = bias.data();
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t h = 0; h < shape[1]; ++h)
+        for (int64_t h = 0; h < shape[1]; ++h) {
+          const float* ah = ac.data() + b * a_sb + h * a_sh;
+          const float* kb = kc.data() + b * Lk;
+          float* o = out + (b * shape[1] + h) * Lq * Lk;
           for (int64_t i = 0; i < Lq; ++i)
-            for (int64_t j = 0; j < Lk; ++j)
-              out[((b * shape[1] + h) * Lq + i) * Lk + j] =
-                  ac.at({ac.dim(0) == 1 ? 0 : b, ac.dim(1) == 1 ? 0 : h, i, j}) + kc.at({b, j});
+            for (int64_t j = 0; j < Lk; ++j) o[i * Lk + j] = ah[i * Lk + j] + kb[j];
+        }
       mask.bias = bias;
     }
   }

@@ -443,6 +443,34 @@ TEST(AttentionSdpa, ScaleBringsDotProductVarianceFromDToOne) {
   }
 }
 
+TEST(AttentionSdpa, UnscaledSoftmaxSaturatesAsDGrows) {
+  // Why the scale matters: without it the largest weight of a row tends to 1 as d grows (the
+  // softmax saturates and its gradient vanishes); with 1/√d it stays put.
+  Rng rng(32);
+  const int64_t L = 16;
+  auto mean_max_weight = [&](int64_t d, std::optional<double> scale) {
+    TensorD q = randn({1, 4, L, d}, rng), k = randn({1, 4, L, d}, rng), v({1, 4, L, 1});
+    SdpaOptions o;
+    o.scale = scale;
+    o.need_weights = true;
+    auto f = sdpa_forward(q, k, v, {}, o);
+    double sum = 0;
+    for (int64_t r = 0; r < 4 * L; ++r) {
+      double m = 0;
+      for (int64_t j = 0; j < L; ++j) m = std::max(m, f.weights[r * L + j]);
+      sum += m;
+    }
+    return sum / (4 * L);
+  };
+  const double raw4 = mean_max_weight(4, 1.0), raw256 = mean_max_weight(256, 1.0);
+  const double scaled4 = mean_max_weight(4, std::nullopt), scaled256 = mean_max_weight(256, std::nullopt);
+  SCOPED_TRACE(testing::Message() << raw4 << " " << raw256 << " " << scaled4 << " " << scaled256);
+  EXPECT_GT(raw256, 0.9);
+  EXPECT_LT(raw4, 0.75);
+  EXPECT_LT(std::abs(scaled256 - scaled4), 0.15);
+  EXPECT_LT(scaled256, 0.6);
+}
+
 TEST(AttentionSdpa, ZaoShangHaoWorkedExample) {
   // Three tokens 早 上 好 with 4-dim embeddings; self-attention softmax(X Xᵀ) X (scale 1).
   TensorD x = TensorD::from({1, 1, 3, 4}, {1.0, 0.0, 1.0, 0.0,    // 早

@@ -168,7 +168,9 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
   auto make_bar = [&](const Scale& sc, int height) {
     Bar b;
     b.height = std::max(height, 100);
-    b.ticks = nice_ticks(sc.lo, sc.hi, std::clamp(b.height / 40, 2, 6));
+    int target = std::clamp(b.height / 40, 2, 6);
+    b.ticks = nice_ticks(sc.lo, sc.hi, target);
+    while (b.ticks.size() < 2 && target < 64) b.ticks = nice_ticks(sc.lo, sc.hi, target *= 2);
     b.step = b.ticks.size() > 1 ? b.ticks[1] - b.ticks[0] : sc.hi - sc.lo;
     for (double t : b.ticks) b.label_w = std::max(b.label_w, Canvas::text_width(format_tick(t, b.step), 13));
     b.block_w = 24 + kBarWidth + 6 + b.label_w + (options.colorbar_label.empty() ? 0 : kAxisPx + 14);

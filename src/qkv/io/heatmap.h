@@ -27,13 +27,13 @@
 namespace qkv::io {
 
 struct HeatmapPanel {
-  std::string title;
+  std::string title{};
   int rows = 0, cols = 0;
-  std::vector<float> values;            // rows × cols, row-major
-  std::vector<std::string> row_labels;  // empty: 0, 1, 2, …
-  std::vector<std::string> col_labels;  // empty: 0, 1, 2, …
-  std::string row_axis;                 // label of the vertical axis (e.g. "queries")
-  std::string col_axis;                 // label of the horizontal axis (e.g. "keys")
+  std::vector<float> values{};            // rows × cols, row-major
+  std::vector<std::string> row_labels{};  // empty: 0, 1, 2, …
+  std::vector<std::string> col_labels{};  // empty: 0, 1, 2, …
+  std::string row_axis{};                 // label of the vertical axis (e.g. "queries")
+  std::string col_axis{};                 // label of the horizontal axis (e.g. "keys")
 };
 
 // A panel from a 2-D tensor (any strides).
@@ -41,14 +41,14 @@ template <typename T>
 HeatmapPanel heatmap_panel(const Tensor<T>& matrix, const std::string& title = "");
 
 struct HeatmapOptions {
-  std::string title;                 // figure title (empty: none)
-  std::string colorbar_label;        // e.g. "weight"
+  std::string title{};               // figure title (empty: none)
+  std::string colorbar_label{};      // e.g. "weight"
   Colormap colormap = Colormap::viridis;
-  std::optional<double> vmin, vmax;  // colour scale (default: min and max of the values it covers)
+  std::optional<double> vmin{}, vmax{};  // colour scale (default: min and max of the values it covers)
   bool shared_scale = true;          // one colour bar for all panels; false: one per panel
   int cell_px = 0;                   // cell size in pixels (0: about 440 px for the larger side, ≤ 64)
   int tick_px = 0;                   // tick label size (0: 14, or 18 for CJK labels)
-  std::optional<bool> annotate;      // cell values (default: when cells are ≥ 36 px)
+  std::optional<bool> annotate{};    // cell values (default: when cells are ≥ 36 px)
   int annotate_decimals = 2;
 };
 
@@ -71,8 +71,8 @@ Image overlay_heatmap(const Image& base, const std::vector<float>& values, int r
                       const OverlayOptions& options = {});
 
 struct ImagePanel {
-  std::string title;
-  Image image;
+  std::string title{};
+  Image image{};
 };
 
 // Images in a grid of `columns` (0: all in one row), each scaled by `scale` (nearest) and

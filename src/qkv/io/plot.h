@@ -18,10 +18,10 @@ namespace qkv::io {
 enum class SeriesStyle { line, scatter };
 
 struct Series {
-  std::string label;          // shown in the legend (empty: not listed)
-  std::vector<double> x, y;   // same length
+  std::string label{};        // shown in the legend (empty: not listed)
+  std::vector<double> x{}, y{};  // same length
   SeriesStyle style = SeriesStyle::line;
-  std::optional<Color> color; // default: the series' index in the Tableau 10 palette
+  std::optional<Color> color{};  // default: the series' index in the Tableau 10 palette
   double width = 2.0;         // line width in pixels
   double dash = 0.0;          // dash length in pixels (0: solid)
   double marker_radius = 3.5; // scatter markers
@@ -30,9 +30,9 @@ struct Series {
 enum class LegendCorner { upper_left, upper_right, lower_left, lower_right, outside_right };
 
 struct PlotOptions {
-  std::string title, x_label, y_label;
+  std::string title{}, x_label{}, y_label{};
   int width = 800, height = 500;
-  std::optional<double> x_min, x_max, y_min, y_max;  // default: the data range plus a margin
+  std::optional<double> x_min{}, x_max{}, y_min{}, y_max{};  // default: the data range plus a margin
   LegendCorner legend = LegendCorner::upper_left;
   bool grid = true;
 };

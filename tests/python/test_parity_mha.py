@@ -247,3 +247,29 @@ def test_training_dropout_is_seeded_and_eval_is_deterministic():
     assert not np.allclose(a, base)
     m.eval()
     np.testing.assert_array_equal(m(x, x, x)[0], base)
+
+
+def test_textbook_heads_of_their_own_width():
+    # X of 2×4, 8 heads of width 3: W_Q/W_K/W_V stacked as in_proj_weight (3·24, 4), W_O (4, 24).
+    qkv.manual_seed(12)
+    m = qkv.MultiheadAttention(4, 8, head_dim=3)
+    assert m.head_dim == 3
+    sd = m.state_dict()
+    assert sd["in_proj_weight"].shape == (72, 4) and sd["out_proj.weight"].shape == (4, 24)
+    x = np.random.default_rng(12).standard_normal((1, 2, 4)).astype(np.float32)
+    out, w = m(x, x, x, average_attn_weights=False)
+    assert out.shape == (1, 2, 4) and w.shape == (1, 8, 2, 2)
+    # The same module computed by hand with torch: per-head Z (2×3), concatenation (2×24), W_O.
+    X = torch.tensor(x[0], dtype=torch.float64)
+    W = torch.tensor(sd["in_proj_weight"], dtype=torch.float64)
+    b = torch.tensor(sd["in_proj_bias"], dtype=torch.float64)
+    q, k, v = (X @ W[i * 24:(i + 1) * 24].T + b[i * 24:(i + 1) * 24] for i in range(3))
+    heads = []
+    for h in range(8):
+        s = slice(3 * h, 3 * h + 3)
+        heads.append(torch.softmax(q[:, s] @ k[:, s].T / np.sqrt(3), -1) @ v[:, s])
+    assert all(z.shape == (2, 3) for z in heads)
+    concat = torch.cat(heads, dim=1)
+    assert concat.shape == (2, 24)
+    ref = concat @ torch.tensor(sd["out_proj.weight"], dtype=torch.float64).T + torch.tensor(sd["out_proj.bias"])
+    assert_close("out", out[0], ref.numpy())

@@ -121,3 +121,34 @@ TEST(AttentionAdditive, HostileInputs) {
   EXPECT_THROW(blank.forward(q, k, v), Error);
   EXPECT_THROW(AdditiveAttention<float>(0, 5, 4, rng), Error);
 }
+
+TEST(AttentionAdditive, DropoutIsSeededAndGradientChecked) {
+  Rng rng(5);
+  const int64_t B = 2, Lq = 3, Lk = 6, qs = 4, ks = 3, h = 5, dv = 2;
+  AdditiveAttention<double> attn(ks, qs, h, rng);
+  TensorD queries = randn({B, Lq, qs}, rng), keys = randn({B, Lk, ks}, rng), values = randn({B, Lk, dv}, rng);
+  TensorD g = randn({B, Lq, dv}, rng);
+  TensorI lens = TensorI::from({B}, {6, 4});
+  const double p = 0.3;
+  const uint64_t seed = 17;
+  auto plain = attn.forward(queries, keys, values, lens);
+  auto a = attn.forward(queries, keys, values, lens, p, seed);
+  auto b = attn.forward(queries, keys, values, lens, p, seed);
+  EXPECT_EQ(a.out().to_vector(), b.out().to_vector());
+  EXPECT_EQ(a.weights().to_vector(), plain.weights().to_vector());  // pre-dropout weights
+  int64_t zeroed = 0;
+  for (int64_t x = 0; x < a.step.dropped.numel(); ++x) {
+    const double w = a.step.weights[x], d = a.step.dropped[x];
+    if (w > 0 && d == 0) ++zeroed;
+    if (d != 0) EXPECT_NEAR(d, w / (1 - p), 1e-15);
+  }
+  EXPECT_GT(zeroed, 0);
+  attn.zero_grad();
+  auto grads = attn.backward(a, g);
+  auto loss = [&] { return test::dot(attn.forward(queries, keys, values, lens, p, seed).out(), g); };
+  EXPECT_TRUE(grad_close("dqueries", grads.dqueries, numeric_grad(queries, loss)));
+  EXPECT_TRUE(grad_close("dkeys", grads.dkeys, numeric_grad(keys, loss)));
+  EXPECT_TRUE(grad_close("dvalues", grads.dvalues, numeric_grad(values, loss)));
+  EXPECT_TRUE(grad_close("dw_v", attn.w_v.grad, numeric_grad(attn.w_v.value, loss)));
+  EXPECT_THROW(attn.forward(queries, keys, values, lens, 1.5), Error);
+}

@@ -25,6 +25,13 @@ void accumulate(Tensor<T>& dst, const Tensor<T>& src) {
   for (int64_t x = 0; x < n; ++x) d[x] += s[x];
 }
 
+// Dropout multiplier of weight x = (b·Lq + i)·Lk + j of a step: 0 or 1/(1−p).
+template <typename T>
+T dropout_factor(const AdditiveStep<T>& s, int64_t x) {
+  if (counter_uniform(s.dropout_seed, static_cast<uint64_t>(x)) < s.dropout_p) return T(0);
+  return static_cast<T>(1.0 / (1.0 - s.dropout_p));
+}
+
 }  // namespace
 
 template <typename T>
@@ -62,11 +69,14 @@ AdditiveMemory<T> AdditiveAttention<T>::prepare(const Tensor<T>& keys, const Ten
 }
 
 template <typename T>
-AdditiveStep<T> AdditiveAttention<T>::step(const AdditiveMemory<T>& mem, const Tensor<T>& query) {
+AdditiveStep<T> AdditiveAttention<T>::step(const AdditiveMemory<T>& mem, const Tensor<T>& query, double dropout_p,
+                                           uint64_t dropout_seed) {
   constexpr const char* where = "AdditiveAttention";
   QKV_CHECK(mem.keys_proj.defined(), where, ": argument 'memory' is empty; create it with prepare()");
   check_rank(where, "queries", query, 3);
   check_shape(where, "queries", query, {mem.keys.dim(0), -1, query_size()});
+  QKV_CHECK(dropout_p >= 0.0 && dropout_p <= 1.0, where, ": argument 'dropout_p' is ", dropout_p,
+            "; expected 0 <= dropout_p <= 1");
   AttentionMask mask;
   mask.valid_lens = mem.valid_lens;
   AdditiveStep<T> s;
@@ -74,7 +84,13 @@ AdditiveStep<T> AdditiveAttention<T>::step(const AdditiveMemory<T>& mem, const T
   auto scores = additive_scores(project(query, W_q.value), mem.keys_proj, w_v.value);
   s.features = scores.features;
   s.weights = masked_softmax(scores.scores, mask);
-  s.out = weighted_sum(s.weights, mem.values);
+  s.dropout_p = dropout_p;
+  s.dropout_seed = dropout_seed;
+  if (dropout_p > 0.0) {
+    s.dropped = s.weights.clone();
+    for (int64_t x = 0; x < s.dropped.numel(); ++x) s.dropped[x] *= dropout_factor<T>(s, x);
+  }
+  s.out = weighted_sum(s.dropped.defined() ? s.dropped : s.weights, mem.values);
   return s;
 }
 
@@ -84,7 +100,9 @@ Tensor<T> AdditiveAttention<T>::step_backward(AdditiveMemory<T>& mem, const Addi
   constexpr const char* where = "AdditiveAttention.backward";
   QKV_CHECK(s.weights.defined(), where, ": argument 'step' is empty; pass what step() or forward() returned");
   check_shape(where, "dout", dout, s.out.shape());
-  auto ws = weighted_sum_backward(dout, s.weights, mem.values);
+  auto ws = weighted_sum_backward(dout, s.dropped.defined() ? s.dropped : s.weights, mem.values);
+  if (s.dropped.defined())  // d(weights) = d(dropped) · the same factors
+    for (int64_t x = 0; x < ws.dweights.numel(); ++x) ws.dweights[x] *= dropout_factor<T>(s, x);
   auto sg = additive_scores_backward(masked_softmax_backward(ws.dweights, s.weights), s.features, w_v.value);
   accumulate(mem.dvalues, ws.dv);
   accumulate(mem.dkeys_proj, sg.dkp);
@@ -105,10 +123,11 @@ AdditiveGrads<T> AdditiveAttention<T>::memory_backward(AdditiveMemory<T>& mem) {
 
 template <typename T>
 AdditiveForward<T> AdditiveAttention<T>::forward(const Tensor<T>& queries, const Tensor<T>& keys,
-                                                 const Tensor<T>& values, const TensorI& valid_lens) {
+                                                 const Tensor<T>& values, const TensorI& valid_lens,
+                                                 double dropout_p, uint64_t dropout_seed) {
   AdditiveForward<T> f;
   f.memory = prepare(keys, values, valid_lens);
-  f.step = step(f.memory, queries);
+  f.step = step(f.memory, queries, dropout_p, dropout_seed);
   return f;
 }
 

@@ -8,7 +8,10 @@
 // Parameters (d2l's nn.Linear(..., bias=False) layers, PyTorch names and layouts):
 //   "W_q.weight" (h, q_size)   "W_k.weight" (h, k_size)   "w_v.weight" (1, h)
 // Rows with no valid key (length 0) give zero weights, zero output and zero gradients.
-// No dropout on the weights (d2l's default is 0 at evaluation; add it outside if needed).
+// Dropout on the weights (d2l's AdditiveAttention(dropout)), training only: with dropout_p > 0,
+// weight (b, i, j) is zeroed when counter_uniform(dropout_seed, (b·Lq + i)·Lk + j) < p and the rest
+// are scaled by 1/(1−p); `weights` stay the pre-dropout ones (for heatmaps). Step by step, pass a
+// different seed per step. Pass 0 (the default) in evaluation.
 //
 // Two ways to call it:
 // 1. All queries at once:
@@ -49,8 +52,11 @@ template <typename T>
 struct AdditiveStep {
   Tensor<T> query;     // (B, Lq, q_size)
   Tensor<T> features;  // (B, Lq, Lk, h) tanh(W_q q_i + W_k k_j)
-  Tensor<T> weights;   // (B, Lq, Lk)
+  Tensor<T> weights;   // (B, Lq, Lk) before dropout
+  Tensor<T> dropped;   // (B, Lq, Lk) after dropout; undefined without dropout
   Tensor<T> out;       // (B, Lq, dv)
+  double dropout_p = 0.0;
+  uint64_t dropout_seed = 0;
 };
 
 template <typename T>
@@ -76,11 +82,12 @@ class AdditiveAttention : public nn::Module<T> {
   AdditiveAttention(int64_t key_size, int64_t query_size, int64_t num_hiddens, Rng& rng);
 
   AdditiveForward<T> forward(const Tensor<T>& queries, const Tensor<T>& keys, const Tensor<T>& values,
-                             const TensorI& valid_lens = {});
+                             const TensorI& valid_lens = {}, double dropout_p = 0.0, uint64_t dropout_seed = 0);
   AdditiveGrads<T> backward(AdditiveForward<T>& fwd, const Tensor<T>& dout);
 
   AdditiveMemory<T> prepare(const Tensor<T>& keys, const Tensor<T>& values, const TensorI& valid_lens = {});
-  AdditiveStep<T> step(const AdditiveMemory<T>& memory, const Tensor<T>& query);
+  AdditiveStep<T> step(const AdditiveMemory<T>& memory, const Tensor<T>& query, double dropout_p = 0.0,
+                       uint64_t dropout_seed = 0);
   Tensor<T> step_backward(AdditiveMemory<T>& memory, const AdditiveStep<T>& step, const Tensor<T>& dout);
   AdditiveGrads<T> memory_backward(AdditiveMemory<T>& memory);
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 namespace qkv::kernels {
 namespace {
@@ -16,10 +17,17 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// oneDNN matmul primitives, one per (transposes, shape, leading dims, alpha, beta).
-dnnl::matmul& matmul_for(const Key& key) {
+struct Matmul {
+  dnnl::matmul primitive;
+  size_t scratchpad_bytes = 0;
+};
+
+// oneDNN matmul primitives, one per (transposes, shape, leading dims, alpha, beta). The
+// scratchpad is the caller's (scratchpad_mode::user, one buffer per thread), so several threads
+// may execute the same primitive at once (e.g. data-parallel training, one model per thread).
+Matmul& matmul_for(const Key& key) {
   static std::mutex mutex;
-  static std::map<Key, dnnl::matmul> cache;
+  static std::map<Key, Matmul> cache;
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -29,6 +37,7 @@ dnnl::matmul& matmul_for(const Key& key) {
   dnnl::memory::desc b_md({K, N}, dt::f32, tb ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1});
   dnnl::memory::desc c_md({M, N}, dt::f32, dnnl::memory::dims{ldc, 1});
   dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (alpha != 1.0f) attr.set_output_scales(0, {alpha});
   if (beta != 0.0f) {
     dnnl::post_ops ops;
@@ -36,7 +45,7 @@ dnnl::matmul& matmul_for(const Key& key) {
     attr.set_post_ops(ops);
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
-  return cache.emplace(key, dnnl::matmul(pd)).first->second;
+  return cache.emplace(key, Matmul{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first->second;
 }
 
 }  // namespace
@@ -54,7 +63,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   Key key{trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta};
-  dnnl::matmul& mm = matmul_for(key);
+  Matmul& mm = matmul_for(key);
   using dt = dnnl::memory::data_type;
   auto& eng = cpu_engine();
   dnnl::memory a({{M, K}, dt::f32, trans_a ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1}}, eng,
@@ -63,7 +72,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
                  const_cast<float*>(B));
   dnnl::memory c({{M, N}, dt::f32, dnnl::memory::dims{ldc, 1}}, eng, C);
   thread_local dnnl::stream stream(eng);
-  mm.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  thread_local std::vector<uint8_t> scratch;
+  if (scratch.size() < mm.scratchpad_bytes) scratch.resize(mm.scratchpad_bytes);
+  dnnl::memory pad({{static_cast<int64_t>(mm.scratchpad_bytes)}, dt::u8, dnnl::memory::dims{1}}, eng,
+                   scratch.empty() ? nullptr : scratch.data());
+  mm.primitive.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, pad}});
   stream.wait();
 }
 

@@ -18,6 +18,7 @@
 #include "qkv/train/cross_entropy.h"
 #include "qkv/train/progress.h"
 #include "qkv/train/schedule.h"
+#include "qkv/train/vit_parallel.h"
 
 namespace qkv::train {
 namespace {
@@ -96,8 +97,10 @@ void make_batch(const data::ImageDataset& ds, const int64_t* idx, int64_t count,
   for (int64_t i = 0; i < count; ++i) models::normalize_pixels(ds.image(idx[i]), out + i * n, n);
 }
 
-EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int64_t batch) {
-  const auto& c = model.config();
+namespace {
+// predict(images (n, 1, S, S), logits out (n, classes)).
+template <typename Predict>
+EvalResult evaluate_with(const models::VitConfig& c, Predict&& predict, const data::ImageDataset& ds, int64_t batch) {
   QKV_CHECK(ds.rows == c.image_size && ds.cols == c.image_size && c.channels == 1, "evaluate: dataset images are ",
             ds.rows, "x", ds.cols, " gray; the model expects ", c.image_size, "x", c.image_size, " with ", c.channels,
             " channel(s)");
@@ -106,6 +109,7 @@ EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int
   EvalResult r;
   r.confusion.assign(static_cast<size_t>(c.classes * c.classes), 0);
   TensorF x({batch, 1, c.image_size, c.image_size});
+  TensorF logits({batch, c.classes});
   std::vector<int64_t> idx(static_cast<size_t>(batch)), labels(static_cast<size_t>(batch));
   double loss_sum = 0;
   int64_t correct = 0;
@@ -114,7 +118,7 @@ EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int
     std::iota(idx.begin(), idx.begin() + n, start);
     make_batch(ds, idx.data(), n, x.data());
     std::fill(x.data() + n * c.image_size * c.image_size, x.data() + x.numel(), 0.0f);
-    const TensorF& logits = model.forward(x, false);
+    predict(x, logits.data());
     for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = ds.labels[static_cast<size_t>(start + i)];
     auto ce = cross_entropy<float>(logits.data(), labels.data(), n, c.classes, nullptr);
     loss_sum += ce.loss * static_cast<double>(n);
@@ -129,6 +133,22 @@ EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int
   r.accuracy = ds.count ? static_cast<double>(correct) / static_cast<double>(ds.count) : 0.0;
   r.loss = ds.count ? loss_sum / static_cast<double>(ds.count) : 0.0;
   return r;
+}
+}  // namespace
+
+EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int64_t batch) {
+  return evaluate_with(
+      model.config(),
+      [&](const TensorF& x, float* out) {
+        const TensorF& l = model.forward(x, false);
+        std::memcpy(out, l.data(), sizeof(float) * static_cast<size_t>(l.numel()));
+      },
+      ds, batch);
+}
+
+EvalResult evaluate(VitDataParallel& dp, const data::ImageDataset& ds, int64_t batch) {
+  return evaluate_with(
+      dp.model().config(), [&](const TensorF& x, float* out) { dp.predict(x, out); }, ds, batch);
 }
 
 VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
@@ -157,7 +177,8 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   const int64_t warmup = std::min<int64_t>(total_steps, std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch)));
   const int64_t S = o.model.image_size, C = o.model.classes;
 
-  models::Vit<float> model(o.model, mix(o.seed, 0xC0FFEE));
+  VitDataParallel dp(o.model, mix(o.seed, 0xC0FFEE));
+  models::Vit<float>& model = dp.model();
   auto params = model.named_parameters();
   AdamWOptions ao;
   ao.lr = o.lr;
@@ -181,6 +202,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
     for (auto& [name, t] : f.tensors)
       if (name.rfind("optim.", 0) == 0) state[name.substr(6)] = f.get_f32(name);
     opt.load_state_dict(state, std::stoll(f.meta("step")));
+    dp.sync();
     start_epoch = std::stoll(f.meta("epoch"));
     std::ifstream in(metrics_path);
     for (std::string line; std::getline(in, line);) {
@@ -199,7 +221,6 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   ProgressBar bar(log, interactive, o.progress);
 
   TensorF x({B, 1, S, S});
-  TensorF dlogits({B, C});
   std::vector<int64_t> order(static_cast<size_t>(train_set.count)), labels(static_cast<size_t>(B));
   VitTrainResult result;
   const auto run_start = Clock::now();
@@ -230,12 +251,11 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
         if (o.flip) flip = rng.below(2) == 1;
         augment_into(train_set.image(id), S, dy, dx, flip, x.data() + i * S * S);
       }
-      const TensorF& logits = model.forward(x, true, mix(o.seed ^ 0xD5, static_cast<uint64_t>(step)));
-      auto ce = cross_entropy<float>(logits.data(), labels.data(), B, C, dlogits.data(), -100, o.label_smoothing);
-      opt.zero_grad();
-      model.backward(dlogits);
+      ShardStats ce = dp.forward_backward(x, labels.data(), mix(o.seed ^ 0xD5, static_cast<uint64_t>(step)),
+                                          o.label_smoothing);
       if (o.clip_grad_norm > 0) clip_grad_norm(params, o.clip_grad_norm);
       opt.step();
+      dp.sync();
       loss_sum += ce.loss;
       correct += ce.correct;
       seen += B;
@@ -255,7 +275,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
     m.lr = opt.lr();
     m.images_per_second = static_cast<double>(seen) / std::max(seconds_since(epoch_start), 1e-9);
     if (o.eval_each_epoch || epoch + 1 == o.epochs) {
-      EvalResult ev = evaluate(model, test_set, B);
+      EvalResult ev = evaluate(dp, test_set, B);
       m.test_loss = ev.loss;
       m.test_accuracy = ev.accuracy;
       last_test = ev.accuracy;
@@ -282,7 +302,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   }
   result.steps = opt.steps();
   result.finished = end_epoch == o.epochs;
-  if (result.finished && last_test < 0) last_test = evaluate(model, test_set, B).accuracy;
+  if (result.finished && last_test < 0) last_test = evaluate(dp, test_set, B).accuracy;
   result.test_accuracy = last_test;
   if (result.finished && !o.out_dir.empty()) models::save_vit(o.out_dir + "/model.safetensors", model);
   return result;

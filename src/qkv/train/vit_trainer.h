@@ -1,6 +1,6 @@
 // Training and evaluation of a ViT on an image-classification dataset (Fashion-MNIST).
 //
-// One step: a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
+// One step (data-parallel over the threads, see vit_parallel.h): a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
 // crop_pad pixels with zero fill and flipped left-right), forward, cross-entropy, backward,
 // global-norm clipping, AdamW with linear warm-up then cosine decay, per step.
 // Reproducible: epoch e shuffles and augments with Rng(mix(seed, e)) and dropout seeds come from
@@ -75,6 +75,9 @@ struct EvalResult {
 // Accuracy, mean cross-entropy and confusion matrix over the whole dataset, in batches of
 // `batch` (the last batch is padded, so the model's buffers keep one shape).
 EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int64_t batch);
+// Same with the batch split over the replicas' threads.
+class VitDataParallel;
+EvalResult evaluate(VitDataParallel& dp, const data::ImageDataset& ds, int64_t batch);
 
 // Fills `out` (count, 1, S, S) with normalised pixels of images idx[0..count).
 void make_batch(const data::ImageDataset& ds, const int64_t* idx, int64_t count, float* out);

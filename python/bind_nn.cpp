@@ -26,10 +26,16 @@ namespace {
 
 class PyMha {
  public:
-  PyMha(int64_t embed_dim, int64_t num_heads, bool bias, std::optional<int64_t> kdim, std::optional<int64_t> vdim,
-        bool batch_first, double dropout, std::optional<int64_t> head_dim)
+  PyMha(int64_t embed_dim, int64_t num_heads, py::object bias_arg, std::optional<int64_t> kdim,
+        std::optional<int64_t> vdim, bool batch_first, double dropout, std::optional<int64_t> head_dim)
       : batch_first_(batch_first) {
     const char* fn = "MultiheadAttention";
+    // torch's third positional argument is dropout; a float here would silently mean bias=True.
+    if (!py::isinstance<py::bool_>(bias_arg) && !py::isinstance(bias_arg, py::module_::import("numpy").attr("bool_")))
+      throw py::type_error(str(fn, ": argument 'bias' must be a bool, got ",
+                               py::str(py::type::of(bias_arg)).cast<std::string>(),
+                               " (unlike torch, the third argument is bias; pass dropout=... by keyword)"));
+    const bool bias = bias_arg.cast<bool>();
     QKV_CHECK(!kdim || *kdim > 0, fn, ": argument 'kdim' must be positive, got ", kdim.value_or(0));
     QKV_CHECK(!vdim || *vdim > 0, fn, ": argument 'vdim' must be positive, got ", vdim.value_or(0));
     QKV_CHECK(!head_dim || *head_dim > 0, fn, ": argument 'head_dim' must be positive, got ", head_dim.value_or(0));
@@ -210,7 +216,7 @@ Binding reg("nn", [](py::module_& m) {
   py::class_<PyMha>(m, "MultiheadAttention",
                     "Multi-head attention with torch.nn.MultiheadAttention's options, masks and state_dict names "
                     "(in_proj_weight, in_proj_bias, q/k/v_proj_weight, out_proj.weight, out_proj.bias).")
-      .def(py::init<int64_t, int64_t, bool, std::optional<int64_t>, std::optional<int64_t>, bool, double,
+      .def(py::init<int64_t, int64_t, py::object, std::optional<int64_t>, std::optional<int64_t>, bool, double,
                     std::optional<int64_t>>(),
            py::arg("embed_dim"), py::arg("num_heads"), py::arg("bias") = true, py::arg("kdim") = py::none(),
            py::arg("vdim") = py::none(), py::arg("batch_first") = true, py::arg("dropout") = 0.0,

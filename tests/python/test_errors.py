@@ -126,6 +126,9 @@ def test_mha_constructor():
         qkv.MultiheadAttention(8, 2, dropout=1.0)
     with pytest.raises(TypeError):
         qkv.MultiheadAttention("8", 2)
+    with pytest.raises(TypeError, match="'bias'.*dropout"):
+        qkv.MultiheadAttention(8, 2, 0.1)  # torch's positional dropout
+    assert qkv.MultiheadAttention(8, 2, np.bool_(False)).state_dict().keys() == {"in_proj_weight", "out_proj.weight"}
 
 
 def test_mha_calls():

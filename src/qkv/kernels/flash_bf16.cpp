@@ -29,7 +29,7 @@ namespace {
 using namespace flash;
 
 constexpr int64_t kBK = 64;  // keys per score tile and packed Kᵀ panel: 4 vectors of 16 float32 scores
-constexpr int64_t kBS = 128; // keys per online-softmax step
+constexpr int64_t kBS = 256; // keys per online-softmax step
 constexpr int64_t kMR = 6;   // query rows per micro tile
 constexpr int64_t kQB = 8 * kMR;
 
@@ -56,8 +56,9 @@ struct Bf16Scratch {
 
 inline uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
 
+// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps.
 QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-127.0f));
+  x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
   __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
@@ -67,8 +68,7 @@ QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471805599453e-1f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  const __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
-  return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+  return _mm512_scalef_ps(p, n);
 }
 
 // s[M][NV·16] (row stride kBS) = c · a[M][d2 pairs] · kt[d2][kBK pairs]
@@ -159,37 +159,69 @@ QKV_BF16_TARGET void pv_tile(int64_t mr, const uint32_t* pb, int64_t nt, const u
   }
 }
 
-// Online softmax of one row of nvec vectors of log2-domain scores (see flash_f32.cpp); the
-// weights, after dropout factors z (may be null), are rounded to bf16 into pb.
-QKV_BF16_TARGET float softmax_row(float* s, int64_t nvec, float& m, float& l, uint16_t* pb, const float* z,
-                                  int64_t nvis) {
-  __m512 mx = _mm512_load_ps(s);
-  for (int64_t v = 1; v < nvec; ++v) mx = _mm512_max_ps(mx, _mm512_load_ps(s + v * 16));
-  const float block_max = _mm512_reduce_max_ps(mx);
-  const float mnew = std::max(m, block_max);
-  if (mnew == kNegInf) {
-    std::memset(pb, 0, sizeof(uint16_t) * static_cast<size_t>(nvec * 16));
-    return 1.0f;
-  }
-  const float alpha = mnew == m ? 1.0f : (m == kNegInf ? 0.0f : std::exp2(m - mnew));
-  const __m512 vm = _mm512_set1_ps(mnew);
-  __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
-  for (int64_t v = 0; v < nvec; ++v) {
-    __m512 e = exp2_ps(_mm512_sub_ps(_mm512_load_ps(s + v * 16), vm));
-    if (v & 1)
-      sum1 = _mm512_add_ps(sum1, e);
-    else
-      sum0 = _mm512_add_ps(sum0, e);
-    if (z) {
-      _mm512_store_ps(s + v * 16, e);
-      for (int64_t j = v * 16; j < v * 16 + 16; ++j) s[j] = j < nvis ? s[j] * z[j] : 0.0f;
-      e = _mm512_load_ps(s + v * 16);
+// One online-softmax step for the M rows of a micro tile, each nvec vectors of log2-domain
+// scores (row stride kBS): running max m and sum l updated, alpha[r] = 2^(m_old − m_new) (1 when
+// the max did not grow), weights rounded to bf16 into pb (row stride kBS). With Dropout the
+// float32 weights are left in s for the caller to scale and round. The rows are independent, so
+// their reductions and exponentials interleave.
+template <int M, bool Dropout>
+QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, float* alpha, uint16_t* pb) {
+  alignas(64) float diff[16] = {};
+  float muse[M];
+  for (int r = 0; r < M; ++r) {
+    const float* sr = s + r * kBS;
+    __m512 mx0 = _mm512_load_ps(sr), mx1 = mx0;
+    for (int64_t v = 1; v + 1 < nvec; v += 2) {
+      mx0 = _mm512_max_ps(mx0, _mm512_load_ps(sr + v * 16));
+      mx1 = _mm512_max_ps(mx1, _mm512_load_ps(sr + (v + 1) * 16));
     }
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + v * 16), (__m256i)_mm512_cvtneps_pbh(e));
+    if ((nvec & 1) == 0) mx0 = _mm512_max_ps(mx0, _mm512_load_ps(sr + (nvec - 1) * 16));
+    const float mnew = std::max(m[r], _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)));
+    muse[r] = mnew == kNegInf ? 0.0f : mnew;  // a row with nothing visible yet keeps weights 0
+    diff[r] = m[r] - muse[r];
+    m[r] = mnew;
   }
-  l = l * alpha + _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
-  m = mnew;
-  return alpha;
+  _mm512_store_ps(diff, exp2_ps(_mm512_load_ps(diff)));
+  for (int r = 0; r < M; ++r) {
+    float* sr = s + r * kBS;
+    const __m512 vm = _mm512_set1_ps(muse[r]);
+    __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
+    int64_t v = 0;
+    for (; v + 2 <= nvec; v += 2) {
+      const __m512 e0 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + v * 16), vm));
+      const __m512 e1 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + (v + 1) * 16), vm));
+      sum0 = _mm512_add_ps(sum0, e0);
+      sum1 = _mm512_add_ps(sum1, e1);
+      if constexpr (Dropout) {
+        _mm512_store_ps(sr + v * 16, e0);
+        _mm512_store_ps(sr + (v + 1) * 16, e1);
+      } else {
+        _mm512_storeu_si512(pb + r * kBS + v * 16, (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+      }
+    }
+    if (v < nvec) {
+      const __m512 e0 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + v * 16), vm));
+      sum0 = _mm512_add_ps(sum0, e0);
+      if constexpr (Dropout)
+        _mm512_store_ps(sr + v * 16, e0);
+      else
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(pb + r * kBS + v * 16), (__m256i)_mm512_cvtneps_pbh(e0));
+    }
+    alpha[r] = diff[r];
+    l[r] = l[r] * diff[r] + _mm512_reduce_add_ps(_mm512_add_ps(sum0, sum1));
+  }
+}
+
+template <bool Dropout>
+QKV_BF16_TARGET void softmax_rows(int64_t mr, float* s, int64_t nvec, float* m, float* l, float* alpha, uint16_t* pb) {
+  switch (mr) {
+    case 1: softmax_block<1, Dropout>(s, nvec, m, l, alpha, pb); break;
+    case 2: softmax_block<2, Dropout>(s, nvec, m, l, alpha, pb); break;
+    case 3: softmax_block<3, Dropout>(s, nvec, m, l, alpha, pb); break;
+    case 4: softmax_block<4, Dropout>(s, nvec, m, l, alpha, pb); break;
+    case 5: softmax_block<5, Dropout>(s, nvec, m, l, alpha, pb); break;
+    default: softmax_block<6, Dropout>(s, nvec, m, l, alpha, pb); break;
+  }
 }
 
 QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, int64_t qb) {
@@ -230,12 +262,19 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
         if (general || lo < j0 + nvec * 16)
           for (int64_t j = std::max<int64_t>(0, ke - j0); j < nvec * 16; ++j) srow[j] = kNegInf;
         if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
-        const float* z = nullptr;
-        if (dropout) {
+      }
+      if (!dropout) {
+        softmax_rows<false>(mr, sc.s.p, nvec, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+      } else {
+        softmax_rows<true>(mr, sc.s.p, nvec, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+        for (int64_t r = 0; r < mr; ++r) {
           dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, sc.z.data());
-          z = sc.z.data();
+          float* srow = sc.s.p + r * kBS;
+          for (int64_t j = 0; j < nvec * 16; ++j) srow[j] = j < nvis ? srow[j] * sc.z[static_cast<size_t>(j)] : 0.0f;
+          for (int64_t v = 0; v < nvec; ++v)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc.pb.data() + r * kBS + v * 16),
+                                (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(srow + v * 16)));
         }
-        sc.alpha[r0 + r] = softmax_row(srow, nvec, sc.m[r0 + r], sc.l[r0 + r], sc.pb.data() + r * kBS, z, nvis);
       }
       pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
               sc.o.p + r0 * dvp, sc.alpha + r0);

@@ -37,7 +37,7 @@ using VF = hn::Vec<DF>;
 constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(DF()));
 constexpr int64_t kNV = 4;           // vectors per tile row (keys in score tiles, columns in output tiles)
 constexpr int64_t kBK = kNV * kL;    // keys per score tile (and per packed Kᵀ panel)
-constexpr int64_t kBS = 2 * kBK;     // keys per online-softmax step of the forward
+constexpr int64_t kBS = 4 * kBK;     // keys per online-softmax step of the forward
 #if HWY_TARGET <= HWY_AVX3
 constexpr int64_t kMR = 6;           // rows per micro tile: 6×4 accumulators of 32 registers
 #elif HWY_TARGET <= HWY_SSE4
@@ -209,39 +209,50 @@ HWY_INLINE void MaskBeyond(float* s, int64_t nvec, int64_t j0, int64_t kend) {
   }
 }
 
-// One online-softmax step on a row of nvec vectors of log2-domain scores: updates the running
-// max m and sum l, overwrites s with exp2(s − m) and returns the factor the old output must be
-// scaled by (1 when the max did not grow).
-HWY_INLINE float OnlineSoftmaxRow(float* s, int64_t nvec, float& m, float& l) {
+// One online-softmax step for the MR rows of a micro tile, each nvec vectors of log2-domain scores
+// (row stride lds): updates the running max m and sum l, overwrites s with exp2(s − m) and sets
+// alpha[r] = 2^(m_old − m_new), the factor the old output must be scaled by (exactly 1 when the
+// max did not grow). The rows are independent, so their reductions and exponentials interleave.
+template <int64_t MR>
+HWY_INLINE void OnlineSoftmaxBlock(float* s, int64_t lds, int64_t nvec, float* m, float* l, float* alpha) {
   const DF df;
-  VF mx = hn::Load(df, s);
-  for (int64_t v = 1; v < nvec; ++v) mx = hn::Max(mx, hn::Load(df, s + v * kL));
-  const float block_max = hn::GetLane(hn::MaxOfLanes(df, mx));
-  const float mnew = std::max(m, block_max);
-  if (mnew == kNegInf) {
-    for (int64_t v = 0; v < nvec; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
-    return 1.0f;
+  alignas(64) float diff[kMR + 16] = {};
+  float muse[MR];
+  for (int64_t r = 0; r < MR; ++r) {
+    const float* sr = s + r * lds;
+    VF mx0 = hn::Load(df, sr), mx1 = mx0;
+    for (int64_t v = 1; v + 1 < nvec; v += 2) {
+      mx0 = hn::Max(mx0, hn::Load(df, sr + v * kL));
+      mx1 = hn::Max(mx1, hn::Load(df, sr + (v + 1) * kL));
+    }
+    if ((nvec & 1) == 0) mx0 = hn::Max(mx0, hn::Load(df, sr + (nvec - 1) * kL));
+    const float mnew = std::max(m[r], hn::GetLane(hn::MaxOfLanes(df, hn::Max(mx0, mx1))));
+    muse[r] = mnew == kNegInf ? 0.0f : mnew;  // a row with nothing visible yet keeps weights 0
+    diff[r] = m[r] - muse[r];
+    m[r] = mnew;
   }
-  const float alpha = mnew == m ? 1.0f : (m == kNegInf ? 0.0f : std::exp2(m - mnew));
-  const VF vm = hn::Set(df, mnew);
-  VF sum0 = hn::Zero(df), sum1 = hn::Zero(df);
-  int64_t v = 0;
-  for (; v + 2 <= nvec; v += 2) {
-    const VF e0 = Exp2(hn::Sub(hn::Load(df, s + v * kL), vm));
-    const VF e1 = Exp2(hn::Sub(hn::Load(df, s + (v + 1) * kL), vm));
-    hn::Store(e0, df, s + v * kL);
-    hn::Store(e1, df, s + (v + 1) * kL);
-    sum0 = hn::Add(sum0, e0);
-    sum1 = hn::Add(sum1, e1);
+  for (int64_t r0 = 0; r0 < MR; r0 += kL) hn::Store(Exp2(hn::Load(df, diff + r0)), df, diff + r0);
+  for (int64_t r = 0; r < MR; ++r) {
+    float* sr = s + r * lds;
+    const VF vm = hn::Set(df, muse[r]);
+    VF sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+    int64_t v = 0;
+    for (; v + 2 <= nvec; v += 2) {
+      const VF e0 = Exp2(hn::Sub(hn::Load(df, sr + v * kL), vm));
+      const VF e1 = Exp2(hn::Sub(hn::Load(df, sr + (v + 1) * kL), vm));
+      hn::Store(e0, df, sr + v * kL);
+      hn::Store(e1, df, sr + (v + 1) * kL);
+      sum0 = hn::Add(sum0, e0);
+      sum1 = hn::Add(sum1, e1);
+    }
+    if (v < nvec) {
+      const VF e = Exp2(hn::Sub(hn::Load(df, sr + v * kL), vm));
+      hn::Store(e, df, sr + v * kL);
+      sum0 = hn::Add(sum0, e);
+    }
+    alpha[r] = diff[r];
+    l[r] = l[r] * diff[r] + hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1)));
   }
-  if (v < nvec) {
-    const VF e = Exp2(hn::Sub(hn::Load(df, s + v * kL), vm));
-    hn::Store(e, df, s + v * kL);
-    sum0 = hn::Add(sum0, e);
-  }
-  l = l * alpha + hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1)));
-  m = mnew;
-  return alpha;
 }
 
 // s ← exp2(s − lse2) (the weights), or 0 when the row has no visible key.
@@ -373,8 +384,9 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
               if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
             }
           }
-          for (int64_t r = 0; r < mr; ++r)
-            sc.alpha.p[r0 + r] = OnlineSoftmaxRow(sc.s.p + r * kBS, nvec, sc.m.p[r0 + r], sc.l.p[r0 + r]);
+          WithRows(mr, [&](auto m) {
+            OnlineSoftmaxBlock<decltype(m)::value>(sc.s.p, kBS, nvec, sc.m.p + r0, sc.l.p + r0, sc.alpha.p + r0);
+          });
           if (dropout) {
             for (int64_t r = 0; r < mr; ++r) {
               dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, z.data());

@@ -185,11 +185,11 @@ std::string CharVocab::token(int64_t id) const {
   return std::string(1, chars_[static_cast<size_t>(id - 3)]);
 }
 
-DateBatch make_batch(const CharVocab& vocab, const std::vector<DatePair>& pairs) {
+DateBatch make_batch(const CharVocab& vocab, const std::vector<DatePair>& pairs, int64_t pad_to) {
   QKV_CHECK(!pairs.empty(), "make_batch: argument 'pairs' is empty");
   const int64_t B = static_cast<int64_t>(pairs.size());
   std::vector<std::vector<int64_t>> src;
-  int64_t Ls = 1;
+  int64_t Ls = std::max<int64_t>(1, pad_to);
   for (auto& p : pairs) {
     src.push_back(vocab.encode(p.human));
     QKV_CHECK(!src.back().empty(), "make_batch: an empty source string");

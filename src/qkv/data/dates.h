@@ -91,9 +91,11 @@ class CharVocab {
 
 // A padded batch: src (B, Ls) with <pad> after each string and src_lens (B,);
 // tgt_in (B, Lt) = <bos> + iso, tgt_out (B, Lt) = iso + <eos> (every ISO date has 10 characters).
+// Ls is the longest string, or pad_to when that is longer (a fixed Ls keeps every GEMM shape of
+// a training run the same, so the kernels built for it are reused).
 struct DateBatch {
   TensorI src, src_lens, tgt_in, tgt_out;
 };
-DateBatch make_batch(const CharVocab& vocab, const std::vector<DatePair>& pairs);
+DateBatch make_batch(const CharVocab& vocab, const std::vector<DatePair>& pairs, int64_t pad_to = 0);
 
 }  // namespace qkv::data

@@ -1,0 +1,72 @@
+// `qkv seq2seq`: train the date translator (encoder–decoder with additive attention), or with
+// --translate translate one date with a saved model. The library does the work
+// (demos/seq2seq_dates.h); this file only maps arguments.
+#include <iostream>
+#include <memory>
+
+#include "command.h"
+#include "qkv/demos/seq2seq_dates.h"
+
+namespace {
+
+struct Options {
+  qkv::demos::Seq2SeqDatesOptions train;
+  std::string translate;
+  std::string model;
+};
+
+int run(const Options& o) {
+  if (!o.translate.empty()) {
+    QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");
+    auto model = qkv::demos::load_seq2seq(o.model);
+    qkv::data::CharVocab vocab;
+    auto t = qkv::demos::translate(*model, vocab, o.translate);
+    std::cout << t.output << "\n";
+    if (!o.train.heatmap.empty()) {
+      qkv::demos::write_alignment_heatmap(o.train.heatmap, t);
+      std::cerr << "alignment heatmap: " << o.train.heatmap << "\n";
+    }
+    return 0;
+  }
+  auto result = qkv::demos::run_seq2seq_dates(o.train, std::cout);
+  std::cout << "exact match: " << std::fixed;
+  std::cout.precision(4);
+  std::cout << result.exact_match << "\n";
+  return 0;
+}
+
+qkv::cli::Command reg(
+    "seq2seq", "Train a GRU encoder-decoder with additive attention to translate dates to ISO 8601",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      auto o = std::make_shared<Options>();
+      auto& t = o->train;
+      app.add_option("--embed", t.embed, "Character embedding width E")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--hidden", t.hidden, "GRU hidden width H (encoder and decoder)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+      app.add_option("--attention", t.attention, "Hidden width of the additive attention")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+      app.add_option("--steps", t.steps, "Training steps")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--batch", t.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--lr", t.lr, "Peak learning rate (AdamW, warm-up then cosine decay)")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+      app.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
+      app.add_option("--clip", t.clip, "Gradient-norm clipping threshold")->capture_default_str();
+      app.add_option("--warmup", t.warmup, "Warm-up steps")->capture_default_str();
+      app.add_option("--seed", t.seed, "Seed of initialisation, batches and the held-out split")->capture_default_str();
+      app.add_option("--eval-size", t.eval_size, "Held-out dates to evaluate")
+          ->capture_default_str()
+          ->check(CLI::PositiveNumber);
+      app.add_option("--log-every", t.log_every, "Progress line every N steps (0: none)")->capture_default_str();
+      app.add_option("--examples", t.examples, "Example translations to print")->capture_default_str();
+      app.add_option("--out", t.out_dir, "Save the trained model (model.safetensors) in this directory");
+      app.add_option("--heatmap", t.heatmap, "Alignment heatmap PNG (default: <out>/alignment.png)");
+      app.add_option("--example", t.example, "Date whose alignment is drawn")->capture_default_str();
+      app.add_option("--translate", o->translate, "Translate this date with a saved model (needs --model)");
+      app.add_option("--model", o->model, "Directory of a saved model (for --translate)");
+      return [o] { return run(*o); };
+    });
+
+}  // namespace

@@ -1,0 +1,232 @@
+#include "qkv/demos/seq2seq_dates.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+
+#include <nlohmann/json.hpp>
+
+#include "qkv/io/heatmap.h"
+#include "qkv/io/safetensors.h"
+#include "qkv/train/adamw.h"
+#include "qkv/train/cross_entropy.h"
+#include "qkv/train/schedule.h"
+
+namespace qkv::demos {
+namespace {
+
+constexpr int64_t kTargetSteps = 11;  // 10 ISO characters and <eos>
+constexpr int64_t kSourcePad = 32;    // every generated date fits; fixed shapes reuse the GEMM kernels
+
+std::vector<int64_t> row_of(const TensorI& t, int64_t b) {
+  std::vector<int64_t> v(static_cast<size_t>(t.dim(1)));
+  for (int64_t i = 0; i < t.dim(1); ++i) v[static_cast<size_t>(i)] = t.at({b, i});
+  return v;
+}
+
+}  // namespace
+
+Translation translate(models::Seq2Seq<float>& model, const data::CharVocab& vocab, const std::string& text) {
+  QKV_CHECK(!text.empty(), "translate: argument 'text' is empty");
+  QKV_CHECK(model.config().vocab == vocab.size(), "translate: the model's vocabulary has ", model.config().vocab,
+            " entries; the character vocabulary has ", vocab.size());
+  auto ids = vocab.encode(text);
+  const int64_t Ls = static_cast<int64_t>(ids.size());
+  TensorI src = TensorI::from({1, Ls}, ids);
+  TensorI lens = TensorI::from({1}, {Ls});
+  auto g = model.greedy(src, lens, kTargetSteps, data::CharVocab::bos, data::CharVocab::eos);
+  Translation t;
+  t.input = text;
+  auto out = row_of(g.tokens, 0);
+  t.output = vocab.decode(out);
+  for (char c : text) t.in_chars.push_back(std::string(1, c));
+  int64_t rows = 0;
+  for (int64_t id : out) {
+    if (id == data::CharVocab::pad) break;
+    t.out_chars.push_back(vocab.token(id));
+    ++rows;
+    if (id == data::CharVocab::eos) break;
+  }
+  rows = std::max<int64_t>(rows, 1);
+  if (t.out_chars.empty()) t.out_chars.push_back(vocab.token(out[0]));
+  t.weights = TensorF({rows, Ls});
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < Ls; ++j) t.weights.at({i, j}) = g.weights.at({0, i, j});
+  return t;
+}
+
+double exact_match(models::Seq2Seq<float>& model, const data::CharVocab& vocab, const std::vector<data::DatePair>& pairs,
+                   int64_t batch) {
+  QKV_CHECK(!pairs.empty(), "exact_match: argument 'pairs' is empty");
+  int64_t hits = 0;
+  for (size_t begin = 0; begin < pairs.size(); begin += static_cast<size_t>(batch)) {
+    size_t end = std::min(pairs.size(), begin + static_cast<size_t>(batch));
+    std::vector<data::DatePair> part(pairs.begin() + static_cast<std::ptrdiff_t>(begin),
+                                     pairs.begin() + static_cast<std::ptrdiff_t>(end));
+    auto b = data::make_batch(vocab, part, kSourcePad);
+    auto g = model.greedy(b.src, b.src_lens, kTargetSteps, data::CharVocab::bos, data::CharVocab::eos);
+    for (int64_t r = 0; r < static_cast<int64_t>(part.size()); ++r) {
+      bool ok = true;
+      for (int64_t i = 0; i < kTargetSteps && ok; ++i) ok = g.tokens.at({r, i}) == b.tgt_out.at({r, i});
+      hits += ok;
+    }
+  }
+  return static_cast<double>(hits) / static_cast<double>(pairs.size());
+}
+
+void write_alignment_heatmap(const std::string& path, const Translation& t) {
+  io::HeatmapPanel p = io::heatmap_panel(t.weights, "\"" + t.input + "\"  →  \"" + t.output + "\"");
+  p.row_labels = t.out_chars;
+  p.col_labels = t.in_chars;
+  for (auto& l : p.col_labels)
+    if (l == " ") l = "␣";
+  p.row_axis = "output character";
+  p.col_axis = "input character";
+  io::HeatmapOptions o;
+  o.title = "Bahdanau attention: where each output character looks";
+  o.colorbar_label = "attention weight";
+  o.vmin = 0.0;
+  o.vmax = 1.0;
+  o.annotate = false;
+  io::write_heatmap(path, {p}, o);
+}
+
+Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream& log) {
+  QKV_CHECK(o.steps > 0 && o.batch > 0 && o.eval_size > 0, "seq2seq: steps=", o.steps, ", batch=", o.batch,
+            " and eval_size=", o.eval_size, " must be positive");
+  QKV_CHECK(o.warmup >= 0, "seq2seq: warmup=", o.warmup, " must not be negative");
+  const int64_t warmup = std::min(o.warmup, o.steps);
+  data::CharVocab vocab;
+  data::DateGenerator gen(o.seed);
+  Rng init_rng(o.seed * 4 + 1), batch_rng(o.seed * 4 + 2), eval_rng(o.seed * 4 + 3);
+  models::Seq2SeqConfig cfg{vocab.size(), o.embed, o.hidden, o.attention};
+  models::Seq2Seq<float> model(cfg, init_rng);
+  train::AdamWOptions ao;
+  ao.lr = o.lr;
+  ao.weight_decay = o.weight_decay;
+  train::AdamW<float> opt(model.named_parameters(), ao);
+
+  int64_t n_params = 0;
+  for (auto& [name, p] : model.named_parameters()) n_params += p->value.numel();
+  log << "seq2seq: GRU encoder-decoder with additive attention, E=" << o.embed << " H=" << o.hidden
+      << " A=" << o.attention << " (" << n_params << " parameters), " << o.steps << " steps of " << o.batch
+      << " dates\n";
+
+  Seq2SeqDatesResult result;
+  TensorF dlogits;
+  double loss_avg = 0;
+  int64_t correct = 0, counted = 0;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < o.steps; ++step) {
+    auto pairs = gen.sample(batch_rng, data::Split::train, o.batch);
+    auto b = data::make_batch(vocab, pairs, kSourcePad);
+    const TensorF& logits = model.forward(b.src, b.src_lens, b.tgt_in);
+    const int64_t N = logits.dim(0) * logits.dim(1);
+    auto ce = train::cross_entropy(logits.view({N, cfg.vocab}), b.tgt_out.view({N}), &dlogits);
+    QKV_CHECK(std::isfinite(ce.loss), "seq2seq: the loss became ", ce.loss, " at step ", step,
+              "; lower --lr or --clip");
+    model.zero_grad();
+    model.backward(dlogits.view(logits.shape()));
+    train::clip_grad_norm(opt.params(), o.clip);
+    opt.set_lr(train::warmup_cosine_lr(step, warmup, o.steps, o.lr, o.lr * 0.02));
+    opt.step();
+    loss_avg = step == 0 ? ce.loss : 0.95 * loss_avg + 0.05 * ce.loss;
+    correct += ce.correct;
+    counted += ce.count;
+    if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
+      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      log << "step " << std::setw(5) << step + 1 << "  loss " << std::fixed << std::setprecision(4) << loss_avg
+          << "  char acc " << std::setprecision(4) << static_cast<double>(correct) / static_cast<double>(counted)
+          << "  lr " << std::scientific << std::setprecision(2) << opt.lr() << std::fixed << "  "
+          << std::setprecision(1) << secs << " s\n";
+      correct = counted = 0;
+    }
+  }
+  result.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.final_loss = loss_avg;
+
+  auto held = gen.sample(eval_rng, data::Split::heldout, o.eval_size);
+  result.exact_match = exact_match(model, vocab, held);
+  log << std::fixed << std::setprecision(1) << "trained in " << result.train_seconds << " s; held-out dates: "
+      << held.size() << "\n";
+  for (int64_t i = 0; i < std::min<int64_t>(o.examples, static_cast<int64_t>(held.size())); ++i) {
+    auto& p = held[static_cast<size_t>(i)];
+    auto t = translate(model, vocab, p.human);
+    log << "  " << std::left << std::setw(32) << ("\"" + p.human + "\"") << std::right << " -> " << t.output
+        << (t.output == p.iso ? "" : "   (expected " + p.iso + ")") << "\n";
+  }
+  result.example = translate(model, vocab, o.example);
+  log << "example: \"" << o.example << "\" -> " << result.example.output << "\n";
+  if (!o.out_dir.empty()) {
+    save_seq2seq(o.out_dir, model);
+    log << "model saved to " << o.out_dir << "\n";
+  }
+  std::string heatmap = o.heatmap;
+  if (heatmap.empty() && !o.out_dir.empty()) heatmap = (std::filesystem::path(o.out_dir) / "alignment.png").string();
+  if (!heatmap.empty()) {
+    write_alignment_heatmap(heatmap, result.example);
+    log << "alignment heatmap: " << heatmap << "\n";
+  }
+  return result;
+}
+
+}  // namespace qkv::demos
+
+namespace qkv::demos {
+
+void save_seq2seq(const std::string& dir, models::Seq2Seq<float>& model) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) throw FileError(str("save_seq2seq: cannot create directory '", dir, "': ", ec.message()));
+  io::SafeTensors file;
+  for (auto& [name, p] : model.named_parameters()) file.put(name, p->value);
+  const auto& c = model.config();
+  file.metadata["format"] = "qkv.seq2seq.dates";
+  file.metadata["vocab"] = std::to_string(c.vocab);
+  file.metadata["embed"] = std::to_string(c.embed);
+  file.metadata["hidden"] = std::to_string(c.hidden);
+  file.metadata["attention"] = std::to_string(c.attention);
+  io::write_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), file);
+}
+
+std::unique_ptr<models::Seq2Seq<float>> load_seq2seq(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
+  if (!std::filesystem::exists(path))
+    throw FileError(str("load_seq2seq: '", path, "' does not exist; train with `qkv seq2seq --out ", dir, "` first"));
+  io::SafeTensors file = io::read_safetensors(path);
+  auto number = [&](const char* key) {
+    const std::string& v = file.meta(key);
+    try {
+      size_t used = 0;
+      long long n = std::stoll(v, &used);
+      if (used != v.size() || n <= 0) throw std::invalid_argument(v);
+      return static_cast<int64_t>(n);
+    } catch (const std::exception&) {
+      throw FileError(str("load_seq2seq: '", path, "': metadata '", key, "' is '", v, "'; expected a positive integer"));
+    }
+  };
+  if (file.metadata.count("format") == 0 || file.metadata.at("format") != "qkv.seq2seq.dates")
+    throw FileError(str("load_seq2seq: '", path, "' is not a qkv seq2seq dates model (metadata 'format')"));
+  models::Seq2SeqConfig c{number("vocab"), number("embed"), number("hidden"), number("attention")};
+  data::CharVocab vocab;
+  if (c.vocab != vocab.size())
+    throw FileError(str("load_seq2seq: '", path, "' has a vocabulary of ", c.vocab, "; expected ", vocab.size()));
+  Rng rng(0);
+  auto model = std::make_unique<models::Seq2Seq<float>>(c, rng);
+  std::map<std::string, TensorF> dict;
+  for (auto& [name, t] : file.tensors) dict[name] = file.get_f32(name);
+  try {
+    model->load_state_dict(dict);
+  } catch (const FileError&) {
+    throw;
+  } catch (const Error& e) {
+    throw FileError(str("load_seq2seq: '", path, "': ", e.what()));
+  }
+  return model;
+}
+
+}  // namespace qkv::demos

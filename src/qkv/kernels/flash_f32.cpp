@@ -255,15 +255,15 @@ HWY_INLINE void OnlineSoftmaxBlock(float* s, int64_t lds, int64_t nvec, float* m
   }
 }
 
-// s ← exp2(s − lse2) (the weights), or 0 when the row has no visible key.
-HWY_INLINE void WeightsRow(float* s, float lse2) {
+// s ← exp2(s − lse2) (the weights) for nvec vectors, or 0 when the row has no visible key.
+HWY_INLINE void WeightsRow(float* s, int64_t nvec, float lse2) {
   const DF df;
   if (lse2 == kNegInf) {
-    for (int64_t v = 0; v < kNV; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
+    for (int64_t v = 0; v < nvec; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
     return;
   }
   const VF vl = hn::Set(df, lse2);
-  for (int64_t v = 0; v < kNV; ++v) hn::Store(Exp2(hn::Sub(hn::Load(df, s + v * kL), vl)), df, s + v * kL);
+  for (int64_t v = 0; v < nvec; ++v) hn::Store(Exp2(hn::Sub(hn::Load(df, s + v * kL), vl)), df, s + v * kL);
 }
 
 // Packs keys [0, Lk) of one head as Kᵀ panels: kt[kb][c][jj] = k[kb·kBK + jj][c] (0 beyond Lk).
@@ -454,7 +454,7 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
             float* srow = sc.s.p + r * kBK;
             MaskBeyond(srow, kNV, j0, kend[r]);
             if (general && kend[r] > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, kend[r] - j0), srow);
-            WeightsRow(srow, lse[bh * Lq + i0 + r0 + r] * kLog2e);
+            WeightsRow(srow, kNV, lse[bh * Lq + i0 + r0 + r] * kLog2e);
             std::memcpy(wrows + (r0 + r) * Lk + j0, srow, sizeof(float) * static_cast<size_t>(nk));
           }
         }
@@ -574,35 +574,40 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
             continue;
           }
           if (first == rows) first = r0;
-          ScoreTile(mr, kNV, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
-          ScoreTile(mr, kNV, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
+          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
+          ScoreTile(mr, nvec, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
+          ScoreTile(mr, nvec, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
           const DF df;
           for (int64_t r = 0; r < mr; ++r) {
             const int64_t i = i0 + r0 + r;
             float* pr = prow + r * kBK;
             float* dr = dsrow + r * kBK;
             const int64_t ke = sc.kend[static_cast<size_t>(i)];
-            if (general || lo < j0 + kBK) {
-              MaskBeyond(pr, kNV, j0, ke);
+            if (general || lo < j0 + nvec * kL) {
+              MaskBeyond(pr, nvec, j0, ke);
               if (general && ke > j0) apply_general(mask, b, h, i, j0, std::min(nk, ke - j0), pr);
             }
-            WeightsRow(pr, sc.lse2.p[i]);
+            WeightsRow(pr, nvec, sc.lse2.p[i]);
             const VF vd = hn::Set(df, sc.dd.p[i]);
             if (!dropout) {
-              for (int64_t vv = 0; vv < kNV; ++vv) {
+              for (int64_t vv = 0; vv < nvec; ++vv) {
                 const VF pv = hn::Load(df, pr + vv * kL);
                 hn::Store(hn::Mul(pv, hn::Sub(hn::Load(df, dr + vv * kL), vd)), df, dr + vv * kL);
               }
             } else {
-              dropout_factors(mask, bh, Lq, Lk, i, j0, nk, sc.z.data());
-              for (int64_t j = 0; j < kBK; ++j) {
-                const float zj = j < nk ? sc.z[static_cast<size_t>(j)] : 0.0f;
+              dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
+              for (int64_t j = 0; j < nvec * kL; ++j) {
+                const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
                 dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
                 pr[j] *= zj;
               }
             }
+            for (int64_t vv = nvec; vv < kNV; ++vv) {  // keys no row of this micro tile sees
+              hn::Store(hn::Zero(df), df, pr + vv * kL);
+              hn::Store(hn::Zero(df), df, dr + vv * kL);
+            }
           }
-          GemmNN(mr, dp, dsrow, kBK, nk, sc.kn.p, dp, dqh + (i0 + r0) * dp, dp, nullptr);
+          GemmNN(mr, dp, dsrow, kBK, nvis, sc.kn.p, dp, dqh + (i0 + r0) * dp, dp, nullptr);
         }
         if (first == rows) continue;
         const int64_t n = rows - first;

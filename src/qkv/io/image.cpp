@@ -3,6 +3,8 @@
 #include <png.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -51,7 +53,9 @@ void write_png(const std::string& path, const Image& image) {
   QKV_CHECK(image.pixels.size() == static_cast<size_t>(image.width) * image.height * image.channels,
             "write_png: image for '", path, "' holds ", image.pixels.size(), " bytes; expected ",
             static_cast<size_t>(image.width) * image.height * image.channels);
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  // Unique per process and call, so concurrent writers of one path never share a temp file.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(counter++);
   std::unique_ptr<FILE, FileCloser> file(std::fopen(tmp.c_str(), "wb"));
   if (!file) throw FileError(str("write_png: cannot open '", path, "' for writing: ", std::strerror(errno)));
 

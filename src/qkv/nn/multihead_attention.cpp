@@ -10,6 +10,7 @@
 //           merge the heads back to (B·L, P) and run the projections' backward.
 #include "qkv/nn/multihead_attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -32,7 +33,8 @@ void merge_heads(const Tensor<T>& src, T* dst, int64_t ld, int64_t col) {
   const int64_t B = src.dim(0), H = src.dim(1), L = src.dim(2), hd = src.dim(3);
   const int64_t sb = src.stride(0), sh = src.stride(1), sl = src.stride(2), sd = src.stride(3);
   const T* base = src.data();
-  parallel_for(B * L, 64, [&](int64_t begin, int64_t end) {
+  // Memory-bound: a thread only pays off for at least ~64K elements.
+  parallel_for(B * L, std::max<int64_t>(64, 65536 / std::max<int64_t>(1, H * hd)), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const int64_t b = r / L, l = r % L;
       T* d = dst + r * ld + col;

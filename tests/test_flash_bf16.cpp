@@ -60,6 +60,23 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
   }
 }
 
+TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
+  for (MaskKind m : {MaskKind::none, MaskKind::causal_br, MaskKind::combined}) {
+    const Case c{2, 2, 70, 90, 32, 48, m, 2};
+    SCOPED_TRACE(c.name());
+    Rng rng(static_cast<uint64_t>(int(m) + 3));
+    TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+            v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng)), dout = randn({c.B, c.H, c.Lq, c.dv}, rng);
+    AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
+    auto fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v), mask, {});
+    auto g = sdpa_backward_bf16(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd, mask, {});
+    Naive ref = naive_attention(q, k, v, dout, mask, {});
+    expect_close(g.dq, ref.dq, 3e-2, "dq");
+    expect_close(g.dk, ref.dk, 3e-2, "dk");
+    expect_close(g.dv, ref.dv, 1e-5, "dv");
+  }
+}
+
 TEST(FlashBf16, LongSequence) { run_bf16({1, 1, 300, 2049, 32, 32, MaskKind::causal_br, 2}); }
 
 }  // namespace

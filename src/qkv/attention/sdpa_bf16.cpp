@@ -1,6 +1,7 @@
 #include "qkv/attention/sdpa_bf16.h"
 
 #include "qkv/attention/flash_adapter.h"
+#include "qkv/attention/sdpa_fused.h"
 
 namespace qkv {
 namespace {
@@ -41,6 +42,13 @@ SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& 
                            fwd.weights.data());
   }
   return fwd;
+}
+
+SdpaGrads<float> sdpa_backward_bf16(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
+                                    const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
+                                    const SdpaOptions& options) {
+  flash_adapter::check_qkv("scaled_dot_product_attention_bf16_backward", q.shape(), k.shape(), v.shape());
+  return sdpa_fused_backward(dout, widen(q), widen(k), widen(v), fwd, mask, options);
 }
 
 }  // namespace qkv

@@ -1,4 +1,4 @@
-// Scaled dot-product attention on bfloat16 inputs (forward only), float32 accumulation.
+// Scaled dot-product attention on bfloat16 inputs, float32 accumulation.
 //
 //   q: (B, H, Lq, d)   k: (B, H, Lk, d)   v: (B, H, Lk, dv)   bfloat16
 //   returns out (B, H, Lq, dv) and lse (B, H, Lq) in float32, and the weights (B, H, Lq, Lk)
@@ -6,7 +6,7 @@
 // Masks, scale and dropout mean exactly what they mean for sdpa_forward (sdpa.h, mask.h).
 // Runs the fused kernel with vdpbf16ps where the CPU has AVX512-BF16 (the weights are rounded
 // to bf16 before the product with V), else the float32 fused kernel on widened inputs.
-// For training, widen to float32 and use sdpa_forward / sdpa_backward.
+// The backward widens q, k, v to float32 and runs the float32 fused backward (no bf16 speed-up).
 #pragma once
 
 #include "qkv/attention/sdpa.h"
@@ -16,5 +16,10 @@ namespace qkv {
 
 SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
                                      const AttentionMask& mask = {}, const SdpaOptions& options = {});
+
+// dout (B, H, Lq, dv) float32; fwd: what sdpa_forward_bf16 returned. Gradients in float32.
+SdpaGrads<float> sdpa_backward_bf16(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
+                                    const Tensor<bf16>& v, const SdpaForward<float>& fwd,
+                                    const AttentionMask& mask = {}, const SdpaOptions& options = {});
 
 }  // namespace qkv

@@ -76,7 +76,7 @@ AxisTicks column_ticks(const HeatmapPanel& p, int cell, int px) {
   int w = max_width(t.labels, px);
   int step_h = nice_step((w + 6 + cell - 1) / cell);
   int step_v = nice_step((px + 4 + cell - 1) / cell);
-  t.vertical = step_h > 2 * step_v && !p.col_labels.empty();
+  t.vertical = step_h > step_v && !p.col_labels.empty();  // tokens: rotate rather than skip
   t.step = t.vertical ? step_v : step_h;
   t.extent = (t.vertical ? w : px) + 10;
   return t;

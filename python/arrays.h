@@ -121,4 +121,25 @@ inline py::array_t<float> adopt_numpy(const TensorF& t, const Shape& shape) {
   return py::array_t<float>(dims, owner->data(), base);
 }
 
+// An array-like argument: any object, converted by float_array / int_array / mask helpers inside
+// the function (so errors name the argument); shown as numpy.ndarray in signatures.
+struct ArrayArg {
+  py::object obj;
+  operator py::handle() const { return obj; }
+  bool is_none() const { return obj.is_none(); }
+  bool is(const ArrayArg& other) const { return obj.is(other.obj); }
+};
+
 }  // namespace qkv::python
+
+namespace pybind11::detail {
+template <>
+struct type_caster<qkv::python::ArrayArg> {
+  PYBIND11_TYPE_CASTER(qkv::python::ArrayArg, const_name("numpy.ndarray"));
+  bool load(handle src, bool) {
+    value.obj = reinterpret_borrow<object>(src);
+    return true;
+  }
+  static handle cast(const qkv::python::ArrayArg& a, return_value_policy, handle) { return a.obj.inc_ref(); }
+};
+}  // namespace pybind11::detail

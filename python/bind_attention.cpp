@@ -111,8 +111,8 @@ void convert_valid_lens(const char* fn, py::handle obj, SdpaCall& c, size_t rank
   c.mask.valid_lens = s == batch ? c.lens.t.view({c.B}) : c.lens.t.view({c.B, c.Lq});
 }
 
-void parse_sdpa(const char* fn, SdpaCall& c, py::handle q, py::handle k, py::handle v, py::handle attn_mask,
-                bool is_causal, std::optional<double> scale, py::handle valid_lens) {
+void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask,
+                bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
   c.q = float_array(q, fn, "q");
   c.k = float_array(k, fn, "k");
   c.v = float_array(v, fn, "v");
@@ -148,8 +148,8 @@ void parse_sdpa(const char* fn, SdpaCall& c, py::handle q, py::handle k, py::han
   c.options.scale = scale;
 }
 
-py::object sdpa(py::handle q, py::handle k, py::handle v, py::handle attn_mask, double dropout_p, bool is_causal,
-                std::optional<double> scale, py::handle valid_lens, bool return_weights) {
+py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double dropout_p, bool is_causal,
+                std::optional<double> scale, ArrayArg valid_lens, bool return_weights) {
   const char* fn = "scaled_dot_product_attention";
   SdpaCall c;
   parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
@@ -167,8 +167,8 @@ py::object sdpa(py::handle q, py::handle k, py::handle v, py::handle attn_mask, 
   return py::make_tuple(out, adopt_numpy(fwd.weights, c.out_shape(c.Lk)));
 }
 
-py::tuple sdpa_backward(py::handle q, py::handle k, py::handle v, py::handle dout, py::handle attn_mask,
-                        bool is_causal, std::optional<double> scale, py::handle valid_lens) {
+py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg attn_mask,
+                        bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
   const char* fn = "scaled_dot_product_attention_backward";
   SdpaCall c;
   parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
@@ -188,7 +188,7 @@ py::tuple sdpa_backward(py::handle q, py::handle k, py::handle v, py::handle dou
                         adopt_numpy(grads.dv, c.v.t.shape()));
 }
 
-py::array_t<float> masked_softmax_py(py::handle x, py::handle valid_lens) {
+py::array_t<float> masked_softmax_py(ArrayArg x, ArrayArg valid_lens) {
   const char* fn = "masked_softmax";
   FloatArray a = float_array(x, fn, "x");
   check_values(fn, "x", a.t, /*allow_neg_inf=*/true);
@@ -202,8 +202,8 @@ py::array_t<float> masked_softmax_py(py::handle x, py::handle valid_lens) {
   return adopt_numpy(y, y.shape());
 }
 
-py::object additive_attention_py(py::handle queries, py::handle keys, py::handle values, py::handle W_q,
-                                 py::handle W_k, py::handle w_v, py::handle valid_lens, bool return_weights) {
+py::object additive_attention_py(ArrayArg queries, ArrayArg keys, ArrayArg values, ArrayArg W_q,
+                                 ArrayArg W_k, ArrayArg w_v, ArrayArg valid_lens, bool return_weights) {
   const char* fn = "additive_attention";
   FloatArray q = float_array(queries, fn, "queries"), k = float_array(keys, fn, "keys"),
              v = float_array(values, fn, "values");
@@ -236,7 +236,7 @@ py::object additive_attention_py(py::handle queries, py::handle keys, py::handle
   return py::make_tuple(out, to_numpy(fwd.weights()));
 }
 
-py::object nadaraya_watson_py(py::handle queries, py::handle keys, py::handle values, double w, bool exclude_self,
+py::object nadaraya_watson_py(ArrayArg queries, ArrayArg keys, ArrayArg values, double w, bool exclude_self,
                               bool return_weights) {
   const char* fn = "nadaraya_watson";
   FloatArray q = float_array(queries, fn, "queries"), k = float_array(keys, fn, "keys"),

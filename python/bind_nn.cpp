@@ -50,8 +50,8 @@ class PyMha {
     m_ = nn::MultiheadAttention<float>(o, python_rng());
   }
 
-  py::tuple call(py::handle query, py::handle key, py::handle value, py::handle key_padding_mask, bool need_weights,
-                 py::handle attn_mask, bool average_attn_weights, bool is_causal) {
+  py::tuple call(ArrayArg query, ArrayArg key, ArrayArg value, ArrayArg key_padding_mask, bool need_weights,
+                 ArrayArg attn_mask, bool average_attn_weights, bool is_causal) {
     const char* fn = "MultiheadAttention";
     FloatArray q = float_array(query, fn, "query");
     const bool same_k = key.is(query), same_v = value.is(query);
@@ -113,7 +113,7 @@ class PyMha {
     return py::make_tuple(from_batch_first(out), weights);
   }
 
-  py::tuple backward(py::handle dout) {
+  py::tuple backward(ArrayArg dout) {
     const char* fn = "MultiheadAttention.backward";
     QKV_CHECK(have_forward_, fn, ": called before a forward call");
     FloatArray g = float_array(dout, fn, "dout");

@@ -56,13 +56,13 @@ struct Bf16Scratch {
 
 inline uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
 
-// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps.
+// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps; the
+// degree-5 Taylor polynomial errs by at most 2.4e-6 relative, far below bf16 rounding.
 QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(1.5403530393381606e-4f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.3333558146428443e-3f));
+  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
   p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));
@@ -295,21 +295,37 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
 }
 
 // Packs K (pairs along d) and V (pairs along keys) of head bh.
-void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t bh) {
+QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t bh) {
   const FlashDims& dm = J.dm;
   const int64_t b = bh / dm.H, h = bh % dm.H, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
-  std::fill(sc.kt.begin(), sc.kt.end(), 0u);
+  const int64_t tail = Lk % kBK;  // keys of the last panel beyond Lk stay 0
+  if (tail) {
+    uint32_t* last = sc.kt.data() + (Lk / kBK) * d2 * kBK;
+    for (int64_t p = 0; p < d2; ++p) std::memset(last + p * kBK + tail, 0, sizeof(uint32_t) * static_cast<size_t>(kBK - tail));
+  }
   for (int64_t j = 0; j < Lk; ++j) {
     const uint16_t* src = J.k.row(b, h, j);
     uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
-    for (int64_t p = 0; p < d2; ++p) panel[p * kBK] = pair(src[2 * p], 2 * p + 1 < d ? src[2 * p + 1] : uint16_t(0));
+    const int64_t full = d / 2;  // complete pairs
+    for (int64_t p = 0; p < full; ++p) {
+      uint32_t w;
+      std::memcpy(&w, src + 2 * p, sizeof(w));
+      panel[p * kBK] = w;
+    }
+    if (d & 1) panel[full * kBK] = pair(src[d - 1], 0);
   }
   for (int64_t t = 0; t < J.lk2; ++t) {
     const uint16_t* v0 = J.v.row(b, h, 2 * t);
     const uint16_t* v1 = 2 * t + 1 < Lk ? J.v.row(b, h, 2 * t + 1) : nullptr;
     uint32_t* dst = sc.vp.data() + t * dvp;
-    for (int64_t cc = 0; cc < dvp; ++cc)
-      dst[cc] = cc < dv ? pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
+    int64_t cc = 0;
+    if (v1)
+      for (; cc + 16 <= dv; cc += 16) {
+        const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v0 + cc)));
+        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v1 + cc)));
+        _mm512_storeu_si512(dst + cc, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+      }
+    for (; cc < dvp; ++cc) dst[cc] = cc < dv ? pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
   }
 }
 

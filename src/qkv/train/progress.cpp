@@ -51,7 +51,6 @@ void ProgressBar::update(int64_t epoch, int64_t epochs, int64_t step, int64_t st
 }
 
 void ProgressBar::line(const std::string& message) {
-  if (!enabled_) return;
   if (open_line_) out_ << "\n";
   open_line_ = false;
   out_ << message << "\n" << std::flush;

@@ -17,7 +17,8 @@ class ProgressBar {
 
   void update(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, double loss, double accuracy,
               double images_per_s, double seconds_left);
-  // Ends the current line (if any) and prints `message` on its own line.
+  // Ends the current line (if any) and prints `message` on its own line (also when disabled:
+  // epoch summaries are always shown).
   void line(const std::string& message);
 
  private:

@@ -159,8 +159,12 @@ std::vector<int64_t> CharVocab::encode(const std::string& s) const {
   ids.reserve(s.size());
   for (size_t i = 0; i < s.size(); ++i) {
     int64_t id = index_[static_cast<unsigned char>(s[i])];
-    QKV_CHECK(id >= 0, "CharVocab::encode: character '", s[i], "' (code ", static_cast<int>(static_cast<unsigned char>(s[i])),
-              ") at position ", i, " of \"", s, "\" is not in the vocabulary (letters, digits, space and , . - / ')");
+    if (id < 0) {
+      const unsigned code = static_cast<unsigned char>(s[i]);
+      std::string what = code < 128 ? str("character '", s[i], "'") : str("non-ASCII byte ", code);
+      fail("CharVocab::encode: ", what, " at position ", i, " of \"", s,
+           "\" is not in the vocabulary (ASCII letters, digits, space and , . - / ')");
+    }
     ids.push_back(id);
   }
   return ids;

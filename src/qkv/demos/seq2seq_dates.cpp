@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qkv/core/parallel.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/train/adamw.h"
@@ -59,23 +60,39 @@ Translation translate(models::Seq2Seq<float>& model, const data::CharVocab& voca
   return t;
 }
 
+double exact_match(const std::vector<models::Seq2Seq<float>*>& replicas, const data::CharVocab& vocab,
+                   const std::vector<data::DatePair>& pairs, int64_t batch) {
+  QKV_CHECK(!pairs.empty(), "exact_match: argument 'pairs' is empty");
+  QKV_CHECK(!replicas.empty(), "exact_match: argument 'replicas' is empty");
+  QKV_CHECK(batch > 0, "exact_match: argument 'batch' is ", batch, "; expected a positive size");
+  const int workers = static_cast<int>(std::min<size_t>(replicas.size(), static_cast<size_t>(num_threads())));
+  std::vector<int64_t> hits(static_cast<size_t>(workers), 0);
+  const size_t n = pairs.size();
+  parallel_workers(workers, [&](int w, int W) {
+    const size_t lo = n * static_cast<size_t>(w) / static_cast<size_t>(W);
+    const size_t hi = n * static_cast<size_t>(w + 1) / static_cast<size_t>(W);
+    auto& model = *replicas[static_cast<size_t>(w)];
+    for (size_t begin = lo; begin < hi; begin += static_cast<size_t>(batch)) {
+      size_t end = std::min(hi, begin + static_cast<size_t>(batch));
+      std::vector<data::DatePair> part(pairs.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       pairs.begin() + static_cast<std::ptrdiff_t>(end));
+      auto b = data::make_batch(vocab, part, kSourcePad);
+      auto g = model.greedy(b.src, b.src_lens, kTargetSteps, data::CharVocab::bos, data::CharVocab::eos);
+      for (int64_t r = 0; r < static_cast<int64_t>(part.size()); ++r) {
+        bool ok = true;
+        for (int64_t i = 0; i < kTargetSteps && ok; ++i) ok = g.tokens.at({r, i}) == b.tgt_out.at({r, i});
+        hits[static_cast<size_t>(w)] += ok;
+      }
+    }
+  });
+  int64_t total = 0;
+  for (int64_t h : hits) total += h;
+  return static_cast<double>(total) / static_cast<double>(n);
+}
+
 double exact_match(models::Seq2Seq<float>& model, const data::CharVocab& vocab, const std::vector<data::DatePair>& pairs,
                    int64_t batch) {
-  QKV_CHECK(!pairs.empty(), "exact_match: argument 'pairs' is empty");
-  int64_t hits = 0;
-  for (size_t begin = 0; begin < pairs.size(); begin += static_cast<size_t>(batch)) {
-    size_t end = std::min(pairs.size(), begin + static_cast<size_t>(batch));
-    std::vector<data::DatePair> part(pairs.begin() + static_cast<std::ptrdiff_t>(begin),
-                                     pairs.begin() + static_cast<std::ptrdiff_t>(end));
-    auto b = data::make_batch(vocab, part, kSourcePad);
-    auto g = model.greedy(b.src, b.src_lens, kTargetSteps, data::CharVocab::bos, data::CharVocab::eos);
-    for (int64_t r = 0; r < static_cast<int64_t>(part.size()); ++r) {
-      bool ok = true;
-      for (int64_t i = 0; i < kTargetSteps && ok; ++i) ok = g.tokens.at({r, i}) == b.tgt_out.at({r, i});
-      hits += ok;
-    }
-  }
-  return static_cast<double>(hits) / static_cast<double>(pairs.size());
+  return exact_match(std::vector<models::Seq2Seq<float>*>{&model}, vocab, pairs, batch);
 }
 
 void write_alignment_heatmap(const std::string& path, const Translation& t) {
@@ -116,27 +133,72 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
       << " A=" << o.attention << " (" << n_params << " parameters), " << o.steps << " steps of " << o.batch
       << " dates\n";
 
+  // Replicas for the data-parallel workers (replica 0 is the model itself).
+  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), o.batch)));
+  std::vector<std::unique_ptr<models::Seq2Seq<float>>> extra;
+  std::vector<models::Seq2Seq<float>*> replicas{&model};
+  std::vector<nn::NamedParameters<float>> replica_params{model.named_parameters()};
+  for (int w = 1; w < workers; ++w) {
+    Rng unused(0);
+    extra.push_back(std::make_unique<models::Seq2Seq<float>>(cfg, unused));
+    replicas.push_back(extra.back().get());
+    replica_params.push_back(extra.back()->named_parameters());
+  }
+  auto sync_replicas = [&] {
+    for (int w = 1; w < workers; ++w)
+      for (size_t i = 0; i < replica_params[0].size(); ++i)
+        replica_params[static_cast<size_t>(w)][i].second->value.copy_from(replica_params[0][i].second->value);
+  };
+  sync_replicas();
+  log << "threads: " << workers << " data-parallel worker" << (workers > 1 ? "s" : "") << "\n";
+
   Seq2SeqDatesResult result;
-  TensorF dlogits;
+  std::vector<TensorF> dlogits(static_cast<size_t>(workers));
+  std::vector<train::CrossEntropyResult> ces(static_cast<size_t>(workers));
   double loss_avg = 0;
   int64_t correct = 0, counted = 0;
   auto t0 = std::chrono::steady_clock::now();
   for (int64_t step = 0; step < o.steps; ++step) {
     auto pairs = gen.sample(batch_rng, data::Split::train, o.batch);
-    auto b = data::make_batch(vocab, pairs, kSourcePad);
-    const TensorF& logits = model.forward(b.src, b.src_lens, b.tgt_in);
-    const int64_t N = logits.dim(0) * logits.dim(1);
-    auto ce = train::cross_entropy(logits.view({N, cfg.vocab}), b.tgt_out.view({N}), &dlogits);
-    QKV_CHECK(std::isfinite(ce.loss), "seq2seq: the loss became ", ce.loss, " at step ", step,
-              "; lower --lr or --clip");
-    model.zero_grad();
-    model.backward(dlogits.view(logits.shape()));
+    const size_t n = pairs.size();
+    parallel_workers(workers, [&](int w, int W) {
+      const size_t lo = n * static_cast<size_t>(w) / static_cast<size_t>(W);
+      const size_t hi = n * static_cast<size_t>(w + 1) / static_cast<size_t>(W);
+      std::vector<data::DatePair> part(pairs.begin() + static_cast<std::ptrdiff_t>(lo),
+                                       pairs.begin() + static_cast<std::ptrdiff_t>(hi));
+      auto b = data::make_batch(vocab, part, kSourcePad);
+      auto& m = *replicas[static_cast<size_t>(w)];
+      auto& dl = dlogits[static_cast<size_t>(w)];
+      const TensorF& logits = m.forward(b.src, b.src_lens, b.tgt_in);
+      const int64_t N = logits.dim(0) * logits.dim(1);
+      ces[static_cast<size_t>(w)] = train::cross_entropy(logits.view({N, cfg.vocab}), b.tgt_out.view({N}), &dl);
+      // Each slice's mean loss, weighted by its share of the batch, sums to the batch mean.
+      const float share = static_cast<float>(hi - lo) / static_cast<float>(n);
+      for (int64_t i = 0; i < dl.numel(); ++i) dl[i] *= share;
+      m.zero_grad();
+      m.backward(dl.view(logits.shape()));
+    });
+    double loss = 0;
+    for (int w = 0; w < workers; ++w) {
+      auto& ce = ces[static_cast<size_t>(w)];
+      loss += ce.loss * static_cast<double>(ce.count);
+      correct += ce.correct;
+      counted += ce.count;
+      if (w > 0) {
+        for (size_t i = 0; i < replica_params[0].size(); ++i) {
+          auto& g0 = replica_params[0][i].second->grad;
+          const auto& gw = replica_params[static_cast<size_t>(w)][i].second->grad;
+          for (int64_t k = 0; k < g0.numel(); ++k) g0[k] += gw[k];
+        }
+      }
+    }
+    loss /= static_cast<double>(n * kTargetSteps);
+    QKV_CHECK(std::isfinite(loss), "seq2seq: the loss became ", loss, " at step ", step, "; lower --lr or --clip");
     train::clip_grad_norm(opt.params(), o.clip);
     opt.set_lr(train::warmup_cosine_lr(step, warmup, o.steps, o.lr, o.lr * 0.02));
     opt.step();
-    loss_avg = step == 0 ? ce.loss : 0.95 * loss_avg + 0.05 * ce.loss;
-    correct += ce.correct;
-    counted += ce.count;
+    sync_replicas();
+    loss_avg = step == 0 ? loss : 0.95 * loss_avg + 0.05 * loss;
     if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
       double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       log << "step " << std::setw(5) << step + 1 << "  loss " << std::fixed << std::setprecision(4) << loss_avg
@@ -150,7 +212,7 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
   result.final_loss = loss_avg;
 
   auto held = gen.sample(eval_rng, data::Split::heldout, o.eval_size);
-  result.exact_match = exact_match(model, vocab, held);
+  result.exact_match = exact_match(replicas, vocab, held);
   log << std::fixed << std::setprecision(1) << "trained in " << result.train_seconds << " s; held-out dates: "
       << held.size() << "\n";
   for (int64_t i = 0; i < std::min<int64_t>(o.examples, static_cast<int64_t>(held.size())); ++i) {

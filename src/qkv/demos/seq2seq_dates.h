@@ -6,6 +6,11 @@
 // cross-entropy (train/cross_entropy.h), AdamW with gradient clipping (train/adamw.h), linear
 // warm-up then cosine decay of the learning rate. Evaluation: greedy decoding of `eval_size`
 // held-out dates; a prediction counts when all 10 characters and the <eos> are right.
+// Threads: data parallel. Each of the qkv::num_threads() workers runs forward and backward
+// for its slice of the batch on its own replica of the model (every kernel inside is serial,
+// so the small per-step GEMMs never wait on each other); the replicas' gradients are summed,
+// one AdamW step updates the master and its values are copied back to the replicas. The same
+// seed and thread count give the same run; another thread count changes only the rounding.
 // A saved model is a directory holding model.safetensors (io/safetensors.h): the parameters
 // under their PyTorch-style names, and the sizes and the vocabulary in its metadata.
 #pragma once
@@ -57,9 +62,12 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& options, std::os
 
 // Greedy translation of one string with its alignment.
 Translation translate(models::Seq2Seq<float>& model, const data::CharVocab& vocab, const std::string& text);
-// Exact-match fraction of greedy decoding over `pairs` (batched).
+// Exact-match fraction of greedy decoding over `pairs`, in batches of `batch`; with several
+// replicas (identical models) the pairs are split among that many workers.
+double exact_match(const std::vector<models::Seq2Seq<float>*>& replicas, const data::CharVocab& vocab,
+                   const std::vector<data::DatePair>& pairs, int64_t batch = 250);
 double exact_match(models::Seq2Seq<float>& model, const data::CharVocab& vocab,
-                   const std::vector<data::DatePair>& pairs, int64_t batch = 500);
+                   const std::vector<data::DatePair>& pairs, int64_t batch = 250);
 
 void save_seq2seq(const std::string& dir, models::Seq2Seq<float>& model);
 // Throws qkv::FileError naming the path when the directory, config or weights are missing or corrupt.

@@ -3,6 +3,8 @@
 // (demos/seq2seq_dates.h); this file only maps arguments.
 #include <iostream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "command.h"
 #include "qkv/demos/seq2seq_dates.h"
@@ -11,7 +13,7 @@ namespace {
 
 struct Options {
   qkv::demos::Seq2SeqDatesOptions train;
-  std::string translate;
+  std::vector<std::string> translate;
   std::string model;
 };
 
@@ -20,11 +22,13 @@ int run(const Options& o) {
     QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");
     auto model = qkv::demos::load_seq2seq(o.model);
     qkv::data::CharVocab vocab;
-    auto t = qkv::demos::translate(*model, vocab, o.translate);
-    std::cout << t.output << "\n";
-    if (!o.train.heatmap.empty()) {
-      qkv::demos::write_alignment_heatmap(o.train.heatmap, t);
-      std::cerr << "alignment heatmap: " << o.train.heatmap << "\n";
+    for (size_t i = 0; i < o.translate.size(); ++i) {
+      auto t = qkv::demos::translate(*model, vocab, o.translate[i]);
+      std::cout << t.output << "\n";
+      if (i == 0 && !o.train.heatmap.empty()) {
+        qkv::demos::write_alignment_heatmap(o.train.heatmap, t);
+        std::cerr << "alignment heatmap: " << o.train.heatmap << "\n";
+      }
     }
     return 0;
   }
@@ -64,7 +68,9 @@ qkv::cli::Command reg(
       app.add_option("--out", t.out_dir, "Save the trained model (model.safetensors) in this directory");
       app.add_option("--heatmap", t.heatmap, "Alignment heatmap PNG (default: <out>/alignment.png)");
       app.add_option("--example", t.example, "Date whose alignment is drawn")->capture_default_str();
-      app.add_option("--translate", o->translate, "Translate this date with a saved model (needs --model)");
+      app.add_option("--translate", o->translate,
+                     "Translate these dates with a saved model (needs --model); one ISO date per line; "
+                     "--heatmap draws the first");
       app.add_option("--model", o->model, "Directory of a saved model (for --translate)");
       return [o] { return run(*o); };
     });

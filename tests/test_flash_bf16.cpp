@@ -77,6 +77,15 @@ TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
   }
 }
 
+TEST(FlashBf16, Float32FallbackGivesTheSameAnswers) {
+  kernels::flash_bf16_allow_native(false);
+  ASSERT_FALSE(kernels::flash_bf16_native());
+  for (MaskKind m : {MaskKind::none, MaskKind::causal_tl, MaskKind::combined})
+    run_bf16({2, 2, 70, 90, 32, 48, m, 2, 0.1, true});
+  run_bf16({1, 1, 65, 33, 7, 33, MaskKind::lens_bq, 1});
+  kernels::flash_bf16_allow_native(true);
+}
+
 TEST(FlashBf16, LongSequence) { run_bf16({1, 1, 300, 2049, 32, 32, MaskKind::causal_br, 2}); }
 
 }  // namespace

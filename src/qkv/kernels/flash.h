@@ -66,4 +66,8 @@ void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q
 // True when flash_forward_bf16 runs the AVX512-BF16 kernel on this CPU.
 bool flash_bf16_native();
 
+// With false, flash_forward_bf16 takes the float32 fallback even where AVX512-BF16 exists (so
+// tests cover the path other CPUs run); true restores the run-time choice.
+void flash_bf16_allow_native(bool allow);
+
 }  // namespace qkv::kernels

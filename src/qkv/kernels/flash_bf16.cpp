@@ -10,6 +10,7 @@
 // flash_forward runs instead (same results up to bf16 rounding of the weights).
 #include <immintrin.h>
 
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -397,17 +398,23 @@ std::vector<float> widen(const FlashDims& dm, const FlashInBf16& x, int64_t L, i
 
 }  // namespace
 
+namespace {
+std::atomic<bool> g_allow_native{true};
+}  // namespace
+
 bool flash_bf16_native() {
 #if defined(__x86_64__) || defined(__i386__)
   static const bool native = [] {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") != 0;
   }();
-  return native;
+  return native && g_allow_native.load();
 #else
   return false;
 #endif
 }
+
+void flash_bf16_allow_native(bool allow) { g_allow_native.store(allow); }
 
 void flash_forward_bf16(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
                         const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {

@@ -1,17 +1,22 @@
 // Float32 fused attention: forward (online softmax), weights from the saved lse, and backward
 // (FlashAttention-2: recompute P, D = rowsum(dO∘O), dS = P∘(dP − D)). Shapes: see flash.h.
 //
-// Tiles. Scores are computed kBK = 4 vectors of keys at a time (64 keys on AVX-512) for kMR
-// query rows (6 on AVX-512): a kMR×4-vector accumulator block stays in registers while the depth
-// loop broadcasts one q element per row and loads one packed Kᵀ row. Scores live in the log2
-// domain: scale·log2(e) is applied to the accumulators, so exp2 (a degree-6 polynomial with an
-// exponent-bit 2^n) gives the weights. Forward: K is packed once per (batch, head) per worker
-// into Kᵀ panels (d × kBK per key block); query blocks of kQB rows sweep the key blocks so a
-// key/value block is reused by every row block while it sits in L1/L2. Keys beyond a row's
-// causal/valid-length limit are never computed when a whole micro block is past it.
-// Backward: work items are (batch·head, key block), split over the workers by cost, so both
+// Tiles. Scores are computed up to kBK = 4 vectors of keys at a time (64 keys on AVX-512) for
+// kMR query rows (6 on AVX-512): a kMR×4-vector accumulator block stays in registers while the
+// depth loop broadcasts one q element per row and loads one packed Kᵀ row. Scores live in the
+// log2 domain: scale·log2(e) is applied to the accumulators, so exp2 (a degree-6 polynomial
+// times an exponent-bit 2^n) gives the weights.
+// Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys);
+// V is read in place (padded copy only when dv is not a multiple of the vector width). A query
+// block of kQB rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
+// scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
+// output rescaled by 2^(m_old − m_new), exactly 1 when the max did not grow) and O += P·V run
+// back to back, so the key/value block is reused by every micro tile while it sits in L1/L2.
+// Causal and valid-length limits: a micro tile computes only the key vectors some of its rows
+// can see; tiles entirely past their rows' limits are skipped.
+// Backward: work items are (batch·head, 64-key block), split over the workers by cost, so both
 // cores work even for B·H = 1; dK and dV of a key block are owned by one worker; dQ is
-// accumulated per worker and summed at the end.
+// accumulated per worker (worker 0 straight into dq) and summed at the end.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "qkv/kernels/flash_f32.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep

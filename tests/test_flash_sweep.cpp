@@ -140,7 +140,7 @@ TEST(FlashSweep, BadArgumentsThrow) {
   m.valid_lens = TensorI::from({1}, {7});
   EXPECT_THROW(sdpa_fused_forward(q, k, v, m, {}), Error);
   SdpaOptions o;
-  o.dropout_p = 1.0;
+  o.dropout_p = 1.5;
   EXPECT_THROW(sdpa_fused_forward(q, k, v, {}, o), Error);
   auto fwd = sdpa_fused_forward(q, k, v, {}, {});
   EXPECT_THROW(sdpa_fused_backward(TensorF({1, 2, 5, 5}), q, k, v, fwd, {}, {}), Error);

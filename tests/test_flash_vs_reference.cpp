@@ -50,6 +50,7 @@ TEST(FlashVsReference, HeadDimsAndLengths) {
 TEST(FlashVsReference, DropoutMatchesTheCounterRule) {
   for (MaskKind m : {MaskKind::none, MaskKind::combined})
     for (int threads : {1, 2}) compare_with_reference({2, 3, 70, 300, 32, 48, m, threads, 0.2, true});
+  compare_with_reference({1, 2, 30, 40, 16, 16, MaskKind::causal_tl, 2, 1.0, true});  // everything dropped
 }
 
 TEST(FlashVsReference, AutomaticBackendPicksFusedForFloat) {

@@ -63,8 +63,8 @@ Mask make_mask(const char* where, const AttentionMask& mask, const SdpaOptions& 
     fm.bias_si = m.bias.stride(2);
     fm.bias_sj = m.bias.stride(3);
   }
-  QKV_CHECK(options.dropout_p >= 0.0 && options.dropout_p < 1.0, where, ": option 'dropout_p' is ",
-            options.dropout_p, "; expected a probability in [0, 1)");
+  QKV_CHECK(options.dropout_p >= 0.0 && options.dropout_p <= 1.0, where, ": argument 'dropout_p' is ",
+            options.dropout_p, "; expected 0 <= dropout_p <= 1");
   fm.dropout_p = options.dropout_p;
   fm.dropout_seed = options.dropout_seed;
   return m;

@@ -176,7 +176,7 @@ TEST(Seq2SeqTest, YearDigitsOfTheOutputAttendToTheYearInTheInput) {
   o.batch = 32;
   o.steps = 450;
   o.lr = 1e-2;
-  o.eval_size = 300;
+  o.eval_size = 100;
   o.log_every = 0;
   o.examples = 0;
   o.seed = 5;

@@ -29,7 +29,7 @@ struct Seq2SeqDatesOptions {
   int64_t embed = 32;
   int64_t hidden = 64;
   int64_t attention = 32;
-  int64_t steps = 800;
+  int64_t steps = 1200;
   int64_t batch = 64;
   double lr = 5e-3;
   double weight_decay = 0.01;

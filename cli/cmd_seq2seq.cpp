@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "qkv/core/parallel.h"
 #include "qkv/demos/seq2seq_dates.h"
 
 namespace {
@@ -15,9 +16,11 @@ struct Options {
   qkv::demos::Seq2SeqDatesOptions train;
   std::vector<std::string> translate;
   std::string model;
+  int threads = 0;
 };
 
 int run(const Options& o) {
+  if (o.threads > 0) qkv::set_num_threads(o.threads);
   if (!o.translate.empty()) {
     QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");
     auto model = qkv::demos::load_seq2seq(o.model);
@@ -68,6 +71,9 @@ qkv::cli::Command reg(
       app.add_option("--out", t.out_dir, "Save the trained model (model.safetensors) in this directory");
       app.add_option("--heatmap", t.heatmap, "Alignment heatmap PNG (default: <out>/alignment.png)");
       app.add_option("--example", t.example, "Date whose alignment is drawn")->capture_default_str();
+      app.add_option("--threads", o->threads,
+                     "Threads = data-parallel workers (default: qkv --threads, QKV_NUM_THREADS or the cores)")
+          ->check(CLI::PositiveNumber);
       app.add_option("--translate", o->translate,
                      "Translate these dates with a saved model (needs --model); one ISO date per line; "
                      "--heatmap draws the first");

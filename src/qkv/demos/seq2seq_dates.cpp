@@ -118,6 +118,15 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
   QKV_CHECK(o.warmup >= 0, "seq2seq: warmup=", o.warmup, " must not be negative");
   const int64_t warmup = std::min(o.warmup, o.steps);
   data::CharVocab vocab;
+  // Fail before training, not after: the example must be translatable and the output writable.
+  QKV_CHECK(!o.example.empty(), "seq2seq: argument 'example' is empty");
+  vocab.encode(o.example);
+  if (!o.out_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.out_dir, ec);
+    if (ec || !std::filesystem::is_directory(o.out_dir))
+      throw FileError(str("seq2seq: cannot create the output directory '", o.out_dir, "'", ec ? ": " + ec.message() : ""));
+  }
   data::DateGenerator gen(o.seed);
   Rng init_rng(o.seed * 4 + 1), batch_rng(o.seed * 4 + 2), eval_rng(o.seed * 4 + 3);
   models::Seq2SeqConfig cfg{vocab.size(), o.embed, o.hidden, o.attention};

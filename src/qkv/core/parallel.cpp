@@ -20,10 +20,18 @@ int default_threads() {
   return std::max(1u, std::thread::hardware_concurrency());
 }
 
+// OpenMP's own count follows ours, so oneDNN's regions use the same number of threads.
 int& thread_setting() {
-  static int n = default_threads();
+  static int n = [] {
+    int v = default_threads();
+    omp_set_num_threads(v);
+    return v;
+  }();
   return n;
 }
+
+// Applies QKV_NUM_THREADS when the library loads, before any oneDNN call.
+const int applied_at_load = thread_setting();
 
 }  // namespace
 

@@ -31,7 +31,7 @@ int& thread_setting() {
 }
 
 // Applies QKV_NUM_THREADS when the library loads, before any oneDNN call.
-const int applied_at_load = thread_setting();
+[[maybe_unused]] const int applied_at_load = thread_setting();
 
 }  // namespace
 

@@ -8,7 +8,7 @@
 // times an exponent-bit 2^n) gives the weights.
 // Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys);
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
-// block of kQB rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
+// block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
 // scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
 // output rescaled by 2^(m_old − m_new), exactly 1 when the max did not grow) and O += P·V run
 // back to back, so the key/value block is reused by every micro tile while it sits in L1/L2.
@@ -50,7 +50,8 @@ constexpr int64_t kMR = 3;           // 16 registers
 #else
 constexpr int64_t kMR = 2;
 #endif
-constexpr int64_t kQB = 8 * kMR;     // query rows per block
+constexpr int64_t kQF = 16 * kMR;    // query rows per block of the forward and weights passes
+constexpr int64_t kQB = 8 * kMR;     // query rows per block of the backward (dV, dK accumulation)
 
 // 2^x for x <= 0 (x < −127 gives 0, so −inf gives exactly 0).
 HWY_INLINE VF Exp2(VF x) {
@@ -300,7 +301,7 @@ std::vector<double> QueryBlockCosts(const FlashDims& dm, const FlashMask& mask, 
   const int64_t nkb_all = ceil_div(dm.Lk, kBK);
   for (int64_t b = 0; b < dm.B; ++b)
     for (int64_t qb = 0; qb < nqb; ++qb) {
-      const int64_t i0 = qb * kQB, i1 = std::min(dm.Lq, i0 + kQB);
+      const int64_t i0 = qb * kQF, i1 = std::min(dm.Lq, i0 + kQF);
       int64_t kmax = 0;
       if (mask.causal || mask.lens) {
         for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
@@ -330,7 +331,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
                  const FlashMask& mask, float* out, float* lse) {
   const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dv = dm.dv;
   if (B * H * Lq == 0) return;
-  const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQB);
+  const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
   const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
   const std::vector<double> cost = QueryBlockCosts(dm, mask, nqb);
@@ -340,12 +341,12 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   for (auto& sc : scratch) {
     sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
     if (dvp != dv) sc.vp.reserve(Lk * dvp);
-    sc.o.reserve(kQB * dvp);
+    sc.o.reserve(kQF * dvp);
     sc.s.reserve(kMR * kBS);
-    sc.m.reserve(kQB);
-    sc.l.reserve(kQB);
-    sc.alpha.reserve(kQB);
-    sc.kend.resize(kQB);
+    sc.m.reserve(kQF);
+    sc.l.reserve(kQF);
+    sc.alpha.reserve(kQF);
+    sc.kend.resize(kQF);
   }
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
@@ -359,7 +360,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
       }
       const float* vrows = dvp != dv ? sc.vp.p : v.row(b, h, 0);
       const int64_t ldv = dvp != dv ? dvp : v.si;
-      const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+      const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       const float* qrows = q.row(b, h, i0);
       int64_t kmax = 0;
       for (int64_t r = 0; r < rows; ++r) {
@@ -422,7 +423,7 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
                  const FlashMask& mask, float* weights) {
   const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d;
   if (B * H * Lq * Lk == 0) return;
-  const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQB);
+  const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
   const bool general = has_general(mask);
   const std::vector<double> cost = QueryBlockCosts(dm, mask, nqb);
@@ -442,7 +443,7 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
         PackHead(dm, k, nullptr, b, h, 0, sc);
         cur = bh;
       }
-      const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+      const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       float* wrows = weights + (bh * Lq + i0) * Lk;
       std::memset(wrows, 0, sizeof(float) * static_cast<size_t>(rows * Lk));
       for (int64_t r0 = 0; r0 < rows; r0 += kMR) {

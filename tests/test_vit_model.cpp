@@ -120,13 +120,46 @@ TEST(VitModel, AttentionWeightsArePerHeadRowStochastic) {
   Rng rng(3);
   TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
   const float* out = m.forward(images, false, 0, true).data();
-  const TensorF& w = m.attention_weights(1);
+  const TensorF& w = m.attention_weights(0);
   ASSERT_EQ(w.shape(), (Shape{2, 2, 5, 5}));
   for (int64_t r = 0; r < 2 * 2 * 5; ++r) {
     double s = 0;
     for (int64_t j = 0; j < 5; ++j) s += w[r * 5 + j];
     EXPECT_NEAR(s, 1.0, 1e-5);
   }
+  const TensorF& last = m.attention_weights(1);  // the class token's row only
+  ASSERT_EQ(last.shape(), (Shape{2, 2, 1, 5}));
+  for (int64_t r = 0; r < 2 * 2; ++r) {
+    double s = 0;
+    for (int64_t j = 0; j < 5; ++j) s += last[r * 5 + j];
+    EXPECT_NEAR(s, 1.0, 1e-5);
+  }
   // Buffers are reused between calls of the same batch size.
   EXPECT_EQ(m.forward(images).data(), out);
+}
+
+TEST(VitModel, ClassTokenOnlyLastBlockEqualsTheFullBlock) {
+  Rng init(8), rng(9);
+  models::VitBlock<double> blk(tiny_config(), init);
+  TensorD x = test::randn({3, 5, 8}, rng);
+  TensorD full = blk.forward(x, false, 0, false).clone();
+  TensorD g = test::randn({3, 1, 8}, rng);
+  TensorD gfull({3, 5, 8});
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t j = 0; j < 8; ++j) gfull.at({b, 0, j}) = g.at({b, 0, j});
+  blk.zero_grad();
+  TensorD dx_full = blk.backward(gfull).clone();
+  auto grads_full = blk.named_parameters();
+  std::vector<TensorD> gf;
+  for (auto& [n, p] : grads_full) gf.push_back(p->grad.clone());
+
+  TensorD cls = blk.forward_cls(x, false, 0, false).clone();
+  ASSERT_EQ(cls.shape(), (Shape{3, 1, 8}));
+  for (int64_t b = 0; b < 3; ++b)
+    for (int64_t j = 0; j < 8; ++j) EXPECT_NEAR(cls.at({b, 0, j}), full.at({b, 0, j}), 1e-12);
+  blk.zero_grad();
+  TensorD dx_cls = blk.backward_cls(g).clone();
+  EXPECT_TRUE(test::tensors_close("dx", dx_cls, dx_full, 1e-12));
+  auto ps = blk.named_parameters();
+  for (size_t i = 0; i < ps.size(); ++i) EXPECT_TRUE(test::tensors_close(ps[i].first, ps[i].second->grad, gf[i], 1e-12));
 }

@@ -128,6 +128,46 @@ const Tensor<T>& VitBlock<T>::backward(const Tensor<T>& dy) {
 }
 
 template <typename T>
+const Tensor<T>& VitBlock<T>::forward_cls(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights) {
+  const int64_t B = x.dim(0), L = x.dim(1), E = x.dim(2);
+  const Tensor<T>& h = norm1.forward(x);
+  ensure_shape(hq_, {B, 1, E});
+  for (int64_t b = 0; b < B; ++b) std::memcpy(hq_.data() + b * E, h.data() + b * L * E, sizeof(T) * E);
+  nn::MhaCall call;
+  call.training = training;
+  call.dropout_seed = seed * 4 + 1;
+  call.need_weights = need_weights;
+  call.average_attn_weights = false;
+  const Tensor<T>& a = attn.forward(hq_, h, h, call);
+  ensure_shape(x1_, {B, 1, E});
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < E; ++j) x1_.data()[b * E + j] = x.data()[b * L * E + j] + a.data()[b * E + j];
+  const Tensor<T>& m = mlp.forward(norm2.forward(x1_), training, seed * 4 + 2);
+  ensure_shape(out_, {B, 1, E});
+  add(out_.data(), x1_.data(), m.data(), B * E);
+  return out_;
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::backward_cls(const Tensor<T>& dy) {
+  const Tensor<T>& dh2 = norm2.backward(mlp.backward(dy));
+  ensure_shape(dx1_, dy.shape());
+  add(dx1_.data(), dy.data(), dh2.data(), dy.numel());
+  nn::MhaGrads<T> g = attn.backward(dx1_);  // dquery (B, 1, E); dkey, dvalue (B, L, E)
+  const int64_t B = g.dkey.dim(0), L = g.dkey.dim(1), E = g.dkey.dim(2);
+  ensure_shape(dh_, {B, L, E});
+  add(dh_.data(), g.dkey.data(), g.dvalue.data(), B * L * E);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < E; ++j) dh_.data()[b * L * E + j] += g.dquery.data()[b * E + j];
+  const Tensor<T>& dxn = norm1.backward(dh_);
+  ensure_shape(dx_, {B, L, E});
+  std::memcpy(dx_.data(), dxn.data(), sizeof(T) * static_cast<size_t>(B * L * E));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t j = 0; j < E; ++j) dx_.data()[b * L * E + j] += dx1_.data()[b * E + j];
+  return dx_;
+}
+
+template <typename T>
 void VitBlock<T>::collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) {
   norm1.collect_parameters(prefix + "norm1.", out);
   attn.collect_parameters(prefix + "attn.", out);
@@ -206,10 +246,16 @@ const Tensor<T>& Vit<T>::forward(const Tensor<T>& images_in, bool training, uint
     }
   });
   const Tensor<T>* x = &tokens_;
-  for (size_t i = 0; i < blocks.size(); ++i)
+  for (size_t i = 0; i + 1 < blocks.size(); ++i)
     x = &blocks[i]->forward(*x, training, seed * 1000003 + i, need_weights);
   ensure_shape(cls_, {B, E});
-  for (int64_t b = 0; b < B; ++b) std::memcpy(cls_.data() + b * E, x->data() + b * L * E, sizeof(T) * E);
+  if (!blocks.empty()) {
+    const size_t last = blocks.size() - 1;
+    const Tensor<T>& c = blocks[last]->forward_cls(*x, training, seed * 1000003 + last, need_weights);
+    std::memcpy(cls_.data(), c.data(), sizeof(T) * static_cast<size_t>(B * E));
+  } else {
+    for (int64_t b = 0; b < B; ++b) std::memcpy(cls_.data() + b * E, x->data() + b * L * E, sizeof(T) * E);
+  }
   return head.forward(norm.forward(cls_));
 }
 
@@ -220,12 +266,17 @@ void Vit<T>::backward(const Tensor<T>& dlogits) {
   QKV_CHECK(B > 0, "Vit.backward: called before forward");
   check_shape("Vit.backward", "dlogits", dlogits, {B, c.classes});
   const Tensor<T>& dcls = norm.backward(head.backward(dlogits));
-  ensure_shape(dtokens_, {B, L, E});
-  T* dt = dtokens_.data();
-  std::fill(dt, dt + B * L * E, T(0));
-  for (int64_t b = 0; b < B; ++b) std::memcpy(dt + b * L * E, dcls.data() + b * E, sizeof(T) * E);
-  const Tensor<T>* d = &dtokens_;
-  for (size_t i = blocks.size(); i-- > 0;) d = &blocks[i]->backward(*d);
+  const Tensor<T>* d = nullptr;
+  if (!blocks.empty()) {
+    d = &blocks.back()->backward_cls(dcls.view({B, 1, E}));
+    for (size_t i = blocks.size() - 1; i-- > 0;) d = &blocks[i]->backward(*d);
+  } else {
+    ensure_shape(dtokens_, {B, L, E});
+    T* dt = dtokens_.data();
+    std::fill(dt, dt + B * L * E, T(0));
+    for (int64_t b = 0; b < B; ++b) std::memcpy(dt + b * L * E, dcls.data() + b * E, sizeof(T) * E);
+    d = &dtokens_;
+  }
   const T* g = d->data();
   T* dcls_tok = cls_token.grad.data();
   T* dpos = pos_embed.grad.data();

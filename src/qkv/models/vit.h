@@ -8,6 +8,8 @@
 //   tokens  (B, L, E)               [cls_token ; patches·Wᵀ + b] + pos_embed
 //   blocks  × depth (pre-norm):     x ← x + MHSA(LN1(x));  x ← x + MLP(LN2(x))   (MLP: fc1 → GELU → fc2)
 //   logits  (B, classes)            head(LN(x[:, 0]))
+// Only the class token reaches the head, so the last block runs for that token alone (its
+// query attends to every token's key and value): the same logits, about 1/depth less work.
 //
 // Parameters (PyTorch state_dict names; a torch module built as in tests/python/test_vit_parity.py
 // — nn.Conv2d(C, E, p, stride=p) patch embedding, nn.MultiheadAttention(batch_first=True),
@@ -59,9 +61,14 @@ template <typename T>
 class VitBlock : public nn::Module<T> {
  public:
   VitBlock(const VitConfig& c, Rng& rng);
-  // x (B, L, E) must stay unchanged until backward().
+  // x (B, L, E) must stay unchanged until backward(). Returns (B, L, E).
   const Tensor<T>& forward(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights);
   const Tensor<T>& backward(const Tensor<T>& dy);
+  // The same block computed for the class token only (the last block: nothing else reaches the
+  // head): the class-token query attends to all L keys/values, then its MLP. Returns (B, 1, E);
+  // backward_cls(dy (B, 1, E)) returns dx (B, L, E). Same values as forward()'s row 0.
+  const Tensor<T>& forward_cls(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights);
+  const Tensor<T>& backward_cls(const Tensor<T>& dy);
   void collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) override;
 
   nn::LayerNorm<T> norm1;
@@ -70,7 +77,7 @@ class VitBlock : public nn::Module<T> {
   nn::Mlp<T> mlp;
 
  private:
-  Tensor<T> x1_, out_, dx1_, dx_;
+  Tensor<T> x1_, out_, dx1_, dx_, hq_, dh_;
 };
 
 template <typename T>
@@ -83,7 +90,8 @@ class Vit : public nn::Module<T> {
   const Tensor<T>& forward(const Tensor<T>& images, bool training = false, uint64_t seed = 0,
                            bool need_weights = false);
   void backward(const Tensor<T>& dlogits);
-  // Block i's per-head weights from the last forward with need_weights.
+  // Block i's per-head weights from the last forward with need_weights: (B, H, L, L), except
+  // for the last block, which only has the class token's row: (B, H, 1, L).
   const Tensor<T>& attention_weights(int64_t block) const;
 
   void collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) override;

@@ -19,14 +19,14 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
   for (int64_t k = 0; k < c.classes; ++k) sum += std::exp(logits[k] - zmax);
   for (int64_t k = 0; k < c.classes; ++k) out.probs.push_back(static_cast<float>(std::exp(logits[k] - zmax) / sum));
 
-  const TensorF& last = model.attention_weights(c.depth - 1);  // (1, H, L, L)
+  const TensorF& last = model.attention_weights(c.depth - 1);  // (1, H, 1, L): the class token's row
   for (int64_t h = 0; h < H; ++h) {
-    const float* row0 = last.data() + h * L * L;  // query 0 = class token
+    const float* row0 = last.data() + h * L;
     out.heads.emplace_back(row0 + 1, row0 + 1 + N);
   }
   std::vector<double> R(static_cast<size_t>(L * L), 0.0), A(R.size()), T(R.size());
   for (int64_t i = 0; i < L; ++i) R[static_cast<size_t>(i * L + i)] = 1.0;
-  for (int64_t blk = 0; blk < c.depth; ++blk) {
+  for (int64_t blk = 0; blk + 1 < c.depth; ++blk) {
     const TensorF& w = model.attention_weights(blk);
     for (int64_t i = 0; i < L; ++i) {
       double row = 0;
@@ -47,7 +47,18 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
       }
     R.swap(T);
   }
-  for (int64_t j = 1; j < L; ++j) out.rollout.push_back(static_cast<float>(R[static_cast<size_t>(j)]));
+  // The last block: only the class token's row, A₀ⱼ = (mean_h W₀ⱼ + [j = 0])/2 (rows sum to 1).
+  std::vector<double> a0(static_cast<size_t>(L));
+  for (int64_t j = 0; j < L; ++j) {
+    double m = 0;
+    for (int64_t h = 0; h < H; ++h) m += last[h * L + j];
+    a0[static_cast<size_t>(j)] = 0.5 * m / static_cast<double>(H) + (j == 0 ? 0.5 : 0.0);
+  }
+  for (int64_t j = 1; j < L; ++j) {
+    double s = 0;
+    for (int64_t k = 0; k < L; ++k) s += a0[static_cast<size_t>(k)] * R[static_cast<size_t>(k * L + j)];
+    out.rollout.push_back(static_cast<float>(s));
+  }
   return out;
 }
 

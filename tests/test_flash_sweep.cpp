@@ -132,6 +132,11 @@ TEST(FlashSweep, StridedAndBroadcastInputs) {
   expect_close(g.dv, ref.dv, 1e-4, "dv");
 }
 
+TEST(FlashSweep, EmptyQueriesOrKeys) {
+  run_case({2, 2, 0, 5, 16, 16, MaskKind::none, 2});
+  run_case({2, 2, 5, 0, 16, 16, MaskKind::none, 2});  // no key at all: zero output, lse −inf
+}
+
 TEST(FlashSweep, BadArgumentsThrow) {
   TensorF q({1, 2, 5, 8}), k({1, 2, 6, 8}), v({1, 2, 6, 4});
   EXPECT_THROW(sdpa_fused_forward(q, TensorF({1, 2, 6, 7}), v, {}, {}), Error);

@@ -12,6 +12,7 @@ packages=(
   zlib1g-dev libpng-dev libfreetype-dev fonts-wqy-zenhei   # gzip'd IDX, PNG pictures, text incl. CJK
   pybind11-dev python3-dev python3-numpy python3-pytest    # the Python module and its tests
   python3-torch                     # the test oracle and the speed peer
+  libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS
   dataset-fashion-mnist             # the ViT's data: /usr/share/datasets/fashion-mnist
 )
 missing=()

@@ -331,7 +331,8 @@ TEST(MhaFloat, AgreesWithDoubleAndReusesBuffers) {
   TensorF dxf = mf.backward(Gf).dquery;
   const float* first_dx = dxf.data();
   EXPECT_TRUE(tensors_close("dquery", dxf.cast<double>(), md.backward(G).dquery, 1e-5));
-  EXPECT_TRUE(tensors_close("in_proj_weight.grad", mf.in_proj_weight.grad.cast<double>(), md.in_proj_weight.grad, 1e-5));
+  EXPECT_TRUE(
+      tensors_close("in_proj_weight.grad", mf.in_proj_weight.grad.cast<double>(), md.in_proj_weight.grad, 1e-5));
   EXPECT_EQ(mf.forward(xf, xf, xf).data(), first);
   EXPECT_EQ(mf.backward(Gf).dquery.data(), first_dx);
 }
@@ -402,8 +403,12 @@ TEST(MhaErrors, BadArgumentsThrowNamingTheArgument) {
   MhaCall bad2;
   bad2.attn_bias = TensorF({3, 3, 4});
   EXPECT_NE(msg([&] { m.forward(q, k, v, bad2); }).find("'attn_mask'"), std::string::npos);
-  EXPECT_NE(msg([&] { MultiheadAttention<float>(opts(8, 2), rng).backward(TensorF({2, 3, 8})); }).find("before forward"),
-            std::string::npos);
+  MultiheadAttention<float> fresh(opts(8, 2), rng);
+  EXPECT_NE(msg([&] { fresh.backward(TensorF({2, 3, 8})); }).find("before forward"), std::string::npos);
+  MhaCall both;
+  both.attn_mask = TensorB({3, 4});
+  both.attn_bias = TensorF({3, 4});
+  EXPECT_NE(msg([&] { m.forward(q, k, v, both); }).find("not both"), std::string::npos);
   m.forward(q, k, v);
   EXPECT_NE(msg([&] { m.backward(TensorF({2, 3, 7})); }).find("'dout'"), std::string::npos);
 }

@@ -89,10 +89,11 @@ MultiheadAttention<T>::MultiheadAttention(const MhaOptions& options, Rng& rng)
   const int64_t E = options.embed_dim, H = options.num_heads;
   QKV_CHECK(E > 0, "MultiheadAttention: embed_dim must be positive, got ", E);
   QKV_CHECK(H > 0, "MultiheadAttention: num_heads must be positive, got ", H);
-  QKV_CHECK(options.head_dim >= 0, "MultiheadAttention: head_dim must be positive (or 0 for embed_dim / num_heads), got ",
-            options.head_dim);
-  QKV_CHECK(options.kdim >= 0 && options.vdim >= 0, "MultiheadAttention: kdim and vdim must be positive (or 0 for embed_dim), got kdim=",
-            options.kdim, " vdim=", options.vdim);
+  QKV_CHECK(options.head_dim >= 0,
+            "MultiheadAttention: head_dim must be positive (or 0 for embed_dim / num_heads), got ", options.head_dim);
+  QKV_CHECK(options.kdim >= 0 && options.vdim >= 0,
+            "MultiheadAttention: kdim and vdim must be positive (or 0 for embed_dim), got kdim=", options.kdim,
+            " vdim=", options.vdim);
   QKV_CHECK(options.dropout >= 0.0 && options.dropout < 1.0, "MultiheadAttention: dropout must be in [0, 1), got ",
             options.dropout);
   if (options.head_dim == 0)

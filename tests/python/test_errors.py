@@ -66,7 +66,7 @@ def test_sdpa_hostile_inputs(case):
             assert w in str(info.value), f"{w!r} not in {str(info.value)!r}"
 
 
-@pytest.mark.parametrize("p", [-0.1, 1.0, 1.5, float("nan")])
+@pytest.mark.parametrize("p", [-0.1, 1.5, float("nan")])
 def test_sdpa_bad_dropout(p):
     with pytest.raises(ValueError, match="dropout_p"):
         sdpa(Q, K, V, dropout_p=p)

@@ -191,6 +191,8 @@ def test_dropout_is_seeded_and_weights_are_pre_dropout():
     # Averaged over many masks, dropout is unbiased (E[mask/(1-p)] = 1).
     mean = np.mean([qkv.scaled_dot_product_attention(q, k, v, dropout_p=0.5) for _ in range(400)], axis=0)
     assert np.abs(mean - base).max() < 0.25 * np.abs(base).max()
+    # dropout_p = 1 is accepted as by torch: every weight is dropped.
+    assert (qkv.scaled_dot_product_attention(q, k, v, dropout_p=1.0) == 0).all()
 
 
 @pytest.mark.parametrize("magnitude", [10.0, 100.0])

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 #include "qkv/core/rng.h"
@@ -38,6 +39,12 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmMatchesReference,
                          ::testing::Values(GemmCase{false, false, 3, 5, 7, 1, 0}, GemmCase{false, true, 64, 48, 33, 1, 0},
                                            GemmCase{true, false, 40, 70, 65, 0.5f, 1},
                                            GemmCase{true, true, 129, 31, 64, 1, 0.25f},
-                                           GemmCase{false, false, 200, 190, 180, -1, 1}));
+                                           GemmCase{false, false, 200, 190, 180, -1, 1}),
+                         [](const ::testing::TestParamInfo<GemmCase>& info) {
+                           const GemmCase& c = info.param;
+                           return std::string(c.ta ? "At" : "A") + (c.tb ? "Bt" : "B") + "_" + std::to_string(c.M) +
+                                  "x" + std::to_string(c.N) + "x" + std::to_string(c.K) + "_beta" +
+                                  std::to_string(static_cast<int>(c.beta * 100));
+                         });
 
 }  // namespace

@@ -10,7 +10,10 @@ OpenBLAS in Debian does not recognise recent CPUs and falls back to slow kernels
 figures in notes/machine.md, PyTorch runs with OPENBLAS_CORETYPE=SKYLAKEX unless
 --no-openblas-override is given (set before torch is imported).
 
-Usage: /usr/bin/python3 bench/compare_torch_vit.py [--qkv build/qkv] [--steps 20] [--threads 2]
+The default architecture is qkv's default ViT (patch 7, width 64, depth 6, 4 heads, MLP 128);
+--patch 4 gives the model of the PyTorch figure in notes/machine.md (about 270 images/s).
+
+Usage: /usr/bin/python3 bench/compare_torch_vit.py [--qkv build/qkv] [--steps 20] [--threads 2] [--patch 4]
 """
 import argparse
 import json
@@ -25,7 +28,7 @@ ap.add_argument("--steps", type=int, default=20)
 ap.add_argument("--warmup", type=int, default=3)
 ap.add_argument("--batch", type=int, default=128)
 ap.add_argument("--threads", type=int, default=2)
-ap.add_argument("--patch", type=int, default=4)
+ap.add_argument("--patch", type=int, default=7)
 ap.add_argument("--dim", type=int, default=64)
 ap.add_argument("--depth", type=int, default=6)
 ap.add_argument("--heads", type=int, default=4)

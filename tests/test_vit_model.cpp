@@ -67,8 +67,8 @@ TEST(VitModel, StateDictUsesPyTorchNamesAndShapes) {
   models::Vit<float> m(c);
   auto sd = m.state_dict();
   EXPECT_EQ(sd.at("cls_token").shape(), (Shape{1, 1, 64}));
-  EXPECT_EQ(sd.at("pos_embed").shape(), (Shape{1, 50, 64}));
-  EXPECT_EQ(sd.at("patch_embed.proj.weight").shape(), (Shape{64, 1, 4, 4}));
+  EXPECT_EQ(sd.at("pos_embed").shape(), (Shape{1, 17, 64}));
+  EXPECT_EQ(sd.at("patch_embed.proj.weight").shape(), (Shape{64, 1, 7, 7}));
   EXPECT_EQ(sd.at("blocks.5.attn.in_proj_weight").shape(), (Shape{192, 64}));
   EXPECT_EQ(sd.at("blocks.0.attn.out_proj.weight").shape(), (Shape{64, 64}));
   EXPECT_EQ(sd.at("blocks.0.mlp.fc1.weight").shape(), (Shape{128, 64}));
@@ -78,7 +78,7 @@ TEST(VitModel, StateDictUsesPyTorchNamesAndShapes) {
   EXPECT_EQ(sd.size(), 4u + 6u * 12u + 4u);
   int64_t n = 0;
   for (auto& [k, v] : sd) n += v.numel();
-  EXPECT_EQ(n, 64 * 16 + 64 + 64 + 50 * 64 + 6 * (2 * 128 + 192 * 64 + 192 + 64 * 64 + 64 + 128 * 64 + 128 + 64 * 128 + 64) + 128 + 10 * 64 + 10);
+  EXPECT_EQ(n, 64 * 49 + 64 + 64 + 17 * 64 + 6 * (2 * 128 + 192 * 64 + 192 + 64 * 64 + 64 + 128 * 64 + 128 + 64 * 128 + 64) + 128 + 10 * 64 + 10);
   // Decay only on matrices.
   for (auto& [name, p] : m.named_parameters())
     EXPECT_EQ(p->weight_decay, p->value.rank() >= 2 && name != "cls_token" && name != "pos_embed") << name;

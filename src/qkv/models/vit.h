@@ -40,7 +40,7 @@ namespace qkv::models {
 struct VitConfig {
   int64_t image_size = 28;
   int64_t channels = 1;
-  int64_t patch = 4;
+  int64_t patch = 7;  // 4×4 = 16 patches + the class token: 17 tokens
   int64_t dim = 64;
   int64_t depth = 6;
   int64_t heads = 4;

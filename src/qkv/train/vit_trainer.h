@@ -24,7 +24,7 @@ namespace qkv::train {
 
 struct VitTrainOptions {
   models::VitConfig model;
-  int64_t epochs = 20;
+  int64_t epochs = 30;
   int64_t batch_size = 128;
   double lr = 2e-3;
   double min_lr = 1e-5;
@@ -33,7 +33,7 @@ struct VitTrainOptions {
   double beta1 = 0.9, beta2 = 0.999;
   double clip_grad_norm = 1.0;  // 0: no clipping
   double label_smoothing = 0.0;
-  int64_t crop_pad = 0;         // random shifts of up to this many pixels (0: none)
+  int64_t crop_pad = 1;         // random shifts of up to this many pixels (0: none)
   bool flip = true;             // random left-right flips
   uint64_t seed = 0;
   std::string data_dir;         // empty: data::default_fashion_mnist_dir()

@@ -175,7 +175,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   const int64_t steps_per_epoch = train_set.count / B;
   const int64_t total_steps = steps_per_epoch * o.epochs;
   const int64_t warmup = std::min<int64_t>(total_steps, std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch)));
-  const int64_t S = o.model.image_size, C = o.model.classes;
+  const int64_t S = o.model.image_size;
 
   VitDataParallel dp(o.model, mix(o.seed, 0xC0FFEE));
   models::Vit<float>& model = dp.model();

@@ -9,7 +9,7 @@ packages=(
   libhwy-dev libdnnl-dev            # SIMD with run-time dispatch; matrix products
   libgtest-dev libbenchmark-dev     # tests and micro-benchmarks
   libcli11-dev nlohmann-json3-dev   # command line; JSON (metrics, safetensors headers)
-  zlib1g-dev libpng-dev libfreetype-dev fonts-wqy-zenhei   # gzip'd IDX, PNG pictures, text incl. CJK
+  zlib1g-dev libpng-dev libfreetype-dev fonts-wqy-zenhei fonts-dejavu-core   # gzip'd IDX, PNG pictures, text incl. CJK (DejaVu: symbols such as ᵀ)
   pybind11-dev python3-dev python3-numpy python3-pytest    # the Python module and its tests
   python3-torch                     # the test oracle and the speed peer
   libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS

@@ -1,5 +1,6 @@
 // `qkv train`: train a ViT on Fashion-MNIST; the last line is "test accuracy: 0.XXXX".
 #include <iostream>
+#include <string>
 #include <memory>
 
 #include "command.h"
@@ -28,7 +29,12 @@ qkv::cli::Command reg(
       app.add_option("--label-smoothing", o->label_smoothing, "Cross-entropy label smoothing")->capture_default_str();
       app.add_option("--crop-pad", o->crop_pad, "Augmentation: random shifts of up to N pixels (0: off)")
           ->capture_default_str();
-      app.add_flag("--flip,!--no-flip", o->flip, "Augmentation: random left-right flips")->capture_default_str();
+      // Two plain flags rather than "--flip,!--no-flip", whose help reads "--flip,--no-flip{false}".
+      CLI::Option* flip = app.add_flag_callback(
+          "--flip", [o] { o->flip = true; },
+          std::string("Augmentation: random left-right flips (default: ") + (o->flip ? "on" : "off") + ")");
+      app.add_flag_callback("--no-flip", [o] { o->flip = false; }, "Turn the random left-right flips off")
+          ->excludes(flip);
       app.add_option("--seed", o->seed, "Random seed (initialisation, shuffling, augmentation, dropout)")
           ->capture_default_str();
       app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files (default: " +

@@ -559,3 +559,81 @@ TEST(AttentionSdpa, AutomaticBackendMatchesReferenceInFloat) {
     EXPECT_TRUE(tensors_close("dv", ga.dv, gr.dv, 1e-5));
   }
 }
+
+// sdpa_forward_into / sdpa_backward_into: the same results as the value-returning API, written
+// into caller-owned tensors whose storage is reused. The results are pre-filled with NaN and the
+// mask has a fully masked row, so a kernel that skipped any element would show it.
+namespace {
+
+template <typename T>
+void check_into_matches_value_api(AttentionBackend backend) {
+  Rng rng(41);
+  const int64_t B = 2, H = 2, Lq = 5, Lk = 7, d = 4, dv = 3;
+  const Tensor<T> q = randn<T>({B, H, Lq, d}, rng), k = randn<T>({B, H, Lk, d}, rng),
+                  v = randn<T>({B, H, Lk, dv}, rng), dout = randn<T>({B, H, Lq, dv}, rng);
+  AttentionMask mask;
+  mask.valid_lens = TensorI::from({B, Lq}, {3, 0, 7, 1, 2, 7, 5, 4, 0, 6});
+  SdpaOptions o;
+  o.need_weights = true;
+  o.dropout_p = 0.25;
+  o.dropout_seed = 7;
+  const SdpaForward<T> want = sdpa_forward(q, k, v, mask, o, backend);
+  const SdpaGrads<T> want_g = sdpa_backward(dout, q, k, v, want, mask, o, backend);
+
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  SdpaForward<T> fwd;
+  fwd.out = Tensor<T>::full({B, H, Lq, dv}, nan);
+  fwd.lse = Tensor<T>::full({B, H, Lq}, nan);
+  fwd.weights = Tensor<T>::full({B, H, Lq, Lk}, nan);
+  SdpaGrads<T> g;
+  g.dq = Tensor<T>::full({B, H, Lq, d}, nan);
+  g.dk = Tensor<T>::full({B, H, Lk, d}, nan);
+  g.dv = Tensor<T>::full({B, H, Lk, dv}, nan);
+  const T* ptrs[] = {fwd.out.data(), fwd.lse.data(), fwd.weights.data(), g.dq.data(), g.dk.data(), g.dv.data()};
+  for (int call = 0; call < 2; ++call) {
+    sdpa_forward_into(q, k, v, mask, o, fwd, backend);
+    sdpa_backward_into(dout, q, k, v, fwd, mask, o, g, backend);
+    EXPECT_TRUE(tensors_close("out", fwd.out, want.out, 0.0));
+    EXPECT_TRUE(tensors_close("weights", fwd.weights, want.weights, 0.0));
+    EXPECT_TRUE(tensors_close("dq", g.dq, want_g.dq, 0.0));
+    EXPECT_TRUE(tensors_close("dk", g.dk, want_g.dk, 0.0));
+    EXPECT_TRUE(tensors_close("dv", g.dv, want_g.dv, 0.0));
+    for (int64_t i = 0; i < want.lse.numel(); ++i) EXPECT_EQ(fwd.lse[i], want.lse[i]) << "lse " << i;
+    const T* now[] = {fwd.out.data(), fwd.lse.data(), fwd.weights.data(), g.dq.data(), g.dk.data(), g.dv.data()};
+    for (int t = 0; t < 6; ++t) EXPECT_EQ(now[t], ptrs[t]) << "result " << t << " was reallocated on call " << call;
+  }
+  // Without need_weights the weights are dropped; other shapes get new storage of the right shape.
+  o.need_weights = false;
+  sdpa_forward_into(q, k, v, mask, o, fwd, backend);
+  EXPECT_FALSE(fwd.weights.defined());
+  EXPECT_EQ(fwd.out.data(), ptrs[0]);
+  const Tensor<T> q2 = randn<T>({B, H, Lq + 1, d}, rng);
+  mask = AttentionMask{};
+  sdpa_forward_into(q2, k, v, mask, o, fwd, backend);
+  EXPECT_EQ(fwd.out.shape(), (Shape{B, H, Lq + 1, dv}));
+  EXPECT_TRUE(tensors_close("out (new shape)", fwd.out, sdpa_forward(q2, k, v, mask, o, backend).out, 0.0));
+}
+
+}  // namespace
+
+TEST(AttentionSdpaInto, ReferenceDoubleMatchesValueApiAndReusesStorage) {
+  check_into_matches_value_api<double>(AttentionBackend::reference);
+}
+
+TEST(AttentionSdpaInto, ReferenceFloatMatchesValueApiAndReusesStorage) {
+  check_into_matches_value_api<float>(AttentionBackend::reference);
+}
+
+TEST(AttentionSdpaInto, FusedMatchesValueApiAndReusesStorage) {
+  check_into_matches_value_api<float>(AttentionBackend::fused);
+}
+
+TEST(AttentionSdpaInto, RejectsBadShapesLikeTheValueApi) {
+  Rng rng(42);
+  const TensorD q = randn({1, 2, 3, 4}, rng), k = randn({1, 2, 5, 4}, rng), v = randn({1, 2, 5, 3}, rng);
+  SdpaForward<double> fwd;
+  EXPECT_THROW(sdpa_forward_into(q, randn({1, 2, 5, 6}, rng), v, {}, {}, fwd), Error);
+  sdpa_forward_into(q, k, v, {}, {}, fwd);
+  SdpaGrads<double> g;
+  EXPECT_THROW(sdpa_backward_into(randn({1, 2, 3, 4}, rng), q, k, v, fwd, {}, {}, g), Error);
+}

@@ -413,4 +413,41 @@ TEST(MhaErrors, BadArgumentsThrowNamingTheArgument) {
   EXPECT_NE(msg([&] { m.backward(TensorF({2, 3, 7})); }).find("'dout'"), std::string::npos);
 }
 
+TEST(MhaSteadyState, TrainingStepsReuseEveryBuffer) {
+  // Issue 4: in steady state a training step (forward + backward, dropout on, per-head weights)
+  // reuses its buffers: every tensor it returns or exposes (out, head outputs = the saved SDPA
+  // output, concatenation, weights, dquery) keeps its storage from step to step, and the results
+  // are those of a fresh module (the attention goes through sdpa_*_into).
+  Rng rng(12);
+  MhaOptions o = opts(16, 4);
+  o.dropout = 0.1;
+  Rng rng_a(5), rng_b(5);
+  MultiheadAttention<float> m(o, rng_a), fresh(o, rng_b);
+  MhaCall call;
+  call.training = true;
+  call.need_weights = true;
+  call.average_attn_weights = false;
+  const TensorF x1 = randn<float>({3, 9, 16}, rng), x2 = randn<float>({3, 9, 16}, rng);
+  const TensorF dy = randn<float>({3, 9, 16}, rng);
+  std::vector<const float*> first;
+  for (int step = 0; step < 3; ++step) {
+    const TensorF& x = step == 1 ? x1 : x2;
+    call.dropout_seed = 100 + static_cast<uint64_t>(step);
+    const TensorF& y = m.forward(x, x, x, call);
+    const qkv::nn::MhaGrads<float> g = m.backward(dy);
+    std::vector<const float*> now = {y.data(), m.head_outputs().data(), m.concatenated().data(), m.weights().data(),
+                                     g.dquery.data()};
+    if (step == 0) first = now;
+    for (size_t t = 0; t < now.size(); ++t) EXPECT_EQ(now[t], first[t]) << "tensor " << t << " at step " << step;
+    if (step == 2) {  // the same as a fresh module's first step on this input
+      const TensorF want_y = fresh.forward(x, x, x, call).clone();
+      const TensorF want_w = fresh.weights().clone();
+      const TensorF want_dx = fresh.backward(dy).dquery.clone();
+      EXPECT_TRUE(tensors_close("y", y, want_y, 0.0));
+      EXPECT_TRUE(tensors_close("weights", m.weights(), want_w, 0.0));
+      EXPECT_TRUE(tensors_close("dquery", g.dquery, want_dx, 0.0));
+    }
+  }
+}
+
 }  // namespace

@@ -51,30 +51,57 @@ bool use_fused(const AttentionMask& mask, const SdpaOptions& options, AttentionB
 }  // namespace
 
 template <typename T>
-SdpaForward<T> sdpa_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
-                            const SdpaOptions& options, AttentionBackend backend) {
+void sdpa_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
+                       const SdpaOptions& options, SdpaForward<T>& result, AttentionBackend backend) {
   constexpr const char* where = "scaled_dot_product_attention";
   validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
   if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) return sdpa_fused_forward(q, k, v, mask, options);
+    if constexpr (std::is_same_v<T, float>) return sdpa_fused_forward_into(q, k, v, mask, options, result);
   }
-  return sdpa_reference_forward(q, k, v, mask, options);
+  sdpa_reference_forward_into(q, k, v, mask, options, result);
 }
 
 template <typename T>
-SdpaGrads<T> sdpa_backward(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
-                           const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
-                           AttentionBackend backend) {
+void sdpa_backward_into(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                        const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                        SdpaGrads<T>& grads, AttentionBackend backend) {
   constexpr const char* where = "scaled_dot_product_attention_backward";
   validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
   check_shape(where, "dout", dout, {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
   QKV_CHECK(fwd.lse.defined(), where, ": argument 'fwd' has no saved 'lse'; pass what sdpa_forward returned");
   check_shape(where, "fwd.lse", fwd.lse, {q.dim(0), q.dim(1), q.dim(2)});
   if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) return sdpa_fused_backward(dout, q, k, v, fwd, mask, options);
+    if constexpr (std::is_same_v<T, float>) return sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, grads);
   }
-  return sdpa_reference_backward(dout, q, k, v, fwd, mask, options);
+  sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
 }
+
+template <typename T>
+SdpaForward<T> sdpa_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
+                            const SdpaOptions& options, AttentionBackend backend) {
+  SdpaForward<T> fwd;
+  sdpa_forward_into(q, k, v, mask, options, fwd, backend);
+  return fwd;
+}
+
+template <typename T>
+SdpaGrads<T> sdpa_backward(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                           const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                           AttentionBackend backend) {
+  SdpaGrads<T> g;
+  sdpa_backward_into(dout, q, k, v, fwd, mask, options, g, backend);
+  return g;
+}
+
+#define QKV_INSTANTIATE_INTO(T)                                                                                    \
+  template void sdpa_forward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const AttentionMask&,     \
+                                  const SdpaOptions&, SdpaForward<T>&, AttentionBackend);                          \
+  template void sdpa_backward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,        \
+                                   const SdpaForward<T>&, const AttentionMask&, const SdpaOptions&, SdpaGrads<T>&, \
+                                   AttentionBackend);
+QKV_INSTANTIATE_INTO(float)
+QKV_INSTANTIATE_INTO(double)
+#undef QKV_INSTANTIATE_INTO
 
 template SdpaForward<float> sdpa_forward(const TensorF&, const TensorF&, const TensorF&, const AttentionMask&,
                                          const SdpaOptions&, AttentionBackend);

@@ -51,6 +51,22 @@ SdpaGrads<T> sdpa_backward(const Tensor<T>& dout, const Tensor<T>& q, const Tens
                            const SdpaOptions& options = {},
                            AttentionBackend backend = AttentionBackend::automatic);
 
+// The same two operations writing into caller-owned results: each tensor of `result` / `grads`
+// keeps its storage when it is already defined, contiguous and of the right shape (so a training
+// loop calling these every step allocates nothing in steady state), else it is replaced by a new
+// one. Tensors sharing that storage see the new values. The results must not alias the inputs.
+// result.weights is left undefined unless options.need_weights. The value-returning functions
+// above are these with fresh results.
+template <typename T>
+void sdpa_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
+                       const SdpaOptions& options, SdpaForward<T>& result,
+                       AttentionBackend backend = AttentionBackend::automatic);
+
+template <typename T>
+void sdpa_backward_into(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                        const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                        SdpaGrads<T>& grads, AttentionBackend backend = AttentionBackend::automatic);
+
 // Validates shapes (q, k, v, mask, scale, dropout_p) for both directions; throws qkv::Error.
 void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const Shape& v,
                         const AttentionMask& mask, const SdpaOptions& options);

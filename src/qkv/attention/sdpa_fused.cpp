@@ -10,8 +10,8 @@ namespace qkv {
 
 bool sdpa_fused_supports(const AttentionMask&, const SdpaOptions&) { return true; }
 
-SdpaForward<float> sdpa_fused_forward(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
-                                      const SdpaOptions& options) {
+void sdpa_fused_forward_into(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
+                             const SdpaOptions& options, SdpaForward<float>& fwd) {
   const char* where = "scaled_dot_product_attention";
   const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
@@ -19,20 +19,21 @@ SdpaForward<float> sdpa_fused_forward(const TensorF& q, const TensorF& k, const 
   TensorF qk, kk, vk;
   const kernels::FlashIn qv = flash_adapter::view_of(q, qk), kv = flash_adapter::view_of(k, kk),
                          vv = flash_adapter::view_of(v, vk);
-  SdpaForward<float> fwd;
-  fwd.out = TensorF({dm.B, dm.H, dm.Lq, dm.dv});
-  fwd.lse = TensorF({dm.B, dm.H, dm.Lq});
+  // The kernels write every element of out, lse and weights (masked rows get zeros / −inf).
+  ensure_shape(fwd.out, {dm.B, dm.H, dm.Lq, dm.dv});
+  ensure_shape(fwd.lse, {dm.B, dm.H, dm.Lq});
   kernels::flash_forward(dm, scale, qv, kv, vv, m.fm, fwd.out.data(), fwd.lse.data());
   if (options.need_weights) {
-    fwd.weights = TensorF({dm.B, dm.H, dm.Lq, dm.Lk});
+    ensure_shape(fwd.weights, {dm.B, dm.H, dm.Lq, dm.Lk});
     kernels::flash_weights(dm, scale, qv, kv, fwd.lse.data(), m.fm, fwd.weights.data());
+  } else {
+    fwd.weights = TensorF();
   }
-  return fwd;
 }
 
-SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
-                                     const SdpaForward<float>& fwd, const AttentionMask& mask,
-                                     const SdpaOptions& options) {
+void sdpa_fused_backward_into(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
+                              const SdpaForward<float>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                              SdpaGrads<float>& g) {
   const char* where = "scaled_dot_product_attention_backward";
   const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
   const Shape out_shape{dm.B, dm.H, dm.Lq, dm.dv};
@@ -46,11 +47,25 @@ SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, cons
                          vv = flash_adapter::view_of(v, vk), ov = flash_adapter::view_of(fwd.out, ok),
                          dov = flash_adapter::view_of(dout, dk_);
   const TensorF lse = fwd.lse.contiguous();
-  SdpaGrads<float> g;
-  g.dq = TensorF({dm.B, dm.H, dm.Lq, dm.d});
-  g.dk = TensorF({dm.B, dm.H, dm.Lk, dm.d});
-  g.dv = TensorF({dm.B, dm.H, dm.Lk, dm.dv});
+  // The kernel zeroes dq, dk and dv before accumulating.
+  ensure_shape(g.dq, {dm.B, dm.H, dm.Lq, dm.d});
+  ensure_shape(g.dk, {dm.B, dm.H, dm.Lk, dm.d});
+  ensure_shape(g.dv, {dm.B, dm.H, dm.Lk, dm.dv});
   kernels::flash_backward(dm, scale, qv, kv, vv, ov, dov, lse.data(), m.fm, g.dq.data(), g.dk.data(), g.dv.data());
+}
+
+SdpaForward<float> sdpa_fused_forward(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
+                                      const SdpaOptions& options) {
+  SdpaForward<float> fwd;
+  sdpa_fused_forward_into(q, k, v, mask, options, fwd);
+  return fwd;
+}
+
+SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
+                                     const SdpaForward<float>& fwd, const AttentionMask& mask,
+                                     const SdpaOptions& options) {
+  SdpaGrads<float> g;
+  sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, g);
   return g;
 }
 

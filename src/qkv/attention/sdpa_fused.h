@@ -16,4 +16,12 @@ SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, cons
                                      const SdpaForward<float>& fwd, const AttentionMask& mask,
                                      const SdpaOptions& options);
 
+// The same writing into caller-owned results (storage reused when shapes match; see sdpa.h).
+void sdpa_fused_forward_into(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
+                             const SdpaOptions& options, SdpaForward<float>& result);
+
+void sdpa_fused_backward_into(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
+                              const SdpaForward<float>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                              SdpaGrads<float>& grads);
+
 }  // namespace qkv

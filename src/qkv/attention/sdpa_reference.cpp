@@ -64,15 +64,18 @@ void for_each_head(const AttentionMask& mask, const Dims& n, F&& fn) {
 }  // namespace
 
 template <typename T>
-SdpaForward<T> sdpa_reference_forward(const Tensor<T>& q_in, const Tensor<T>& k_in, const Tensor<T>& v_in,
-                                      const AttentionMask& mask, const SdpaOptions& options) {
+void sdpa_reference_forward_into(const Tensor<T>& q_in, const Tensor<T>& k_in, const Tensor<T>& v_in,
+                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<T>& fwd) {
   const Tensor<T> q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const Dims n(q.shape(), k.shape(), v.shape());
   const double scale = sdpa_scale(options, n.d);
-  SdpaForward<T> fwd;
-  fwd.out = Tensor<T>({n.B, n.H, n.Lq, n.dv});
-  fwd.lse = Tensor<T>({n.B, n.H, n.Lq});
-  if (options.need_weights) fwd.weights = Tensor<T>({n.B, n.H, n.Lq, n.Lk});
+  ensure_shape(fwd.out, {n.B, n.H, n.Lq, n.dv});
+  ensure_shape(fwd.lse, {n.B, n.H, n.Lq});
+  if (options.need_weights) {
+    ensure_shape(fwd.weights, {n.B, n.H, n.Lq, n.Lk});
+  } else {
+    fwd.weights = Tensor<T>();
+  }
 
   for_each_head(mask, n, [&](const MaskReader& reader, int64_t b, int64_t h) {
     const int64_t bh = b * n.H + h;
@@ -84,8 +87,10 @@ SdpaForward<T> sdpa_reference_forward(const Tensor<T>& q_in, const Tensor<T>& k_
       T* out = fwd.out.data() + (bh * n.Lq + i) * n.dv;
       T* w = options.need_weights ? fwd.weights.data() + (bh * n.Lq + i) * n.Lk : nullptr;
       double m = score_row(qh + i * n.d, kh, reader, i, n, scale, s);
-      if (m == kNegInf) {  // no visible key: zero weights and output (already zero), lse = −inf
+      if (m == kNegInf) {  // no visible key: zero weights and output, lse = −inf
         fwd.lse.data()[bh * n.Lq + i] = static_cast<T>(kNegInf);
+        std::fill(out, out + n.dv, T(0));
+        if (w) std::fill(w, w + n.Lk, T(0));
         continue;
       }
       double sum = 0;
@@ -104,21 +109,27 @@ SdpaForward<T> sdpa_reference_forward(const Tensor<T>& q_in, const Tensor<T>& k_
       for (int64_t c = 0; c < n.dv; ++c) out[c] = static_cast<T>(acc[c]);
     }
   });
+}
+
+template <typename T>
+SdpaForward<T> sdpa_reference_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                                      const AttentionMask& mask, const SdpaOptions& options) {
+  SdpaForward<T> fwd;
+  sdpa_reference_forward_into(q, k, v, mask, options, fwd);
   return fwd;
 }
 
 template <typename T>
-SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout_in, const Tensor<T>& q_in, const Tensor<T>& k_in,
-                                     const Tensor<T>& v_in, const SdpaForward<T>& fwd, const AttentionMask& mask,
-                                     const SdpaOptions& options) {
+void sdpa_reference_backward_into(const Tensor<T>& dout_in, const Tensor<T>& q_in, const Tensor<T>& k_in,
+                                  const Tensor<T>& v_in, const SdpaForward<T>& fwd, const AttentionMask& mask,
+                                  const SdpaOptions& options, SdpaGrads<T>& g) {
   const Tensor<T> q = q_in.contiguous(), k = k_in.contiguous(), v = v_in.contiguous();
   const Tensor<T> dout = dout_in.contiguous(), lse = fwd.lse.contiguous();
   const Dims n(q.shape(), k.shape(), v.shape());
   const double scale = sdpa_scale(options, n.d);
-  SdpaGrads<T> g;
-  g.dq = Tensor<T>({n.B, n.H, n.Lq, n.d});
-  g.dk = Tensor<T>({n.B, n.H, n.Lk, n.d});
-  g.dv = Tensor<T>({n.B, n.H, n.Lk, n.dv});
+  ensure_shape(g.dq, {n.B, n.H, n.Lq, n.d});
+  ensure_shape(g.dk, {n.B, n.H, n.Lk, n.d});
+  ensure_shape(g.dv, {n.B, n.H, n.Lk, n.dv});
 
   for_each_head(mask, n, [&](const MaskReader& reader, int64_t b, int64_t h) {
     const int64_t bh = b * n.H + h;
@@ -131,7 +142,11 @@ SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout_in, const Tensor<T>& 
     std::vector<double> dq(static_cast<size_t>(n.d));
     for (int64_t i = 0; i < n.Lq; ++i) {
       const double l = static_cast<double>(lse.data()[bh * n.Lq + i]);
-      if (l == kNegInf) continue;  // fully masked row: no gradient flows
+      T* dqi = g.dq.data() + (bh * n.Lq + i) * n.d;
+      if (l == kNegInf) {  // fully masked row: no gradient flows
+        std::fill(dqi, dqi + n.d, T(0));
+        continue;
+      }
       const T* qi = qh + i * n.d;
       const T* doi = dout.data() + (bh * n.Lq + i) * n.dv;
       score_row(qi, kh, reader, i, n, scale, s);
@@ -158,7 +173,6 @@ SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout_in, const Tensor<T>& 
           dk[j * n.d + c] += ds * static_cast<double>(qi[c]);
         }
       }
-      T* dqi = g.dq.data() + (bh * n.Lq + i) * n.d;
       for (int64_t c = 0; c < n.d; ++c) dqi[c] = static_cast<T>(dq[c]);
     }
     T* dkh = g.dk.data() + bh * n.Lk * n.d;
@@ -166,6 +180,14 @@ SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout_in, const Tensor<T>& 
     for (int64_t x = 0; x < n.Lk * n.d; ++x) dkh[x] = static_cast<T>(dk[x]);
     for (int64_t x = 0; x < n.Lk * n.dv; ++x) dvh[x] = static_cast<T>(dv[x]);
   });
+}
+
+template <typename T>
+SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k,
+                                     const Tensor<T>& v, const SdpaForward<T>& fwd, const AttentionMask& mask,
+                                     const SdpaOptions& options) {
+  SdpaGrads<T> g;
+  sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, g);
   return g;
 }
 
@@ -193,6 +215,11 @@ Tensor<T> sdpa_reference_weights(const Tensor<T>& q_in, const Tensor<T>& k_in, c
 }
 
 #define QKV_INSTANTIATE(T)                                                                                     \
+  template void sdpa_reference_forward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,             \
+                                            const AttentionMask&, const SdpaOptions&, SdpaForward<T>&);       \
+  template void sdpa_reference_backward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,            \
+                                             const Tensor<T>&, const SdpaForward<T>&, const AttentionMask&,   \
+                                             const SdpaOptions&, SdpaGrads<T>&);                              \
   template SdpaForward<T> sdpa_reference_forward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,        \
                                                  const AttentionMask&, const SdpaOptions&);                   \
   template SdpaGrads<T> sdpa_reference_backward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,         \

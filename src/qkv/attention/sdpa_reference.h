@@ -31,6 +31,16 @@ SdpaGrads<T> sdpa_reference_backward(const Tensor<T>& dout, const Tensor<T>& q, 
                                      const Tensor<T>& v, const SdpaForward<T>& fwd, const AttentionMask& mask,
                                      const SdpaOptions& options);
 
+// The same writing into caller-owned results (storage reused when shapes match; see sdpa.h).
+template <typename T>
+void sdpa_reference_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<T>& fwd);
+
+template <typename T>
+void sdpa_reference_backward_into(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k,
+                                  const Tensor<T>& v, const SdpaForward<T>& fwd, const AttentionMask& mask,
+                                  const SdpaOptions& options, SdpaGrads<T>& grads);
+
 // The pre-dropout weights (B, H, Lq, Lk) recomputed from q, k and a saved lse (B, H, Lq):
 // P_ij = exp(s_ij − lse_i) for visible keys, 0 elsewhere. For heatmaps after a fused forward.
 template <typename T>

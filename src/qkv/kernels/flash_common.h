@@ -55,10 +55,11 @@ inline void dropout_factors(const FlashMask& m, int64_t bh, int64_t Lq, int64_t 
     z[j] = counter_uniform(m.dropout_seed, base + static_cast<uint64_t>(j)) < m.dropout_p ? 0.0f : keep_scale;
 }
 
-// Splits items 0..n (in order) into `workers` contiguous ranges of about equal total cost.
-inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int workers) {
+// Splits items 0..n (in order) into `workers` contiguous ranges of about equal total cost:
+// bounds[w] .. bounds[w + 1] (bounds is resized to workers + 1, reusing its capacity).
+inline void split_by_cost(const std::vector<double>& cost, int workers, std::vector<int64_t>& bounds) {
   const int64_t n = static_cast<int64_t>(cost.size());
-  std::vector<int64_t> bounds(static_cast<size_t>(workers) + 1, n);
+  bounds.assign(static_cast<size_t>(workers) + 1, n);
   bounds[0] = 0;
   double total = 0;
   for (double c : cost) total += c;
@@ -68,16 +69,25 @@ inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int w
     acc += cost[static_cast<size_t>(i)];
     while (w < workers && acc >= total * w / workers) bounds[static_cast<size_t>(w++)] = i + 1;
   }
+}
+
+inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int workers) {
+  std::vector<int64_t> bounds;
+  split_by_cost(cost, workers, bounds);
   return bounds;
 }
 
-// A 64-byte aligned float buffer, allocated once per call (never per tile).
+// A 64-byte aligned float buffer (uninitialised), reallocated only when it must grow (never per tile).
 struct Floats {
   std::shared_ptr<float> mem;
   float* p = nullptr;
+  int64_t capacity = 0;
   void reserve(int64_t n) {
-    mem = aligned_buffer<float>(std::max<int64_t>(n, 16));
+    n = std::max<int64_t>(n, 16);
+    if (n <= capacity) return;
+    mem = aligned_buffer<float>(n);
     p = mem.get();
+    capacity = n;
   }
 };
 

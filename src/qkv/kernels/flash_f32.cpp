@@ -296,8 +296,8 @@ void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, f
 }
 
 // Work items (bh, query block) with their costs (rows × visible key blocks).
-std::vector<double> QueryBlockCosts(const FlashDims& dm, const FlashMask& mask, int64_t nqb) {
-  std::vector<double> cost(static_cast<size_t>(dm.B * dm.H * nqb));
+void QueryBlockCosts(const FlashDims& dm, const FlashMask& mask, int64_t nqb, std::vector<double>& cost) {
+  cost.assign(static_cast<size_t>(dm.B * dm.H * nqb), 0.0);
   const int64_t nkb_all = ceil_div(dm.Lk, kBK);
   for (int64_t b = 0; b < dm.B; ++b)
     for (int64_t qb = 0; qb < nqb; ++qb) {
@@ -311,13 +311,27 @@ std::vector<double> QueryBlockCosts(const FlashDims& dm, const FlashMask& mask, 
       const double c = static_cast<double>(i1 - i0) * static_cast<double>(std::min(nkb_all, ceil_div(kmax, kBK)) + 1);
       for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
     }
-  return cost;
 }
 
 // Per-worker scratch of the forward and weights passes.
 struct FwdScratch {
   Floats kt, vp, o, s, m, l, alpha;
   std::vector<int64_t> kend;
+  std::vector<float> z;
+};
+
+// What a pass keeps between calls on the calling thread, so steady-state calls allocate nothing:
+// work costs, worker bounds and per-worker scratch, grown on demand. Workers reach it through a
+// reference taken on the calling thread (never by naming the thread_local inside a worker).
+template <typename Scratch>
+struct PassState {
+  std::vector<double> cost;
+  std::vector<int64_t> bounds;
+  std::vector<Scratch> scratch;
+  std::vector<Scratch>& workers(int n) {
+    if (scratch.size() < static_cast<size_t>(n)) scratch.resize(static_cast<size_t>(n));
+    return scratch;
+  }
 };
 
 // Packs K (and V when it needs padding) of head (b, h) into the worker's scratch.
@@ -334,11 +348,15 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
   const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
-  const std::vector<double> cost = QueryBlockCosts(dm, mask, nqb);
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
-  const std::vector<int64_t> bounds = split_by_cost(cost, workers);
-  std::vector<FwdScratch> scratch(static_cast<size_t>(workers));
-  for (auto& sc : scratch) {
+  thread_local PassState<FwdScratch> state;
+  PassState<FwdScratch>& st = state;
+  QueryBlockCosts(dm, mask, nqb, st.cost);
+  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(st.cost.size())));
+  split_by_cost(st.cost, workers, st.bounds);
+  const std::vector<int64_t>& bounds = st.bounds;
+  std::vector<FwdScratch>& scratch = st.workers(workers);
+  for (int w = 0; w < workers; ++w) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
     sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
     if (dvp != dv) sc.vp.reserve(Lk * dvp);
     sc.o.reserve(kQF * dvp);
@@ -347,10 +365,11 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.l.reserve(kQF);
     sc.alpha.reserve(kQF);
     sc.kend.resize(kQF);
+    sc.z.resize(static_cast<size_t>(dropout ? kBS : 0));
   }
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
-    std::vector<float> z(static_cast<size_t>(dropout ? kBS : 0));
+    std::vector<float>& z = sc.z;
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
       const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
@@ -426,11 +445,15 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
   const bool general = has_general(mask);
-  const std::vector<double> cost = QueryBlockCosts(dm, mask, nqb);
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
-  const std::vector<int64_t> bounds = split_by_cost(cost, workers);
-  std::vector<FwdScratch> scratch(static_cast<size_t>(workers));
-  for (auto& sc : scratch) {
+  thread_local PassState<FwdScratch> state;
+  PassState<FwdScratch>& st = state;
+  QueryBlockCosts(dm, mask, nqb, st.cost);
+  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(st.cost.size())));
+  split_by_cost(st.cost, workers, st.bounds);
+  const std::vector<int64_t>& bounds = st.bounds;
+  std::vector<FwdScratch>& scratch = st.workers(workers);
+  for (int w = 0; w < workers; ++w) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
     sc.kt.reserve(nkb * kBK * d);
     sc.s.reserve(kMR * kBK);
   }
@@ -496,8 +519,13 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
   const bool pad_q = dp != d, pad_do = dvp != dvw;
 
   // Cost of item (bh, kb): the query rows that see a key of the block.
-  std::vector<double> cost(static_cast<size_t>(B * H * nkb));
-  std::vector<int64_t> hist(static_cast<size_t>(nkb) + 1);
+  thread_local PassState<BwdScratch> state;
+  thread_local std::vector<int64_t> hist_buf;
+  PassState<BwdScratch>& st = state;
+  std::vector<double>& cost = st.cost;
+  std::vector<int64_t>& hist = hist_buf;
+  cost.assign(static_cast<size_t>(B * H * nkb), 0.0);
+  hist.resize(static_cast<size_t>(nkb) + 1);
   for (int64_t b = 0; b < B; ++b) {
     std::fill(hist.begin(), hist.end(), 0);
     for (int64_t i = 0; i < Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, Lk, b, i), kBK))];
@@ -508,9 +536,10 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     }
   }
   const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
-  const std::vector<int64_t> bounds = split_by_cost(cost, workers);
+  split_by_cost(cost, workers, st.bounds);
+  const std::vector<int64_t>& bounds = st.bounds;
   const bool direct_dq = !pad_q;  // worker 0 accumulates straight into dq
-  std::vector<BwdScratch> scratch(static_cast<size_t>(workers));
+  std::vector<BwdScratch>& scratch = st.workers(workers);
   for (int w = 0; w < workers; ++w) {
     BwdScratch& sc = scratch[static_cast<size_t>(w)];
     if (pad_q) sc.qp.reserve(Lq * dp);

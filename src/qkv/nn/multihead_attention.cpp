@@ -72,7 +72,7 @@ struct MultiheadAttention<T>::State {
   Tensor<T> qkv;                     // (B·Lq, 3P) fused projection
   Tensor<T> pq, pk, pv;              // (B·L, P) separate projections
   Tensor<T> q, k, v;                 // (B, H, L, hd) views of qkv or pq, pk, pv
-  SdpaForward<T> fwd;                // Z (B, H, Lq, hd), lse, weights
+  SdpaForward<T> fwd;                // Z (B, H, Lq, hd), lse, weights (storage reused across calls)
   Tensor<T> concat;                  // (B, Lq, P)
   Tensor<T> avg_weights;             // (B, Lq, Lk)
   AttentionMask mask;
@@ -81,6 +81,7 @@ struct MultiheadAttention<T>::State {
   SdpaOptions sdpa;
   Tensor<T> dqkv, dpq, dpk, dpv;     // gradients of the projections' outputs
   Tensor<T> dxq, dxk, dxv;           // input gradients (rows)
+  SdpaGrads<T> grads;                // dQ, dK, dV (B, H, L, hd) (storage reused across calls)
 };
 
 template <typename T>
@@ -285,7 +286,7 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
     s.v = heads_of(s.pv, B, Lk, 1, 0, H, hd);
   }
 
-  s.fwd = sdpa_forward<T>(s.q, s.k, s.v, s.mask, s.sdpa, options_.backend);
+  sdpa_forward_into<T>(s.q, s.k, s.v, s.mask, s.sdpa, s.fwd, options_.backend);
 
   ensure_shape(s.concat, {B, Lq, P});
   merge_heads(s.fwd.out, s.concat.data(), P, 0);
@@ -325,7 +326,8 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
 
   const Tensor<T>& dconcat = out_proj.backward(dout);  // (B, Lq, P), contiguous
   const Tensor<T> dz = heads_of(dconcat.view({B * Lq, P}), B, Lq, 1, 0, H, hd);
-  SdpaGrads<T> g = sdpa_backward<T>(dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, options_.backend);
+  sdpa_backward_into<T>(dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, s.grads, options_.backend);
+  const SdpaGrads<T>& g = s.grads;
 
   T* db_in = in_proj_bias.value.defined() ? in_proj_bias.grad.data() : nullptr;
   MhaGrads<T> out;

@@ -16,12 +16,13 @@ struct Mask {
   TensorF bias;
 };
 
-// Checks the mask and options against (B, H, Lq, Lk) (throws qkv::Error naming `where`).
-Mask make_mask(const char* where, const AttentionMask& mask, const SdpaOptions& options, int64_t B, int64_t H,
-               int64_t Lq, int64_t Lk);
+// The callers validate q, k, v, mask and options with validate_sdpa_args (sdpa.h) first; these
+// only translate what has been checked.
+Mask make_mask(const AttentionMask& mask, const SdpaOptions& options, int64_t B, int64_t H, int64_t Lq,
+               int64_t Lk);
 
-// Checks ranks and shapes of q (B, H, Lq, d), k (B, H, Lk, d), v (B, H, Lk, dv).
-kernels::FlashDims check_qkv(const char* where, const Shape& q, const Shape& k, const Shape& v);
+// Sizes of q (B, H, Lq, d), k (B, H, Lk, d), v (B, H, Lk, dv).
+kernels::FlashDims dims_of(const Shape& q, const Shape& k, const Shape& v);
 
 float scale_of(const SdpaOptions& options, int64_t d);
 

@@ -25,8 +25,9 @@ TensorF widen(const Tensor<bf16>& t) {
 SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
                                      const AttentionMask& mask, const SdpaOptions& options) {
   const char* where = "scaled_dot_product_attention_bf16";
-  const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
-  const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
+  const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
   Tensor<bf16> qk, kk, vk;
   SdpaForward<float> fwd;
@@ -47,7 +48,7 @@ SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& 
 SdpaGrads<float> sdpa_backward_bf16(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
                                     const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
                                     const SdpaOptions& options) {
-  flash_adapter::check_qkv("scaled_dot_product_attention_bf16_backward", q.shape(), k.shape(), v.shape());
+  validate_sdpa_args("scaled_dot_product_attention_bf16_backward", q.shape(), k.shape(), v.shape(), mask, options);
   return sdpa_fused_backward(dout, widen(q), widen(k), widen(v), fwd, mask, options);
 }
 

@@ -13,8 +13,9 @@ bool sdpa_fused_supports(const AttentionMask&, const SdpaOptions&) { return true
 void sdpa_fused_forward_into(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
                              const SdpaOptions& options, SdpaForward<float>& fwd) {
   const char* where = "scaled_dot_product_attention";
-  const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
-  const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
+  const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
   TensorF qk, kk, vk;
   const kernels::FlashIn qv = flash_adapter::view_of(q, qk), kv = flash_adapter::view_of(k, kk),
@@ -35,12 +36,13 @@ void sdpa_fused_backward_into(const TensorF& dout, const TensorF& q, const Tenso
                               const SdpaForward<float>& fwd, const AttentionMask& mask, const SdpaOptions& options,
                               SdpaGrads<float>& g) {
   const char* where = "scaled_dot_product_attention_backward";
-  const kernels::FlashDims dm = flash_adapter::check_qkv(where, q.shape(), k.shape(), v.shape());
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const Shape out_shape{dm.B, dm.H, dm.Lq, dm.dv};
   check_shape(where, "dout", dout, out_shape);
   check_shape(where, "fwd.out", fwd.out, out_shape);
   check_shape(where, "fwd.lse", fwd.lse, {dm.B, dm.H, dm.Lq});
-  const flash_adapter::Mask m = flash_adapter::make_mask(where, mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
   TensorF qk, kk, vk, ok, dk_;
   const kernels::FlashIn qv = flash_adapter::view_of(q, qk), kv = flash_adapter::view_of(k, kk),

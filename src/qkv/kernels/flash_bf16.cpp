@@ -55,25 +55,39 @@ struct Bf16Scratch {
   std::vector<float> z;
 };
 
+struct Bf16State {
+  std::vector<double> cost;
+  std::vector<int64_t> bounds;
+  std::vector<Bf16Scratch> scratch;
+};
+
+template <typename T>
+void grow(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
+}
+
 inline uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
 
-// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps; the
-// degree-5 Taylor polynomial errs by at most 2.4e-6 relative, far below bf16 rounding.
+// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps. The
+// weights are rounded to bf16 (relative error up to 2^-9) before they meet V, so a degree-4
+// minimax polynomial (relative error 2.6e-6 on [−0.5, 0.5], which keeps the saved lse within
+// float32 tolerance for the backward) is enough: two FMAs per vector fewer than the float32
+// kernel's degree-6 one.
 QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471805599453e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+  __m512 p = _mm512_set1_ps(0.0095701f);
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.055917867f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024744f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931218f));
+  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999993f));
   return _mm512_scalef_ps(p, n);
 }
 
-// s[M][NV·16] (row stride kBS) = c · a[M][d2 pairs] · kt[d2][kBK pairs]
-template <int M, int NV>
+// s[M][NV·16] (row stride kBS) = a[M][d2 pairs] · kt[d2][kBK pairs], times c when Scale
+// (otherwise the softmax applies c with the max subtraction, one FMA instead of a multiply here).
+template <int M, int NV, bool Scale>
 QKV_BF16_TARGET void tile_qk(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
   __m512 acc[M][NV];
   for (int r = 0; r < M; ++r)
@@ -88,17 +102,17 @@ QKV_BF16_TARGET void tile_qk(const uint32_t* a, int64_t d2, const uint32_t* kt, 
   }
   const __m512 vc = _mm512_set1_ps(c);
   for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_store_ps(s + r * kBS + v * 16, _mm512_mul_ps(acc[r][v], vc));
+    for (int v = 0; v < NV; ++v) _mm512_store_ps(s + r * kBS + v * 16, Scale ? _mm512_mul_ps(acc[r][v], vc) : acc[r][v]);
 }
 
-template <int M>
+template <int M, bool Scale>
 QKV_BF16_TARGET void rows_qk(int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
   for (int64_t v0 = 0; v0 < nvec; v0 += 4, kt += d2 * kBK, s += kBK) {
     switch (std::min<int64_t>(4, nvec - v0)) {
-      case 1: tile_qk<M, 1>(a, d2, kt, c, s); break;
-      case 2: tile_qk<M, 2>(a, d2, kt, c, s); break;
-      case 3: tile_qk<M, 3>(a, d2, kt, c, s); break;
-      default: tile_qk<M, 4>(a, d2, kt, c, s); break;
+      case 1: tile_qk<M, 1, Scale>(a, d2, kt, c, s); break;
+      case 2: tile_qk<M, 2, Scale>(a, d2, kt, c, s); break;
+      case 3: tile_qk<M, 3, Scale>(a, d2, kt, c, s); break;
+      default: tile_qk<M, 4, Scale>(a, d2, kt, c, s); break;
     }
   }
 }
@@ -136,15 +150,16 @@ QKV_BF16_TARGET void rows_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp,
   }
 }
 
+template <bool Scale>
 QKV_BF16_TARGET void score_tile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c,
                                 float* s) {
   switch (mr) {
-    case 1: rows_qk<1>(nvec, a, d2, kt, c, s); break;
-    case 2: rows_qk<2>(nvec, a, d2, kt, c, s); break;
-    case 3: rows_qk<3>(nvec, a, d2, kt, c, s); break;
-    case 4: rows_qk<4>(nvec, a, d2, kt, c, s); break;
-    case 5: rows_qk<5>(nvec, a, d2, kt, c, s); break;
-    default: rows_qk<6>(nvec, a, d2, kt, c, s); break;
+    case 1: rows_qk<1, Scale>(nvec, a, d2, kt, c, s); break;
+    case 2: rows_qk<2, Scale>(nvec, a, d2, kt, c, s); break;
+    case 3: rows_qk<3, Scale>(nvec, a, d2, kt, c, s); break;
+    case 4: rows_qk<4, Scale>(nvec, a, d2, kt, c, s); break;
+    case 5: rows_qk<5, Scale>(nvec, a, d2, kt, c, s); break;
+    default: rows_qk<6, Scale>(nvec, a, d2, kt, c, s); break;
   }
 }
 
@@ -160,13 +175,23 @@ QKV_BF16_TARGET void pv_tile(int64_t mr, const uint32_t* pb, int64_t nt, const u
   }
 }
 
-// One online-softmax step for the M rows of a micro tile, each nvec vectors of log2-domain
-// scores (row stride kBS): running max m and sum l updated, alpha[r] = 2^(m_old − m_new) (1 when
+// Scores of keys j >= n (relative to the tile) become −inf, in nvec vectors of 16.
+QKV_BF16_TARGET inline void mask_beyond(float* s, int64_t nvec, int64_t n) {
+  const __m512 ninf = _mm512_set1_ps(kNegInf);
+  for (int64_t v = std::max<int64_t>(0, n / 16); v < nvec; ++v) {
+    const int64_t live = std::clamp<int64_t>(n - v * 16, 0, 16);
+    _mm512_mask_storeu_ps(s + v * 16, __mmask16(~((1u << live) - 1u)), ninf);
+  }
+}
+
+// One online-softmax step for the M rows of a micro tile, each nvec vectors of scores (row
+// stride kBS) that become log2-domain scores when multiplied by c > 0 (c = 1: already scaled):
+// running max m (log2 domain) and sum l updated, alpha[r] = 2^(m_old − m_new) (1 when
 // the max did not grow), weights rounded to bf16 into pb (row stride kBS). With Dropout the
 // float32 weights are left in s for the caller to scale and round. The rows are independent, so
 // their reductions and exponentials interleave.
 template <int M, bool Dropout>
-QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, float* alpha, uint16_t* pb) {
+QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float c, float* m, float* l, float* alpha, uint16_t* pb) {
   alignas(64) float diff[16] = {};
   float muse[M];
   for (int r = 0; r < M; ++r) {
@@ -177,7 +202,7 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, f
       mx1 = _mm512_max_ps(mx1, _mm512_load_ps(sr + (v + 1) * 16));
     }
     if ((nvec & 1) == 0) mx0 = _mm512_max_ps(mx0, _mm512_load_ps(sr + (nvec - 1) * 16));
-    const float mnew = std::max(m[r], _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)));
+    const float mnew = std::max(m[r], _mm512_reduce_max_ps(_mm512_max_ps(mx0, mx1)) * c);
     muse[r] = mnew == kNegInf ? 0.0f : mnew;  // a row with nothing visible yet keeps weights 0
     diff[r] = m[r] - muse[r];
     m[r] = mnew;
@@ -185,12 +210,12 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, f
   _mm512_store_ps(diff, exp2_ps(_mm512_load_ps(diff)));
   for (int r = 0; r < M; ++r) {
     float* sr = s + r * kBS;
-    const __m512 vm = _mm512_set1_ps(muse[r]);
+    const __m512 vm = _mm512_set1_ps(muse[r]), vc = _mm512_set1_ps(c);
     __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
     int64_t v = 0;
     for (; v + 2 <= nvec; v += 2) {
-      const __m512 e0 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + v * 16), vm));
-      const __m512 e1 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + (v + 1) * 16), vm));
+      const __m512 e0 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
+      const __m512 e1 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + (v + 1) * 16), vc, vm));
       sum0 = _mm512_add_ps(sum0, e0);
       sum1 = _mm512_add_ps(sum1, e1);
       if constexpr (Dropout) {
@@ -201,7 +226,7 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, f
       }
     }
     if (v < nvec) {
-      const __m512 e0 = exp2_ps(_mm512_sub_ps(_mm512_load_ps(sr + v * 16), vm));
+      const __m512 e0 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
       sum0 = _mm512_add_ps(sum0, e0);
       if constexpr (Dropout)
         _mm512_store_ps(sr + v * 16, e0);
@@ -214,14 +239,15 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float* m, float* l, f
 }
 
 template <bool Dropout>
-QKV_BF16_TARGET void softmax_rows(int64_t mr, float* s, int64_t nvec, float* m, float* l, float* alpha, uint16_t* pb) {
+QKV_BF16_TARGET void softmax_rows(int64_t mr, float* s, int64_t nvec, float c, float* m, float* l, float* alpha,
+                                  uint16_t* pb) {
   switch (mr) {
-    case 1: softmax_block<1, Dropout>(s, nvec, m, l, alpha, pb); break;
-    case 2: softmax_block<2, Dropout>(s, nvec, m, l, alpha, pb); break;
-    case 3: softmax_block<3, Dropout>(s, nvec, m, l, alpha, pb); break;
-    case 4: softmax_block<4, Dropout>(s, nvec, m, l, alpha, pb); break;
-    case 5: softmax_block<5, Dropout>(s, nvec, m, l, alpha, pb); break;
-    default: softmax_block<6, Dropout>(s, nvec, m, l, alpha, pb); break;
+    case 1: softmax_block<1, Dropout>(s, nvec, c, m, l, alpha, pb); break;
+    case 2: softmax_block<2, Dropout>(s, nvec, c, m, l, alpha, pb); break;
+    case 3: softmax_block<3, Dropout>(s, nvec, c, m, l, alpha, pb); break;
+    case 4: softmax_block<4, Dropout>(s, nvec, c, m, l, alpha, pb); break;
+    case 5: softmax_block<5, Dropout>(s, nvec, c, m, l, alpha, pb); break;
+    default: softmax_block<6, Dropout>(s, nvec, c, m, l, alpha, pb); break;
   }
 }
 
@@ -232,10 +258,15 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
   const int64_t b = bh / H, h = bh % H;
   const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
   const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
-  for (int64_t r = 0; r < rows; ++r) {
+  // The bias of a general mask is added in the log2 domain, and c <= 0 does not commute with
+  // the max: then the tile applies c and the softmax uses 1.
+  const bool scale_in_tile = general || !(J.c > 0.0f);
+  const float csoft = scale_in_tile ? 1.0f : J.c;
+  for (int64_t r = 0; r < rows; ++r) {  // pairs along d are consecutive bf16: a copy, odd d padded
     const uint16_t* src = J.q.row(b, h, i0 + r);
     uint32_t* dst = sc.qp.data() + r * d2;
-    for (int64_t p = 0; p < d2; ++p) dst[p] = pair(src[2 * p], 2 * p + 1 < d ? src[2 * p + 1] : uint16_t(0));
+    std::memcpy(dst, src, sizeof(uint16_t) * static_cast<size_t>(d & ~int64_t{1}));
+    if (d & 1) dst[d2 - 1] = pair(src[d - 1], 0);
   }
   int64_t kmax = 0;
   for (int64_t r = 0; r < rows; ++r) {
@@ -256,18 +287,22 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
       }
       if (hi <= j0) continue;
       const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, 16);
-      score_tile(mr, nvec, sc.qp.data() + r0 * d2, d2, sc.kt.data() + (j0 / kBK) * d2 * kBK, J.c, sc.s.p);
+      const uint32_t* qrows = sc.qp.data() + r0 * d2;
+      const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
+      if (scale_in_tile)
+        score_tile<true>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
+      else
+        score_tile<false>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
       for (int64_t r = 0; r < mr; ++r) {
         float* srow = sc.s.p + r * kBS;
         const int64_t ke = sc.kend[r0 + r];
-        if (general || lo < j0 + nvec * 16)
-          for (int64_t j = std::max<int64_t>(0, ke - j0); j < nvec * 16; ++j) srow[j] = kNegInf;
+        if (general || lo < j0 + nvec * 16) mask_beyond(srow, nvec, ke - j0);
         if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
       }
       if (!dropout) {
-        softmax_rows<false>(mr, sc.s.p, nvec, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+        softmax_rows<false>(mr, sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
       } else {
-        softmax_rows<true>(mr, sc.s.p, nvec, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+        softmax_rows<true>(mr, sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
         for (int64_t r = 0; r < mr; ++r) {
           dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, sc.z.data());
           float* srow = sc.s.p + r * kBS;
@@ -285,14 +320,49 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
     float* dst = J.out + (bh * Lq + i0 + r) * dv;
     const float l = sc.l[r];
     if (l > 0.0f) {
-      const float inv = 1.0f / l;
-      for (int64_t cc = 0; cc < dv; ++cc) dst[cc] = sc.o.p[r * dvp + cc] * inv;
+      const __m512 inv = _mm512_set1_ps(1.0f / l);
+      const float* src = sc.o.p + r * dvp;
+      for (int64_t cc = 0; cc < dv; cc += 16) {
+        const __mmask16 live = cc + 16 <= dv ? __mmask16(0xffff) : __mmask16((1u << (dv - cc)) - 1u);
+        _mm512_mask_storeu_ps(dst + cc, live, _mm512_mul_ps(_mm512_load_ps(src + cc), inv));
+      }
       J.lse[bh * Lq + i0 + r] = (sc.m[r] + std::log2(l)) * kLn2;
     } else {
       std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
       J.lse[bh * Lq + i0 + r] = kNegInf;
     }
   }
+}
+
+// dst[p·ldd + t] = pair p0 + p of rows[t], for t, p < 16: a 16×16 transpose of 32-bit pairs.
+QKV_BF16_TARGET inline void transpose16(const uint16_t* const* rows, int64_t p0, uint32_t* dst, int64_t ldd) {
+  __m512i r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows[i] + 2 * p0);
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // r[4g + k] holds, in 128-bit lane L, pair 4L + k of rows 4g .. 4g + 3.
+  for (int g = 0; g < 4; g += 2)
+    for (int k = 0; k < 4; ++k) {
+      t[4 * g + k] = _mm512_shuffle_i32x4(r[4 * g + k], r[4 * g + 4 + k], 0x88);      // lanes 0, 2 of both
+      t[4 * g + 4 + k] = _mm512_shuffle_i32x4(r[4 * g + k], r[4 * g + 4 + k], 0xdd);  // lanes 1, 3 of both
+    }
+  // t[4g + k] (g = 0, 2): lanes = (pair k rows 4g.., pair 8 + k rows 4g.., pair k rows 4g + 4.., pair 8 + k rows 4g + 4..)
+  // t[4g + 4 + k]:        the same for pairs 4 + k and 12 + k.
+  for (int k = 0; k < 4; ++k)
+    for (int half = 0; half < 2; ++half) {
+      const __m512i a = t[half * 4 + k], c = t[8 + half * 4 + k];
+      const int pa = half * 4 + k;  // pairs pa and pa + 8
+      _mm512_storeu_si512(dst + pa * ldd, _mm512_shuffle_i32x4(a, c, 0x88));
+      _mm512_storeu_si512(dst + (pa + 8) * ldd, _mm512_shuffle_i32x4(a, c, 0xdd));
+    }
 }
 
 // Packs K (pairs along d) and V (pairs along keys) of head bh.
@@ -304,15 +374,23 @@ QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t b
     uint32_t* last = sc.kt.data() + (Lk / kBK) * d2 * kBK;
     for (int64_t p = 0; p < d2; ++p) std::memset(last + p * kBK + tail, 0, sizeof(uint32_t) * static_cast<size_t>(kBK - tail));
   }
-  for (int64_t j = 0; j < Lk; ++j) {
+  const int64_t full = d / 2;  // complete pairs
+  int64_t j = 0;
+  for (; j + 16 <= Lk && full >= 16; j += 16) {  // 16 keys × 16 pairs at a time
+    uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
+    const uint16_t* rows[16];
+    for (int t = 0; t < 16; ++t) rows[t] = J.k.row(b, h, j + t);
+    int64_t p = 0;
+    for (; p + 16 <= full; p += 16) transpose16(rows, p, panel + p * kBK, kBK);
+    for (; p < full; ++p)
+      for (int t = 0; t < 16; ++t) std::memcpy(panel + p * kBK + t, rows[t] + 2 * p, sizeof(uint32_t));
+    if (d & 1)
+      for (int t = 0; t < 16; ++t) panel[full * kBK + t] = pair(rows[t][d - 1], 0);
+  }
+  for (; j < Lk; ++j) {
     const uint16_t* src = J.k.row(b, h, j);
     uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
-    const int64_t full = d / 2;  // complete pairs
-    for (int64_t p = 0; p < full; ++p) {
-      uint32_t w;
-      std::memcpy(&w, src + 2 * p, sizeof(w));
-      panel[p * kBK] = w;
-    }
+    for (int64_t p = 0; p < full; ++p) std::memcpy(panel + p * kBK, src + 2 * p, sizeof(uint32_t));
     if (d & 1) panel[full * kBK] = pair(src[d - 1], 0);
   }
   for (int64_t t = 0; t < J.lk2; ++t) {
@@ -346,9 +424,13 @@ void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, cons
   J.d2 = (dm.d + 1) / 2;
   J.dvp = round_up(dm.dv, 16);
   J.lk2 = (dm.Lk + 1) / 2;
-  // Items (bh, query block), cost ≈ rows × visible key blocks.
+  // Items (bh, query block), cost ≈ rows × visible key blocks. Costs, bounds and per-worker
+  // scratch live on the calling thread between calls and only grow: no allocation in steady state.
+  thread_local Bf16State state;
+  Bf16State& st = state;
   const int64_t nitems = dm.B * dm.H * J.nqb;
-  std::vector<double> cost(static_cast<size_t>(nitems));
+  std::vector<double>& cost = st.cost;
+  cost.resize(static_cast<size_t>(nitems));
   for (int64_t it = 0; it < nitems; ++it) {
     const int64_t bh = it / J.nqb, qb = it % J.nqb, b = bh / dm.H;
     const int64_t i0 = qb * kQB, i1 = std::min(dm.Lq, i0 + kQB);
@@ -358,16 +440,19 @@ void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, cons
     cost[static_cast<size_t>(it)] = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, kBK) + 1);
   }
   const int workers = static_cast<int>(std::min<int64_t>(num_threads(), nitems));
-  const std::vector<int64_t> bounds = split_by_cost(cost, workers);
-  std::vector<Bf16Scratch> scratch(static_cast<size_t>(workers));
-  for (auto& sc : scratch) {
-    sc.kt.assign(static_cast<size_t>(std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16), 0u);
-    sc.vp.assign(static_cast<size_t>((J.lk2 + kBK) * J.dvp + 16), 0u);
-    sc.qp.assign(static_cast<size_t>(kQB * J.d2 + 16), 0u);
-    sc.pb.assign(static_cast<size_t>(kMR * kBS), 0);
+  split_by_cost(cost, workers, st.bounds);
+  const std::vector<int64_t>& bounds = st.bounds;
+  if (st.scratch.size() < static_cast<size_t>(workers)) st.scratch.resize(static_cast<size_t>(workers));
+  std::vector<Bf16Scratch>& scratch = st.scratch;
+  for (int w = 0; w < workers; ++w) {
+    Bf16Scratch& sc = scratch[static_cast<size_t>(w)];
+    grow(sc.kt, std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16);
+    grow(sc.vp, (J.lk2 + kBK) * J.dvp + 16);
+    grow(sc.qp, kQB * J.d2 + 16);
+    grow(sc.pb, kMR * kBS);
     sc.o.reserve(kQB * J.dvp);
     sc.s.reserve(kMR * kBS);
-    sc.z.assign(kBS, 0.0f);
+    grow(sc.z, kBS);
   }
   parallel_workers(workers, [&](int w, int) {
     Bf16Scratch& sc = scratch[static_cast<size_t>(w)];

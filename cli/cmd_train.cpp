@@ -29,6 +29,9 @@ qkv::cli::Command reg(
       app.add_option("--label-smoothing", o->label_smoothing, "Cross-entropy label smoothing")->capture_default_str();
       app.add_option("--crop-pad", o->crop_pad, "Augmentation: random shifts of up to N pixels (0: off)")
           ->capture_default_str();
+      app.add_option("--erase", o->erase, "Augmentation: probability of random erasing (a random rectangle of noise)")
+          ->check(CLI::Range(0.0, 1.0))
+          ->capture_default_str();
       // Two plain flags rather than "--flip,!--no-flip", whose help reads "--flip,--no-flip{false}".
       CLI::Option* flip = app.add_flag_callback(
           "--flip", [o] { o->flip = true; },

@@ -15,6 +15,7 @@
 #include "qkv/core/rng.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/train/adamw.h"
+#include "qkv/train/augment.h"
 #include "qkv/train/cross_entropy.h"
 #include "qkv/train/progress.h"
 #include "qkv/train/schedule.h"
@@ -29,28 +30,6 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 uint64_t mix(uint64_t a, uint64_t b) {
   uint64_t s = a * 0x9e3779b97f4a7c15ull ^ (b + 0x632be59bd9b4e019ull);
   return splitmix64(s);
-}
-
-// One augmented image: shift by (dy, dx) with zero (background) fill, optional flip, normalise.
-void augment_into(const uint8_t* img, int64_t S, int64_t dy, int64_t dx, bool flip, float* out) {
-  static const float background = [] {
-    float v;
-    uint8_t zero = 0;
-    models::normalize_pixels(&zero, &v, 1);
-    return v;
-  }();
-  for (int64_t y = 0; y < S; ++y) {
-    const int64_t sy = y + dy;
-    for (int64_t x = 0; x < S; ++x) {
-      const int64_t xx = flip ? S - 1 - x : x;
-      const int64_t sx = xx + dx;
-      if (sy < 0 || sy >= S || sx < 0 || sx >= S) {
-        out[y * S + x] = background;
-      } else {
-        models::normalize_pixels(img + sy * S + sx, out + y * S + x, 1);
-      }
-    }
-  }
 }
 
 std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.safetensors"; }
@@ -70,6 +49,7 @@ std::string VitTrainOptions::to_json() const {
                       {"label_smoothing", label_smoothing},
                       {"crop_pad", crop_pad},
                       {"flip", flip},
+                      {"erase", erase},
                       {"seed", seed},
                       {"limit_train", limit_train},
                       {"limit_test", limit_test},
@@ -157,6 +137,8 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   QKV_CHECK(o.batch_size >= 1, "train_vit: batch_size is ", o.batch_size, "; expected >= 1");
   QKV_CHECK(o.lr > 0 && o.min_lr >= 0, "train_vit: lr=", o.lr, " min_lr=", o.min_lr, "; expected lr > 0, min_lr >= 0");
   QKV_CHECK(o.warmup_epochs >= 0, "train_vit: warmup_epochs is ", o.warmup_epochs, "; expected >= 0");
+  QKV_CHECK(o.erase >= 0.0 && o.erase <= 1.0, "train_vit: erase is ", o.erase,
+            "; expected a probability in [0, 1]");
   QKV_CHECK(o.crop_pad >= 0 && o.crop_pad < o.model.image_size, "train_vit: crop_pad is ", o.crop_pad,
             "; expected 0 <= crop_pad < image size");
   QKV_CHECK(o.clip_grad_norm >= 0, "train_vit: clip_grad_norm is ", o.clip_grad_norm, "; expected >= 0 (0: off)");
@@ -250,6 +232,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
         }
         if (o.flip) flip = rng.below(2) == 1;
         augment_into(train_set.image(id), S, dy, dx, flip, x.data() + i * S * S);
+        if (o.erase > 0.0) random_erase(x.data() + i * S * S, S, o.erase, rng);
       }
       ShardStats ce = dp.forward_backward(x, labels.data(), mix(o.seed ^ 0xD5, static_cast<uint64_t>(step)),
                                           o.label_smoothing);

@@ -1,7 +1,7 @@
 // Training and evaluation of a ViT on an image-classification dataset (Fashion-MNIST).
 //
 // One step (data-parallel over the threads, see vit_parallel.h): a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
-// crop_pad pixels with zero fill and flipped left-right), forward, cross-entropy, backward,
+// crop_pad pixels with zero fill, flipped left-right, randomly erased), forward, cross-entropy, backward,
 // global-norm clipping, AdamW with linear warm-up then cosine decay, per step.
 // Reproducible: epoch e shuffles and augments with Rng(mix(seed, e)) and dropout seeds come from
 // (seed, step), so the same seed and thread count give the same loss curve bit for bit, and a
@@ -35,6 +35,7 @@ struct VitTrainOptions {
   double label_smoothing = 0.0;
   int64_t crop_pad = 1;         // random shifts of up to this many pixels (0: none)
   bool flip = true;             // random left-right flips
+  double erase = 0.0;           // probability of random erasing (train/augment.h)
   uint64_t seed = 0;
   std::string data_dir;         // empty: data::default_fashion_mnist_dir()
   std::string out_dir;          // empty: no checkpoints or metrics files

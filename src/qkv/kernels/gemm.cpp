@@ -2,9 +2,11 @@
 
 #include <dnnl.hpp>
 
+#include <array>
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace qkv::kernels {
@@ -18,6 +20,7 @@ dnnl::engine& cpu_engine() {
 }
 
 struct Matmul {
+  dnnl::matmul::primitive_desc pd;
   dnnl::matmul primitive;
   size_t scratchpad_bytes = 0;
 };
@@ -45,7 +48,38 @@ Matmul& matmul_for(const Key& key) {
     attr.set_post_ops(ops);
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, cpu_engine());
-  return cache.emplace(key, Matmul{dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first->second;
+  return cache.emplace(key, Matmul{pd, dnnl::matmul(pd), pd.scratchpad_desc().get_size()}).first->second;
+}
+
+// A primitive bound on one thread to its memory objects and argument array, so that a call
+// only swaps data handles (no oneDNN object is created per call).
+struct Bound {
+  dnnl_primitive_t primitive = nullptr;
+  size_t scratchpad_bytes = 0;
+  dnnl::stream* stream = nullptr;
+  dnnl::memory a, b, c, pad;
+  std::array<dnnl_exec_arg_t, 4> args{};
+};
+
+Bound& bound_for(Matmul& mm) {
+  thread_local dnnl::stream stream(cpu_engine());
+  thread_local std::unordered_map<const Matmul*, Bound> bound;
+  auto it = bound.find(&mm);
+  if (it != bound.end()) return it->second;
+  using dt = dnnl::memory::data_type;
+  const dnnl::matmul::primitive_desc& pd = mm.pd;
+  Bound bd;
+  bd.primitive = mm.primitive.get();
+  bd.scratchpad_bytes = mm.scratchpad_bytes;
+  bd.stream = &stream;
+  bd.a = dnnl::memory(pd.src_desc(), cpu_engine(), nullptr);
+  bd.b = dnnl::memory(pd.weights_desc(), cpu_engine(), nullptr);
+  bd.c = dnnl::memory(pd.dst_desc(), cpu_engine(), nullptr);
+  bd.pad = dnnl::memory({{static_cast<int64_t>(mm.scratchpad_bytes)}, dt::u8, dnnl::memory::dims{1}}, cpu_engine(),
+                        nullptr);
+  bd.args = {dnnl_exec_arg_t{DNNL_ARG_SRC, bd.a.get()}, dnnl_exec_arg_t{DNNL_ARG_WEIGHTS, bd.b.get()},
+             dnnl_exec_arg_t{DNNL_ARG_DST, bd.c.get()}, dnnl_exec_arg_t{DNNL_ARG_SCRATCHPAD, bd.pad.get()}};
+  return bound.emplace(&mm, std::move(bd)).first->second;
 }
 
 }  // namespace
@@ -63,21 +97,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   Key key{trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta};
-  Matmul& mm = matmul_for(key);
-  using dt = dnnl::memory::data_type;
-  auto& eng = cpu_engine();
-  dnnl::memory a({{M, K}, dt::f32, trans_a ? dnnl::memory::dims{1, lda} : dnnl::memory::dims{lda, 1}}, eng,
-                 const_cast<float*>(A));
-  dnnl::memory b({{K, N}, dt::f32, trans_b ? dnnl::memory::dims{1, ldb} : dnnl::memory::dims{ldb, 1}}, eng,
-                 const_cast<float*>(B));
-  dnnl::memory c({{M, N}, dt::f32, dnnl::memory::dims{ldc, 1}}, eng, C);
-  thread_local dnnl::stream stream(eng);
+  Bound& bound = bound_for(matmul_for(key));
   thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < mm.scratchpad_bytes) scratch.resize(mm.scratchpad_bytes);
-  dnnl::memory pad({{static_cast<int64_t>(mm.scratchpad_bytes)}, dt::u8, dnnl::memory::dims{1}}, eng,
-                   scratch.empty() ? nullptr : scratch.data());
-  mm.primitive.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}, {DNNL_ARG_SCRATCHPAD, pad}});
-  stream.wait();
+  if (scratch.size() < bound.scratchpad_bytes) scratch.resize(bound.scratchpad_bytes);
+  bound.a.set_data_handle(const_cast<float*>(A));
+  bound.b.set_data_handle(const_cast<float*>(B));
+  bound.c.set_data_handle(C);
+  bound.pad.set_data_handle(scratch.empty() ? nullptr : scratch.data());
+  // The C entry point with the bound argument array: the C++ execute() would build a map and a
+  // vector of arguments on every call.
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(bound.primitive, bound.stream->get(), static_cast<int>(bound.args.size()),
+                                                 bound.args.data()),
+                          "gemm: oneDNN matmul execution failed");
+  bound.stream->wait();
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

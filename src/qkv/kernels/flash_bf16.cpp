@@ -5,8 +5,9 @@
 // of bf16 and accumulates in float32: K is packed once per (batch, head) as Kᵀ panels of
 // pairs along d (one 32-bit lane = k[j][2p], k[j][2p+1]), V as pairs along the key axis
 // (v[2t][c], v[2t+1][c]); the float32 weights of a tile are rounded to bf16 (vcvtneps2bf16)
-// and broadcast as key pairs. Tiles, masks, the online softmax and the log2-domain scores
-// follow flash_f32.cpp. Without AVX512-BF16 the inputs are widened to float32 and
+// and broadcast as key pairs. Tiles, masks and the online softmax follow flash_f32.cpp, except
+// that the score tile stores raw q·k and the softmax applies scale·log2(e) in the FMA that
+// subtracts the running max (exp2 of s·c − m). Without AVX512-BF16 the inputs are widened to float32 and
 // flash_forward runs instead (same results up to bf16 rounding of the weights).
 #include <immintrin.h>
 

@@ -60,6 +60,26 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
   }
 }
 
+// The tile leaves q·k unscaled and the softmax applies scale·log2(e) unless the scale is <= 0 or a
+// bias is added: both paths, with explicit scales of either sign and zero (uniform weights).
+TEST(FlashBf16, ExplicitScalesOfEitherSign) {
+  for (float scale : {0.3f, 0.0f, -0.45f})
+    for (MaskKind m : {MaskKind::none, MaskKind::causal_tl, MaskKind::bias}) {
+      const Case c{1, 2, 40, 75, 32, 32, m, 2};
+      SCOPED_TRACE(c.name() + " scale=" + std::to_string(scale));
+      Rng rng(static_cast<uint64_t>(int(m) + 11));
+      TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+              v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
+      AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
+      SdpaOptions opt;
+      opt.scale = scale;
+      SdpaForward<float> fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
+      Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
+      expect_close(fwd.out, ref.out, 1.5e-2, "out");
+      expect_close(fwd.lse, ref.lse, 1e-5, "lse");
+    }
+}
+
 TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
   for (MaskKind m : {MaskKind::none, MaskKind::causal_br, MaskKind::combined}) {
     const Case c{2, 2, 70, 90, 32, 48, m, 2};

@@ -118,14 +118,16 @@ QKV_BF16_TARGET void rows_qk(int64_t nvec, const uint32_t* a, int64_t d2, const 
   }
 }
 
-// o[M][NV·16] = o·alpha + pb[M][2·nt] · vp[nt][NV·16]   (pairs of keys)
+// o[M][NV·16] = o·alpha + pb[M][2·nt] · vp[nt][NV·16]   (pairs of keys; alpha null: o starts at 0,
+// not read: the first key step of a query block)
 template <int M, int NV>
 QKV_BF16_TARGET void tile_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t ldv, float* o, int64_t ldo,
                              const float* alpha) {
   __m512 acc[M][NV];
   for (int r = 0; r < M; ++r)
     for (int v = 0; v < NV; ++v)
-      acc[r][v] = _mm512_mul_ps(_mm512_loadu_ps(o + r * ldo + v * 16), _mm512_set1_ps(alpha[r]));
+      acc[r][v] = alpha ? _mm512_mul_ps(_mm512_loadu_ps(o + r * ldo + v * 16), _mm512_set1_ps(alpha[r]))
+                        : _mm512_setzero_ps();
   for (int64_t t = 0; t < nt; ++t) {
     __m512bh b[NV];
     for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(vp + t * ldv + v * 16);
@@ -276,7 +278,8 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
     sc.m[r] = kNegInf;
     sc.l[r] = 0.0f;
   }
-  std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
+  // No clearing of o: the first key step (j0 = 0) writes every row of each micro tile that
+  // runs, and a micro tile skipped there has only rows without visible keys (l = 0, o unread).
   for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
     const int64_t nk = std::min(kBS, Lk - j0);
     for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
@@ -314,7 +317,7 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
         }
       }
       pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
-              sc.o.p + r0 * dvp, sc.alpha + r0);
+              sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
     }
   }
   for (int64_t r = 0; r < rows; ++r) {

@@ -19,6 +19,7 @@
 #include "qkv/core/parallel.h"
 #include "qkv/kernels/flash.h"
 #include "qkv/kernels/flash_common.h"
+#include "qkv/kernels/transpose_avx512.h"
 
 // GCC 12 warns inside its own AVX-512 reduction intrinsics (_mm512_undefined_*).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -338,37 +339,6 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
   }
 }
 
-// dst[p·ldd + t] = pair p0 + p of rows[t], for t, p < 16: a 16×16 transpose of 32-bit pairs.
-QKV_BF16_TARGET inline void transpose16(const uint16_t* const* rows, int64_t p0, uint32_t* dst, int64_t ldd) {
-  __m512i r[16], t[16];
-  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(rows[i] + 2 * p0);
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  // r[4g + k] holds, in 128-bit lane L, pair 4L + k of rows 4g .. 4g + 3.
-  for (int g = 0; g < 4; g += 2)
-    for (int k = 0; k < 4; ++k) {
-      t[4 * g + k] = _mm512_shuffle_i32x4(r[4 * g + k], r[4 * g + 4 + k], 0x88);      // lanes 0, 2 of both
-      t[4 * g + 4 + k] = _mm512_shuffle_i32x4(r[4 * g + k], r[4 * g + 4 + k], 0xdd);  // lanes 1, 3 of both
-    }
-  // t[4g + k] (g = 0, 2): lanes = (pair k rows 4g.., pair 8 + k rows 4g.., pair k rows 4g + 4.., pair 8 + k rows 4g + 4..)
-  // t[4g + 4 + k]:        the same for pairs 4 + k and 12 + k.
-  for (int k = 0; k < 4; ++k)
-    for (int half = 0; half < 2; ++half) {
-      const __m512i a = t[half * 4 + k], c = t[8 + half * 4 + k];
-      const int pa = half * 4 + k;  // pairs pa and pa + 8
-      _mm512_storeu_si512(dst + pa * ldd, _mm512_shuffle_i32x4(a, c, 0x88));
-      _mm512_storeu_si512(dst + (pa + 8) * ldd, _mm512_shuffle_i32x4(a, c, 0xdd));
-    }
-}
-
 // Packs K (pairs along d) and V (pairs along keys) of head bh.
 QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t bh) {
   const FlashDims& dm = J.dm;
@@ -383,9 +353,13 @@ QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t b
   for (; j + 16 <= Lk && full >= 16; j += 16) {  // 16 keys × 16 pairs at a time
     uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
     const uint16_t* rows[16];
+    const void* at[16];
     for (int t = 0; t < 16; ++t) rows[t] = J.k.row(b, h, j + t);
     int64_t p = 0;
-    for (; p + 16 <= full; p += 16) transpose16(rows, p, panel + p * kBK, kBK);
+    for (; p + 16 <= full; p += 16) {
+      for (int t = 0; t < 16; ++t) at[t] = rows[t] + 2 * p;
+      transpose16x16_32bit(at, panel + p * kBK, kBK);
+    }
     for (; p < full; ++p)
       for (int t = 0; t < 16; ++t) std::memcpy(panel + p * kBK + t, rows[t] + 2 * p, sizeof(uint32_t));
     if (d & 1)

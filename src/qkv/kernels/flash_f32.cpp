@@ -28,6 +28,7 @@
 #include "qkv/core/parallel.h"
 #include "qkv/kernels/flash.h"
 #include "qkv/kernels/flash_common.h"
+#include "qkv/kernels/transpose_avx512.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qkv::kernels {
@@ -273,6 +274,7 @@ HWY_INLINE void WeightsRow(float* s, int64_t nvec, float lse2) {
 }
 
 // Packs keys [0, Lk) of one head as Kᵀ panels: kt[kb][c][jj] = k[kb·kBK + jj][c] (0 beyond Lk).
+// On AVX-512 targets, 16 keys × 16 columns at a time by a register transpose.
 void PackKt(const float* k, int64_t ldk, int64_t j0, int64_t nkeys, int64_t depth, float* kt) {
   const int64_t nkb = ceil_div(nkeys, kBK);
   for (int64_t kb = 0; kb < nkb; ++kb) {
@@ -280,7 +282,21 @@ void PackKt(const float* k, int64_t ldk, int64_t j0, int64_t nkeys, int64_t dept
     const int64_t n = std::min(kBK, nkeys - kb * kBK);
     if (n < kBK)
       for (int64_t c = 0; c < depth; ++c) std::memset(panel + c * kBK + n, 0, sizeof(float) * static_cast<size_t>(kBK - n));
-    for (int64_t jj = 0; jj < n; ++jj) {
+    int64_t jj = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    for (; jj + 16 <= n && depth >= 16; jj += 16) {
+      const float* src = k + (j0 + kb * kBK + jj) * ldk;
+      const void* rows[16];
+      int64_t c = 0;
+      for (; c + 16 <= depth; c += 16) {
+        for (int t = 0; t < 16; ++t) rows[t] = src + t * ldk + c;
+        transpose16x16_32bit(rows, panel + c * kBK + jj, kBK);
+      }
+      for (; c < depth; ++c)
+        for (int64_t t = 0; t < 16; ++t) panel[c * kBK + jj + t] = src[t * ldk + c];
+    }
+#endif
+    for (; jj < n; ++jj) {
       const float* src = k + (j0 + kb * kBK + jj) * ldk;
       for (int64_t c = 0; c < depth; ++c) panel[c * kBK + jj] = src[c];
     }

@@ -57,12 +57,6 @@ struct Bf16Scratch {
   std::vector<float> z;
 };
 
-struct Bf16State {
-  std::vector<double> cost;
-  std::vector<int64_t> bounds;
-  std::vector<Bf16Scratch> scratch;
-};
-
 template <typename T>
 void grow(std::vector<T>& v, int64_t n) {
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
@@ -402,25 +396,13 @@ void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, cons
   J.d2 = (dm.d + 1) / 2;
   J.dvp = round_up(dm.dv, 16);
   J.lk2 = (dm.Lk + 1) / 2;
-  // Items (bh, query block), cost ≈ rows × visible key blocks. Costs, bounds and per-worker
-  // scratch live on the calling thread between calls and only grow: no allocation in steady state.
-  thread_local Bf16State state;
-  Bf16State& st = state;
-  const int64_t nitems = dm.B * dm.H * J.nqb;
-  std::vector<double>& cost = st.cost;
-  cost.resize(static_cast<size_t>(nitems));
-  for (int64_t it = 0; it < nitems; ++it) {
-    const int64_t bh = it / J.nqb, qb = it % J.nqb, b = bh / dm.H;
-    const int64_t i0 = qb * kQB, i1 = std::min(dm.Lq, i0 + kQB);
-    int64_t kmax = (mask.causal || mask.lens) ? 0 : dm.Lk;
-    if (mask.causal || mask.lens)
-      for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
-    cost[static_cast<size_t>(it)] = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, kBK) + 1);
-  }
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), nitems));
-  split_by_cost(cost, workers, st.bounds);
+  // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
+  // between calls and only grow: no allocation in steady state.
+  thread_local PassState<Bf16Scratch> state;
+  PassState<Bf16Scratch>& st = state;
+  query_block_costs(dm, mask, kQB, kBK, st.cost);
+  const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
-  if (st.scratch.size() < static_cast<size_t>(workers)) st.scratch.resize(static_cast<size_t>(workers));
   std::vector<Bf16Scratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     Bf16Scratch& sc = scratch[static_cast<size_t>(w)];

@@ -9,6 +9,7 @@
 #include <memory>
 #include <vector>
 
+#include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/core/tensor.h"
 #include "qkv/kernels/flash.h"
@@ -76,6 +77,43 @@ inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int w
   split_by_cost(cost, workers, bounds);
   return bounds;
 }
+
+// Work items (b·H + h, query block of block_rows rows), in that order, each costing its rows ×
+// (tiles of key_tile keys that some row of the block sees + 1).
+inline void query_block_costs(const FlashDims& dm, const FlashMask& mask, int64_t block_rows, int64_t key_tile,
+                              std::vector<double>& cost) {
+  const int64_t nqb = ceil_div(dm.Lq, block_rows);
+  cost.assign(static_cast<size_t>(dm.B * dm.H * nqb), 0.0);
+  for (int64_t b = 0; b < dm.B; ++b)
+    for (int64_t qb = 0; qb < nqb; ++qb) {
+      const int64_t i0 = qb * block_rows, i1 = std::min(dm.Lq, i0 + block_rows);
+      int64_t kmax = dm.Lk;
+      if (mask.causal || mask.lens) {
+        kmax = 0;
+        for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
+      }
+      const double c = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, key_tile) + 1);
+      for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
+    }
+}
+
+// What a pass keeps between calls on the calling thread, so steady-state calls allocate nothing:
+// work costs, worker bounds and per-worker scratch, grown on demand. Workers reach it through a
+// reference taken on the calling thread (never by naming the thread_local inside a worker).
+template <typename Scratch>
+struct PassState {
+  std::vector<double> cost;
+  std::vector<int64_t> bounds;
+  std::vector<Scratch> scratch;
+  // After `cost` is filled: splits the items over min(threads, items) workers by cost (bounds)
+  // and makes sure each has a scratch; returns the number of workers.
+  int plan() {
+    const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
+    split_by_cost(cost, workers, bounds);
+    if (scratch.size() < static_cast<size_t>(workers)) scratch.resize(static_cast<size_t>(workers));
+    return workers;
+  }
+};
 
 // A 64-byte aligned float buffer (uninitialised), reallocated only when it must grow (never per tile).
 struct Floats {

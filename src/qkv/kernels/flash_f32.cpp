@@ -311,43 +311,11 @@ void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, f
   }
 }
 
-// Work items (bh, query block) with their costs (rows × visible key blocks).
-void QueryBlockCosts(const FlashDims& dm, const FlashMask& mask, int64_t nqb, std::vector<double>& cost) {
-  cost.assign(static_cast<size_t>(dm.B * dm.H * nqb), 0.0);
-  const int64_t nkb_all = ceil_div(dm.Lk, kBK);
-  for (int64_t b = 0; b < dm.B; ++b)
-    for (int64_t qb = 0; qb < nqb; ++qb) {
-      const int64_t i0 = qb * kQF, i1 = std::min(dm.Lq, i0 + kQF);
-      int64_t kmax = 0;
-      if (mask.causal || mask.lens) {
-        for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
-      } else {
-        kmax = dm.Lk;
-      }
-      const double c = static_cast<double>(i1 - i0) * static_cast<double>(std::min(nkb_all, ceil_div(kmax, kBK)) + 1);
-      for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
-    }
-}
-
 // Per-worker scratch of the forward and weights passes.
 struct FwdScratch {
   Floats kt, vp, o, s, m, l, alpha;
   std::vector<int64_t> kend;
   std::vector<float> z;
-};
-
-// What a pass keeps between calls on the calling thread, so steady-state calls allocate nothing:
-// work costs, worker bounds and per-worker scratch, grown on demand. Workers reach it through a
-// reference taken on the calling thread (never by naming the thread_local inside a worker).
-template <typename Scratch>
-struct PassState {
-  std::vector<double> cost;
-  std::vector<int64_t> bounds;
-  std::vector<Scratch> scratch;
-  std::vector<Scratch>& workers(int n) {
-    if (scratch.size() < static_cast<size_t>(n)) scratch.resize(static_cast<size_t>(n));
-    return scratch;
-  }
 };
 
 // Packs K (and V when it needs padding) of head (b, h) into the worker's scratch.
@@ -366,11 +334,10 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
   thread_local PassState<FwdScratch> state;
   PassState<FwdScratch>& st = state;
-  QueryBlockCosts(dm, mask, nqb, st.cost);
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(st.cost.size())));
-  split_by_cost(st.cost, workers, st.bounds);
+  query_block_costs(dm, mask, kQF, kBK, st.cost);
+  const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
-  std::vector<FwdScratch>& scratch = st.workers(workers);
+  std::vector<FwdScratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
@@ -463,11 +430,10 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   const bool general = has_general(mask);
   thread_local PassState<FwdScratch> state;
   PassState<FwdScratch>& st = state;
-  QueryBlockCosts(dm, mask, nqb, st.cost);
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(st.cost.size())));
-  split_by_cost(st.cost, workers, st.bounds);
+  query_block_costs(dm, mask, kQF, kBK, st.cost);
+  const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
-  std::vector<FwdScratch>& scratch = st.workers(workers);
+  std::vector<FwdScratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     sc.kt.reserve(nkb * kBK * d);
@@ -551,11 +517,10 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
       for (int64_t h = 0; h < H; ++h) cost[static_cast<size_t>((b * H + h) * nkb + kb)] = static_cast<double>(active + 8);
     }
   }
-  const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
-  split_by_cost(cost, workers, st.bounds);
+  const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
   const bool direct_dq = !pad_q;  // worker 0 accumulates straight into dq
-  std::vector<BwdScratch>& scratch = st.workers(workers);
+  std::vector<BwdScratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     BwdScratch& sc = scratch[static_cast<size_t>(w)];
     if (pad_q) sc.qp.reserve(Lq * dp);

@@ -54,24 +54,24 @@ Matmul& matmul_for(const Key& key) {
 // A primitive bound on one thread to its memory objects and argument array, so that a call
 // only swaps data handles (no oneDNN object is created per call).
 struct Bound {
-  dnnl_primitive_t primitive = nullptr;
-  size_t scratchpad_bytes = 0;
-  dnnl::stream* stream = nullptr;
+  const Matmul* mm = nullptr;
   dnnl::memory a, b, c, pad;
   std::array<dnnl_exec_arg_t, 4> args{};
 };
 
-Bound& bound_for(Matmul& mm) {
+dnnl::stream& thread_stream() {
   thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+Bound& bound_for(const Matmul& mm) {
   thread_local std::unordered_map<const Matmul*, Bound> bound;
   auto it = bound.find(&mm);
   if (it != bound.end()) return it->second;
   using dt = dnnl::memory::data_type;
   const dnnl::matmul::primitive_desc& pd = mm.pd;
   Bound bd;
-  bd.primitive = mm.primitive.get();
-  bd.scratchpad_bytes = mm.scratchpad_bytes;
-  bd.stream = &stream;
+  bd.mm = &mm;
   bd.a = dnnl::memory(pd.src_desc(), cpu_engine(), nullptr);
   bd.b = dnnl::memory(pd.weights_desc(), cpu_engine(), nullptr);
   bd.c = dnnl::memory(pd.dst_desc(), cpu_engine(), nullptr);
@@ -99,17 +99,18 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   Key key{trans_a, trans_b, M, N, K, lda, ldb, ldc, alpha, beta};
   Bound& bound = bound_for(matmul_for(key));
   thread_local std::vector<uint8_t> scratch;
-  if (scratch.size() < bound.scratchpad_bytes) scratch.resize(bound.scratchpad_bytes);
+  if (scratch.size() < bound.mm->scratchpad_bytes) scratch.resize(bound.mm->scratchpad_bytes);
   bound.a.set_data_handle(const_cast<float*>(A));
   bound.b.set_data_handle(const_cast<float*>(B));
   bound.c.set_data_handle(C);
   bound.pad.set_data_handle(scratch.empty() ? nullptr : scratch.data());
   // The C entry point with the bound argument array: the C++ execute() would build a map and a
   // vector of arguments on every call.
-  dnnl::error::wrap_c_api(dnnl_primitive_execute(bound.primitive, bound.stream->get(), static_cast<int>(bound.args.size()),
-                                                 bound.args.data()),
+  dnnl::stream& stream = thread_stream();
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(bound.mm->primitive.get(), stream.get(),
+                                                 static_cast<int>(bound.args.size()), bound.args.data()),
                           "gemm: oneDNN matmul execution failed");
-  bound.stream->wait();
+  stream.wait();
 }
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, double alpha, const double* A,

@@ -99,27 +99,44 @@ VitBlock<T>::VitBlock(const VitConfig& c, Rng& rng)
 }
 
 template <typename T>
-const Tensor<T>& VitBlock<T>::forward(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights) {
-  const Tensor<T>& h = norm1.forward(x);
+nn::MhaCall VitBlock<T>::attention_call(bool training, uint64_t seed, bool need_weights) const {
   nn::MhaCall call;
   call.training = training;
   call.dropout_seed = seed * 4 + 1;
   call.need_weights = need_weights;
   call.average_attn_weights = false;
-  const Tensor<T>& a = attn.forward(h, h, h, call);
-  ensure_shape(x1_, x.shape());
-  add(x1_.data(), x.data(), a.data(), x.numel());
+  return call;
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::mlp_residual(bool training, uint64_t seed) {
   const Tensor<T>& m = mlp.forward(norm2.forward(x1_), training, seed * 4 + 2);
-  ensure_shape(out_, x.shape());
-  add(out_.data(), x1_.data(), m.data(), x.numel());
+  ensure_shape(out_, x1_.shape());
+  add(out_.data(), x1_.data(), m.data(), x1_.numel());
   return out_;
 }
 
 template <typename T>
-const Tensor<T>& VitBlock<T>::backward(const Tensor<T>& dy) {
+const Tensor<T>& VitBlock<T>::mlp_residual_backward(const Tensor<T>& dy) {
   const Tensor<T>& dh2 = norm2.backward(mlp.backward(dy));
   ensure_shape(dx1_, dy.shape());
   add(dx1_.data(), dy.data(), dh2.data(), dy.numel());
+  return dx1_;
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::forward(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights) {
+  const Tensor<T>& h = norm1.forward(x);
+  const nn::MhaCall call = attention_call(training, seed, need_weights);
+  const Tensor<T>& a = attn.forward(h, h, h, call);
+  ensure_shape(x1_, x.shape());
+  add(x1_.data(), x.data(), a.data(), x.numel());
+  return mlp_residual(training, seed);
+}
+
+template <typename T>
+const Tensor<T>& VitBlock<T>::backward(const Tensor<T>& dy) {
+  mlp_residual_backward(dy);
   nn::MhaGrads<T> g = attn.backward(dx1_);
   const Tensor<T>& dh = norm1.backward(g.dquery);
   ensure_shape(dx_, dy.shape());
@@ -133,26 +150,17 @@ const Tensor<T>& VitBlock<T>::forward_cls(const Tensor<T>& x, bool training, uin
   const Tensor<T>& h = norm1.forward(x);
   ensure_shape(hq_, {B, 1, E});
   for (int64_t b = 0; b < B; ++b) std::memcpy(hq_.data() + b * E, h.data() + b * L * E, sizeof(T) * E);
-  nn::MhaCall call;
-  call.training = training;
-  call.dropout_seed = seed * 4 + 1;
-  call.need_weights = need_weights;
-  call.average_attn_weights = false;
+  const nn::MhaCall call = attention_call(training, seed, need_weights);
   const Tensor<T>& a = attn.forward(hq_, h, h, call);
   ensure_shape(x1_, {B, 1, E});
   for (int64_t b = 0; b < B; ++b)
     for (int64_t j = 0; j < E; ++j) x1_.data()[b * E + j] = x.data()[b * L * E + j] + a.data()[b * E + j];
-  const Tensor<T>& m = mlp.forward(norm2.forward(x1_), training, seed * 4 + 2);
-  ensure_shape(out_, {B, 1, E});
-  add(out_.data(), x1_.data(), m.data(), B * E);
-  return out_;
+  return mlp_residual(training, seed);
 }
 
 template <typename T>
 const Tensor<T>& VitBlock<T>::backward_cls(const Tensor<T>& dy) {
-  const Tensor<T>& dh2 = norm2.backward(mlp.backward(dy));
-  ensure_shape(dx1_, dy.shape());
-  add(dx1_.data(), dy.data(), dh2.data(), dy.numel());
+  mlp_residual_backward(dy);
   nn::MhaGrads<T> g = attn.backward(dx1_);  // dquery (B, 1, E); dkey, dvalue (B, L, E)
   const int64_t B = g.dkey.dim(0), L = g.dkey.dim(1), E = g.dkey.dim(2);
   ensure_shape(dh_, {B, L, E});

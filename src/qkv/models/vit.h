@@ -77,6 +77,12 @@ class VitBlock : public nn::Module<T> {
   nn::Mlp<T> mlp;
 
  private:
+  nn::MhaCall attention_call(bool training, uint64_t seed, bool need_weights) const;
+  // The second residual half on x1_ (saved): out_ = x1_ + mlp(norm2(x1_)); its backward returns
+  // dx1_ = dy + norm2ᵀ(mlpᵀ(dy)).
+  const Tensor<T>& mlp_residual(bool training, uint64_t seed);
+  const Tensor<T>& mlp_residual_backward(const Tensor<T>& dy);
+
   Tensor<T> x1_, out_, dx1_, dx_, hq_, dh_;
 };
 

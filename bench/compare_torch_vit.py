@@ -42,38 +42,8 @@ if not args.no_openblas_override:
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-
-class Block(nn.Module):
-    def __init__(self, dim, heads, hidden):
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
-
-    def forward(self, x):
-        h = self.norm1(x)
-        x = x + self.attn(h, h, h, need_weights=False)[0]
-        return x + self.mlp(self.norm2(x))
-
-
-class TorchViT(nn.Module):
-    def __init__(self, patch, dim, depth, heads, hidden, image=28, classes=10):
-        super().__init__()
-        n = (image // patch) ** 2
-        self.proj = nn.Conv2d(1, dim, patch, stride=patch)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(0.02 * torch.randn(1, n + 1, dim))
-        self.blocks = nn.ModuleList(Block(dim, heads, hidden) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
-        self.head = nn.Linear(dim, classes)
-
-    def forward(self, x):
-        x = self.proj(x).flatten(2).transpose(1, 2)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
-        for b in self.blocks:
-            x = b(x)
-        return self.head(self.norm(x[:, 0]))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "python"))
+from torch_vit import TorchViT  # noqa: E402  (the same model as the parity tests)
 
 
 def bench_qkv():
@@ -88,7 +58,8 @@ def bench_qkv():
 def bench_torch():
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = TorchViT(args.patch, args.dim, args.depth, args.heads, args.mlp_hidden)
+    model = TorchViT(dict(image_size=28, channels=1, patch=args.patch, dim=args.dim, depth=args.depth,
+                          heads=args.heads, mlp_hidden=args.mlp_hidden, classes=10))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     x = torch.randn(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))

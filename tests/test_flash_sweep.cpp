@@ -29,12 +29,7 @@ void run_case(const Case& c, double rtol = 2e-5) {
   SdpaGrads<float> g = sdpa_fused_backward(dout, q, k, v, fwd, mask, opt);
   set_num_threads(saved);
   Naive ref = naive_attention(q, k, v, dout, mask, opt);
-  expect_close(fwd.out, ref.out, rtol, "out");
-  expect_close(fwd.lse, ref.lse, rtol, "lse");
-  if (c.weights) expect_close(fwd.weights, ref.weights, rtol, "weights");
-  expect_close(g.dq, ref.dq, 4 * rtol, "dq");
-  expect_close(g.dk, ref.dk, 4 * rtol, "dk");
-  expect_close(g.dv, ref.dv, 4 * rtol, "dv");
+  expect_attention_close(fwd, g, ref, ref, c.weights, rtol, 4 * rtol);
 }
 
 TEST(FlashSweep, EveryHeadDim) {

@@ -34,12 +34,7 @@ TEST(FlashTargets, EveryCompiledTargetMatchesTheTwin) {
       auto g = sdpa_fused_backward(dout, q, k, v, fwd, mask, opt);
       set_num_threads(saved);
       Naive ref = naive_attention(q, k, v, dout, mask, opt);
-      expect_close(fwd.out, ref.out, 2e-5, "out");
-      expect_close(fwd.lse, ref.lse, 2e-5, "lse");
-      if (c.weights) expect_close(fwd.weights, ref.weights, 2e-5, "weights");
-      expect_close(g.dq, ref.dq, 1e-4, "dq");
-      expect_close(g.dk, ref.dk, 1e-4, "dk");
-      expect_close(g.dv, ref.dv, 1e-4, "dv");
+      expect_attention_close(fwd, g, ref, ref, c.weights, 2e-5, 1e-4);
     }
   }
   hwy::SetSupportedTargetsForTest(0);

@@ -198,4 +198,18 @@ inline void expect_close(const Tensor<A>& a, const TensorD& b, double rtol, cons
                                     << ref << ")";
 }
 
+// A float32 forward + backward (fwd: out, lse, weights; g: dq, dk, dv) against a reference's
+// results of the same names: the forward within fwd_rtol (weights only when asked for), the
+// gradients within grad_rtol.
+template <typename F, typename G, typename RF, typename RG>
+inline void expect_attention_close(const F& fwd, const G& g, const RF& rf, const RG& rg, bool weights, double fwd_rtol,
+                                   double grad_rtol) {
+  expect_close(fwd.out, rf.out, fwd_rtol, "out");
+  expect_close(fwd.lse, rf.lse, fwd_rtol, "lse");
+  if (weights) expect_close(fwd.weights, rf.weights, fwd_rtol, "weights");
+  expect_close(g.dq, rg.dq, grad_rtol, "dq");
+  expect_close(g.dk, rg.dk, grad_rtol, "dk");
+  expect_close(g.dv, rg.dv, grad_rtol, "dv");
+}
+
 }  // namespace qkv::flash_test

@@ -28,12 +28,7 @@ void compare_with_reference(const Case& c) {
   const TensorD qd = q.cast<double>(), kd = k.cast<double>(), vd = v.cast<double>(), dd = dout.cast<double>();
   auto rf = sdpa_forward(qd, kd, vd, mask, opt, AttentionBackend::reference);
   auto rg = sdpa_backward(dd, qd, kd, vd, rf, mask, opt, AttentionBackend::reference);
-  expect_close(fwd.out, rf.out, 2e-5, "out");
-  expect_close(fwd.lse, rf.lse, 2e-5, "lse");
-  if (c.weights) expect_close(fwd.weights, rf.weights, 2e-5, "weights");
-  expect_close(g.dq, rg.dq, 1e-4, "dq");
-  expect_close(g.dk, rg.dk, 1e-4, "dk");
-  expect_close(g.dv, rg.dv, 1e-4, "dv");
+  expect_attention_close(fwd, g, rf, rg, c.weights, 2e-5, 1e-4);
 }
 
 TEST(FlashVsReference, EveryMaskKindOneAndTwoThreads) {

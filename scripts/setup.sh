@@ -1,31 +1,26 @@
 #!/usr/bin/env bash
-# Installs qkv's Debian dependencies (when missing) and builds everything into build/.
-# Usage: scripts/setup.sh            (Release build with the CLI, library, Python module, tests)
+# Installs qkv's Debian 12 dependencies (those missing) and builds everything into build/.
+#
+#   scripts/setup.sh              Release build: CLI, library, Python module, tests
+#   scripts/setup.sh --no-build   only install the packages
+#
+# Works on a minimal Debian 12 (the `minbase` variant plus git, ca-certificates and sudo), as root or
+# as a user who may use sudo. scripts/fresh-machine-check.sh proves that on a freshly made root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/packages.sh
 
-packages=(
-  build-essential cmake pkg-config
-  libhwy-dev libdnnl-dev            # SIMD with run-time dispatch; matrix products
-  libgtest-dev libbenchmark-dev     # tests and micro-benchmarks
-  libcli11-dev nlohmann-json3-dev   # command line; JSON (metrics, safetensors headers)
-  zlib1g-dev libpng-dev libfreetype-dev fonts-wqy-zenhei fonts-dejavu-core   # gzip'd IDX, PNG pictures, text incl. CJK (DejaVu: symbols such as ᵀ)
-  pybind11-dev python3-dev python3-numpy python3-pytest    # the Python module and its tests
-  python3-torch                     # the test oracle and the speed peer
-  libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS
-  dataset-fashion-mnist             # the ViT's data: /usr/share/datasets/fashion-mnist
-)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+build=1
+case "${1:-}" in
+  "") ;;
+  --no-build) build=0 ;;
+  -h|--help) sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  *) echo "setup: unknown option '$1' (expected --no-build or --help)" >&2; exit 2 ;;
+esac
+
+install_missing_packages "${QKV_PACKAGES[@]}"
+
+if [ "$build" -eq 1 ]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+  cmake --build build -j "$(nproc)"
 fi
-
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
-cmake --build build -j "$(nproc)"

@@ -2,6 +2,7 @@
 // probability, rectangle bounds and reproducibility.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "qkv/models/vit.h"
@@ -50,7 +51,7 @@ TEST(Augment, RandomEraseRectangleProbabilityAndSeed) {
   int erased = 0;
   const int trials = 2000;
   for (int t = 0; t < trials; ++t) {
-    x = clean;
+    std::copy(clean.begin(), clean.end(), x.begin());
     const bool did = train::random_erase(x.data(), S, 0.5, rng);
     erased += did;
     int64_t y0 = S, y1 = -1, x0 = S, x1 = -1, changed = 0;

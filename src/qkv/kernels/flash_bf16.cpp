@@ -9,6 +9,10 @@
 // that the score tile stores raw q·k and the softmax applies scale·log2(e) in the FMA that
 // subtracts the running max (exp2 of s·c − m). Without AVX512-BF16 the inputs are widened to float32 and
 // flash_forward runs instead (same results up to bf16 rounding of the weights).
+// GCC 12 warns inside its own AVX-512 intrinsics (the `__Y = __Y` of _mm512_undefined_*, GCC bug
+// 105593, fixed in GCC 13) wherever they are inlined: silenced for this file, before the header.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
 #include <atomic>
@@ -20,9 +24,6 @@
 #include "qkv/kernels/flash.h"
 #include "qkv/kernels/flash_common.h"
 #include "qkv/kernels/transpose_avx512.h"
-
-// GCC 12 warns inside its own AVX-512 reduction intrinsics (_mm512_undefined_*).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #define QKV_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 

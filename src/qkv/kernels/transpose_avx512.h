@@ -4,7 +4,12 @@
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
+// GCC 12 warns inside its own AVX-512 intrinsics (the `__Y = __Y` of _mm512_undefined_*, GCC bug
+// 105593, fixed in GCC 13) wherever they are inlined; the header's code is marked ignored.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 
 #include <cstdint>
 

@@ -158,3 +158,18 @@ def test_good_values_still_work():
     assert r.status == 0, r.output
     r = run_cli(["info"], env={"QKV_NUM_THREADS": ""})
     assert r.status == 0, r.output
+
+
+def test_out_of_memory_names_the_command_and_its_options():
+    """With the estimate turned off (QKV_MAX_MEMORY_GB) and 1 GB of address space, the allocation
+    fails: the message says what ran out and which options sized it, not a bare std::bad_alloc."""
+    import resource
+
+    def one_gigabyte():
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    r = run_cli(["nw", "--train", "20000", "--test", "20000", "--epochs", "0"], env={"QKV_MAX_MEMORY_GB": "100"},
+                preexec_fn=one_gigabyte)
+    assert r.status == 2, r.output
+    assert "out of memory in 'qkv nw'" in r.output and "--train 20000 --test 20000" in r.output, r.output
+    assert "bad_alloc" not in r.output

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/data/idx.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/image.h"
@@ -68,13 +69,16 @@ int run(const MapOptions& o) {
 qkv::cli::Command reg("attention-map", "PNG of where a ViT looks: class-token attention per head and rollout",
                       [](CLI::App& app) -> qkv::cli::Runner {
                         auto o = std::make_shared<MapOptions>();
-                        app.add_option("checkpoint", o->checkpoint, "model.safetensors")->required();
-                        app.add_option("--index", o->index, "Index of a Fashion-MNIST test image");
-                        app.add_option("--image", o->image, "A grayscale PNG instead of a test image");
-                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files");
-                        app.add_option("--output,-o", o->output, "Output PNG")->capture_default_str();
-                        app.add_option("--save-input", o->save_input, "Also write the 28x28 input as a PNG");
-                        app.add_option("--scale", o->scale, "Upscaling of each panel")->capture_default_str();
+                        app.add_option("checkpoint", o->checkpoint, "model.safetensors")->required()->check(qkv::cli::non_empty());
+                        app.add_option("--index", o->index, "Index of a Fashion-MNIST test image")
+                            ->check(qkv::cli::int_in(0, 1000000000));
+                        app.add_option("--image", o->image, "A grayscale PNG instead of a test image")
+                            ->check(qkv::cli::non_empty());
+                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files")
+                            ->check(qkv::cli::non_empty());
+                        app.add_option("--output,-o", o->output, "Output PNG")->check(qkv::cli::non_empty())->capture_default_str();
+                        app.add_option("--save-input", o->save_input, "Also write the 28x28 input as a PNG")->check(qkv::cli::non_empty());
+                        app.add_option("--scale", o->scale, "Upscaling of each panel")->check(qkv::cli::int_in(1, 64))->capture_default_str();
                         app.add_flag("--invert", o->invert, "Invert --image first (light object on black)");
                         return [o] { return run(*o); };
                       });

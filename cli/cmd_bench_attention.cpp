@@ -17,8 +17,10 @@
 #include <vector>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/attention/sdpa.h"
 #include "qkv/attention/sdpa_bf16.h"
+#include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/kernels/cpu_info.h"
@@ -124,8 +126,29 @@ double peak_bf16(int64_t n, int reps) {
   return 2.0 * static_cast<double>(n) * n * n / (ms * 1e6);
 }
 
+// Refuses sizes whose buffers would not fit before allocating them: the peak products (a, b, c
+// of n² floats, and the bf16 pair), the memory run (q, k, v, dout, out, dq, dk, dv of N·64) and
+// each row of the sweep (the same eight of B·H·N·d, and the bf16 copies).
+void check_sizes(const BenchOptions& o, const std::vector<int64_t>& ns, const std::vector<int64_t>& ds) {
+  const double pn = static_cast<double>(o.peak_n);
+  check_memory("bench attention", (3 * 4 + 2 * 2) * pn * pn, "--peak-n " + std::to_string(o.peak_n));
+  if (!o.no_memory && !o.quick)
+    check_memory("bench attention", 8 * 4 * 64 * static_cast<double>(o.memory_n),
+                 "--memory-n " + std::to_string(o.memory_n));
+  for (int64_t n : ns)
+    for (int64_t d : ds) {
+      const double H = static_cast<double>(std::max<int64_t>(1, 8192 / n));
+      check_memory("bench attention", (8 * 4 + 4 * 2) * H * static_cast<double>(n) * static_cast<double>(d),
+                   "--n " + std::to_string(n) + " and --d " + std::to_string(d));
+    }
+}
+
 int run(const BenchOptions& o) {
   g_cpu_time = o.cpu_time;
+  std::vector<int64_t> ns = o.ns, ds = o.ds;
+  if (ns.empty()) ns = o.quick ? std::vector<int64_t>{256, 1024} : std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192};
+  if (ds.empty()) ds = o.quick ? std::vector<int64_t>{64} : std::vector<int64_t>{64, 128};
+  check_sizes(o, ns, ds);
   auto info = kernels::cpu_info();
   std::printf("qkv bench attention: %d threads, SIMD %s, AVX512-BF16 %s, timing by %s\n", num_threads(), info.simd_target.c_str(),
               kernels::flash_bf16_native() ? "yes" : "no (bf16 runs the float32 kernel)",
@@ -144,9 +167,6 @@ int run(const BenchOptions& o) {
   js["peak_f32_gflops"] = pf;
   js["peak_bf16_gflops"] = pb;
 
-  std::vector<int64_t> ns = o.ns, ds = o.ds;
-  if (ns.empty()) ns = o.quick ? std::vector<int64_t>{256, 1024} : std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192};
-  if (ds.empty()) ds = o.quick ? std::vector<int64_t>{64} : std::vector<int64_t>{64, 128};
   std::vector<bool> causals;
   if (o.causal != "yes") causals.push_back(false);
   if (o.causal != "no") causals.push_back(true);
@@ -205,20 +225,22 @@ qkv::cli::Command reg(
     [](CLI::App& app) -> qkv::cli::Runner {
       auto o = std::make_shared<BenchOptions>();
       app.add_flag("--quick", o->quick, "Small sweep (N 256, 1024; d 64; one repetition; no memory run)");
-      app.add_option("--n", o->ns, "Sequence lengths (default 128 256 512 1024 2048 4096 8192)");
-      app.add_option("--d", o->ds, "Head dims (default 64 128)");
+      app.add_option("--n", o->ns, "Sequence lengths (default 128 256 512 1024 2048 4096 8192)")
+          ->check(qkv::cli::int_in(1, 1 << 20));
+      app.add_option("--d", o->ds, "Head dims (default 64 128)")->check(qkv::cli::int_in(1, 1024));
       app.add_option("--causal", o->causal, "both, yes or no")->check(CLI::IsMember({"both", "yes", "no"}));
       app.add_option("--reps", o->reps, "Timed repetitions per row after one warm-up; the best is reported")
-          ->check(CLI::PositiveNumber);
+          ->check(qkv::cli::int_in(1, 1000));
       app.add_option("--peak-n", o->peak_n, "Size of the square products that measure the peak")
-          ->check(CLI::PositiveNumber);
+          ->check(qkv::cli::int_in(1, 65536));
       app.add_flag("--no-bf16", o->no_bf16, "Skip the bf16 forward and bf16 peak");
       app.add_flag("--no-backward", o->no_backward, "Skip the backward");
       app.add_flag("--no-memory", o->no_memory, "Skip the peak-memory run");
-      app.add_option("--memory-n", o->memory_n, "Sequence length of the peak-memory run")->check(CLI::PositiveNumber);
+      app.add_option("--memory-n", o->memory_n, "Sequence length of the peak-memory run")
+          ->check(qkv::cli::int_in(1, 1 << 24));
       app.add_flag("--cpu-time", o->cpu_time,
                    "Time by process CPU time / threads instead of wall clock (for machines shared with other jobs)");
-      app.add_option("--json", o->json, "Also write the figures to this JSON file");
+      app.add_option("--json", o->json, "Also write the figures to this JSON file")->check(qkv::cli::non_empty());
       return [o] { return run(*o); };
     });
 

@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/models/vit.h"
 #include "qkv/train/adamw.h"
 #include "qkv/train/cross_entropy.h"
+#include "qkv/train/vit_memory.h"
 #include "qkv/train/vit_parallel.h"
 #include "vit_options.h"
 
@@ -25,6 +27,8 @@ struct BenchOptions {
 
 int run(const BenchOptions& o) {
   using Clock = std::chrono::steady_clock;
+  o.model.validate();
+  qkv::train::check_vit_memory("bench vit", o.model, o.batch, qkv::num_threads(), true, "--batch");
   qkv::train::VitDataParallel dp(o.model, 1);
   auto params = dp.model().named_parameters();
   qkv::train::AdamW<float> opt(params);
@@ -75,9 +79,9 @@ int run(const BenchOptions& o) {
 qkv::cli::Command reg("bench vit", "Training throughput (images/s) of the default ViT", [](CLI::App& app) -> qkv::cli::Runner {
   auto o = std::make_shared<BenchOptions>();
   qkv::cli::add_vit_model_options(app, o->model);
-  app.add_option("--batch", o->batch, "Mini-batch size")->capture_default_str();
-  app.add_option("--steps", o->steps, "Timed steps")->capture_default_str();
-  app.add_option("--warmup", o->warmup, "Untimed warm-up steps")->capture_default_str();
+  app.add_option("--batch", o->batch, "Mini-batch size")->check(qkv::cli::int_in(1, 1000000))->capture_default_str();
+  app.add_option("--steps", o->steps, "Timed steps")->check(qkv::cli::int_in(1, 1000000))->capture_default_str();
+  app.add_option("--warmup", o->warmup, "Untimed warm-up steps")->check(qkv::cli::int_in(0, 1000000))->capture_default_str();
   app.add_flag("--json", o->json, "Print one JSON object");
   return [o] { return run(*o); };
 });

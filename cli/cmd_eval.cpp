@@ -4,8 +4,10 @@
 #include <memory>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/data/idx.h"
 #include "qkv/models/vit.h"
+#include "qkv/train/vit_memory.h"
 #include "qkv/train/vit_trainer.h"
 
 namespace {
@@ -17,6 +19,7 @@ struct EvalOptions {
 
 int run(const EvalOptions& o) {
   auto model = qkv::models::load_vit(o.checkpoint);
+  qkv::train::check_vit_memory("eval", model->config(), o.batch, 1, false, "--batch");
   const std::string dir = o.data_dir.empty() ? qkv::data::default_fashion_mnist_dir() : o.data_dir;
   auto test = qkv::data::load_fashion_mnist(dir, false, o.limit);
   auto r = qkv::train::evaluate(*model, test, o.batch);
@@ -43,10 +46,13 @@ qkv::cli::Command reg("eval", "Test accuracy and confusion matrix of a ViT check
                       [](CLI::App& app) -> qkv::cli::Runner {
                         auto o = std::make_shared<EvalOptions>();
                         app.add_option("checkpoint", o->checkpoint, "model.safetensors or checkpoint.safetensors")
-                            ->required();
-                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files");
-                        app.add_option("--limit", o->limit, "Use only the first N test images");
-                        app.add_option("--batch", o->batch, "Batch size")->capture_default_str();
+                            ->required()
+                            ->check(qkv::cli::non_empty());
+                        app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files")
+                            ->check(qkv::cli::non_empty());
+                        app.add_option("--limit", o->limit, "Use only the first N test images")
+                            ->check(qkv::cli::int_in(0, 1000000000));
+                        app.add_option("--batch", o->batch, "Batch size")->check(qkv::cli::int_in(1, 100000))->capture_default_str();
                         return [o] { return run(*o); };
                       });
 

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/demos/explain.h"
 
 namespace {
@@ -13,16 +14,22 @@ qkv::cli::Command reg(
       auto o = std::make_shared<qkv::demos::ExplainOptions>();
       auto tokens = std::make_shared<std::string>();
       auto colormap = std::make_shared<std::string>("viridis");
-      app.add_option("--tokens", *tokens, "Tokens separated by spaces (\"the cat sat\"), or characters (\"早上好\")");
-      app.add_option("--embeddings", o->embeddings_file, "File with lines \"token v1 v2 ... vd\" (default: seeded)");
-      app.add_option("--dim", o->dim, "Width d of the seeded embeddings")->capture_default_str();
-      app.add_option("--head-dim", o->head_dim, "Width of Q and K in step 2 (0: d)")->capture_default_str();
+      app.add_option("--tokens", *tokens, "Tokens separated by spaces (\"the cat sat\"), or characters (\"早上好\")")
+          ->check(CLI::Validator(
+              [](std::string& text) -> std::string {
+                return qkv::demos::split_tokens(text).empty() ? "expected at least one token, got '" + text + "'" : "";
+              },
+              "at least one token"));
+      app.add_option("--embeddings", o->embeddings_file, "File with lines \"token v1 v2 ... vd\" (default: seeded)")
+          ->check(qkv::cli::non_empty());
+      app.add_option("--dim", o->dim, "Width d of the seeded embeddings")->check(qkv::cli::int_in(1, 4096))->capture_default_str();
+      app.add_option("--head-dim", o->head_dim, "Width of Q and K in step 2 (0: d)")->check(qkv::cli::int_in(0, 4096))->capture_default_str();
       app.add_option("--seed", o->seed, "Seed of embeddings and weights")->capture_default_str();
-      app.add_option("--heads", o->heads, "Heads in step 3")->capture_default_str();
-      app.add_option("--mha-head-dim", o->mha_head_dim, "Width of each head in step 3")->capture_default_str();
-      app.add_option("--channels", o->channels, "Channels of the feature map in step 4")->capture_default_str();
-      app.add_option("--reduction", o->reduction, "Squeeze-and-excitation reduction r")->capture_default_str();
-      app.add_option("--out", o->out_dir, "Write the heatmaps (explain_*.png) to this directory");
+      app.add_option("--heads", o->heads, "Heads in step 3")->check(qkv::cli::int_in(1, 64))->capture_default_str();
+      app.add_option("--mha-head-dim", o->mha_head_dim, "Width of each head in step 3")->check(qkv::cli::int_in(1, 256))->capture_default_str();
+      app.add_option("--channels", o->channels, "Channels of the feature map in step 4")->check(qkv::cli::int_in(1, 1024))->capture_default_str();
+      app.add_option("--reduction", o->reduction, "Squeeze-and-excitation reduction r")->check(qkv::cli::int_in(1, 1024))->capture_default_str();
+      app.add_option("--out", o->out_dir, "Write the heatmaps (explain_*.png) to this directory")->check(qkv::cli::non_empty());
       app.add_option("--colormap", *colormap, "viridis, magma or gray")->capture_default_str();
       return [o, tokens, colormap] {
         if (!tokens->empty()) o->tokens = qkv::demos::split_tokens(*tokens);

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/demos/nw_regression.h"
 
 namespace {
@@ -12,19 +13,28 @@ qkv::cli::Command reg(
     [](CLI::App& app) -> qkv::cli::Runner {
       auto o = std::make_shared<qkv::demos::NwOptions>();
       auto colormap = std::make_shared<std::string>("viridis");
-      app.add_option("--train", o->n_train, "Training points x ~ U(0, x-max)")->capture_default_str();
-      app.add_option("--test", o->n_test, "Evenly spaced test points")->capture_default_str();
-      app.add_option("--x-max", o->x_max, "Upper end of the input range")->capture_default_str();
-      app.add_option("--noise", o->noise, "Standard deviation of the noise on y")->capture_default_str();
-      app.add_option("--seed", o->seed, "Seed of the data and of the initial w")->capture_default_str();
-      app.add_option("--epochs", o->epochs, "SGD epochs for the parametric width w")->capture_default_str();
-      app.add_option("--lr", o->lr, "SGD learning rate")->capture_default_str();
-      app.add_option("--w-init", o->w_init, "Initial width w (negative: drawn from U[0, 1) with the seed, as d2l)")
+      app.add_option("--train", o->n_train, "Training points x ~ U(0, x-max)")->check(qkv::cli::int_in(2, 100000))->capture_default_str();
+      app.add_option("--test", o->n_test, "Evenly spaced test points")->check(qkv::cli::int_in(1, 100000))->capture_default_str();
+      app.add_option("--x-max", o->x_max, "Upper end of the input range")->check(qkv::cli::positive_real())->capture_default_str();
+      app.add_option("--noise", o->noise, "Standard deviation of the noise on y")
+          ->check(qkv::cli::non_negative_real())
           ->capture_default_str();
-      app.add_option("--out", o->out_dir, "Write nw_fit.png and nw_weights.png to this directory");
+      app.add_option("--seed", o->seed, "Seed of the data and of the initial w")->capture_default_str();
+      app.add_option("--epochs", o->epochs, "SGD epochs for the parametric width w")
+          ->check(qkv::cli::int_in(0, 1000000))
+          ->capture_default_str();
+      app.add_option("--lr", o->lr, "SGD learning rate")->check(qkv::cli::non_negative_real())->capture_default_str();
+      app.add_option("--w-init", o->w_init, "Initial width w (negative: drawn from U[0, 1) with the seed, as d2l)")
+          ->check(qkv::cli::finite_real())
+          ->capture_default_str();
+      app.add_option("--out", o->out_dir, "Write nw_fit.png and nw_weights.png to this directory")->check(qkv::cli::non_empty());
       app.add_option("--colormap", *colormap, "Heatmap colormap: viridis, magma or gray")->capture_default_str();
-      app.add_option("--width", o->plot_width, "Width of the fit plot in pixels")->capture_default_str();
-      app.add_option("--height", o->plot_height, "Height of the fit plot in pixels")->capture_default_str();
+      app.add_option("--width", o->plot_width, "Width of the fit plot in pixels")
+          ->check(qkv::cli::int_in(qkv::demos::kNwPlotMin, qkv::demos::kNwPlotMax))
+          ->capture_default_str();
+      app.add_option("--height", o->plot_height, "Height of the fit plot in pixels")
+          ->check(qkv::cli::int_in(qkv::demos::kNwPlotMin, qkv::demos::kNwPlotMax))
+          ->capture_default_str();
       return [o, colormap] {
         o->colormap = qkv::io::parse_colormap(*colormap);
         qkv::demos::run_nw(*o, std::cout);

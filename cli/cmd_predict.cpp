@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/data/idx.h"
 #include "qkv/io/image.h"
 #include "qkv/models/vit.h"
@@ -46,8 +47,10 @@ int run(const PredictOptions& o) {
 qkv::cli::Command reg("predict", "Classify a grayscale PNG (resized to the model's size) with a ViT checkpoint",
                       [](CLI::App& app) -> qkv::cli::Runner {
                         auto o = std::make_shared<PredictOptions>();
-                        app.add_option("checkpoint", o->checkpoint, "model.safetensors")->required();
-                        app.add_option("image", o->image, "PNG image (gray or colour; converted to gray)")->required();
+                        app.add_option("checkpoint", o->checkpoint, "model.safetensors")->required()->check(qkv::cli::non_empty());
+                        app.add_option("image", o->image, "PNG image (gray or colour; converted to gray)")
+                            ->required()
+                            ->check(qkv::cli::non_empty());
                         app.add_flag("--invert", o->invert,
                                      "Invert the image first (Fashion-MNIST has light objects on black)");
                         return [o] { return run(*o); };

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/core/parallel.h"
 #include "qkv/demos/seq2seq_dates.h"
 
@@ -47,37 +48,40 @@ qkv::cli::Command reg(
     [](CLI::App& app) -> qkv::cli::Runner {
       auto o = std::make_shared<Options>();
       auto& t = o->train;
-      app.add_option("--embed", t.embed, "Character embedding width E")->capture_default_str()->check(CLI::PositiveNumber);
+      app.add_option("--embed", t.embed, "Character embedding width E")->capture_default_str()->check(qkv::cli::int_in(1, 8192));
       app.add_option("--hidden", t.hidden, "GRU hidden width H (encoder and decoder)")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
+          ->check(qkv::cli::int_in(1, 8192));
       app.add_option("--attention", t.attention, "Hidden width of the additive attention")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
-      app.add_option("--steps", t.steps, "Training steps")->capture_default_str()->check(CLI::PositiveNumber);
-      app.add_option("--batch", t.batch, "Batch size")->capture_default_str()->check(CLI::PositiveNumber);
+          ->check(qkv::cli::int_in(1, 8192));
+      app.add_option("--steps", t.steps, "Training steps")->capture_default_str()->check(qkv::cli::int_in(1, 10000000));
+      app.add_option("--batch", t.batch, "Batch size")->capture_default_str()->check(qkv::cli::int_in(1, 100000));
       app.add_option("--lr", t.lr, "Peak learning rate (AdamW, warm-up then cosine decay)")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
-      app.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str();
-      app.add_option("--clip", t.clip, "Gradient-norm clipping threshold")->capture_default_str();
-      app.add_option("--warmup", t.warmup, "Warm-up steps")->capture_default_str();
+          ->check(qkv::cli::positive_real());
+      app.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str()->check(qkv::cli::non_negative_real());
+      app.add_option("--clip", t.clip, "Gradient-norm clipping threshold")->capture_default_str()->check(qkv::cli::non_negative_real());
+      app.add_option("--warmup", t.warmup, "Warm-up steps")->capture_default_str()->check(qkv::cli::int_in(0, 10000000));
       app.add_option("--seed", t.seed, "Seed of initialisation, batches and the held-out split")->capture_default_str();
       app.add_option("--eval-size", t.eval_size, "Held-out dates to evaluate")
           ->capture_default_str()
-          ->check(CLI::PositiveNumber);
-      app.add_option("--log-every", t.log_every, "Progress line every N steps (0: none)")->capture_default_str();
-      app.add_option("--examples", t.examples, "Example translations to print")->capture_default_str();
-      app.add_option("--out", t.out_dir, "Save the trained model (model.safetensors) in this directory");
-      app.add_option("--heatmap", t.heatmap, "Alignment heatmap PNG (default: <out>/alignment.png)");
-      app.add_option("--example", t.example, "Date whose alignment is drawn")->capture_default_str();
+          ->check(qkv::cli::int_in(1, qkv::demos::kMaxSeq2SeqEvalSize));
+      app.add_option("--log-every", t.log_every, "Progress line every N steps (0: none)")
+          ->capture_default_str()
+          ->check(qkv::cli::int_in(0, 10000000));
+      app.add_option("--examples", t.examples, "Example translations to print")->capture_default_str()->check(qkv::cli::int_in(0, 1000000));
+      app.add_option("--out", t.out_dir, "Save the trained model (model.safetensors) in this directory")
+          ->check(qkv::cli::non_empty());
+      app.add_option("--heatmap", t.heatmap, "Alignment heatmap PNG (default: <out>/alignment.png)")->check(qkv::cli::non_empty());
+      app.add_option("--example", t.example, "Date whose alignment is drawn")->capture_default_str()->check(qkv::cli::non_empty());
       app.add_option("--threads", o->threads,
                      "Threads = data-parallel workers (default: qkv --threads, QKV_NUM_THREADS or the cores)")
-          ->check(CLI::PositiveNumber);
+          ->check(qkv::cli::int_in(1, qkv::kMaxThreads));
       app.add_option("--translate", o->translate,
                      "Translate these dates with a saved model (needs --model); one ISO date per line; "
                      "--heatmap draws the first");
-      app.add_option("--model", o->model, "Directory of a saved model (for --translate)");
+      app.add_option("--model", o->model, "Directory of a saved model (for --translate)")->check(qkv::cli::non_empty());
       return [o] { return run(*o); };
     });
 

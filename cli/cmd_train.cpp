@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "command.h"
+#include "validators.h"
 #include "qkv/train/vit_trainer.h"
 #include "vit_options.h"
 
@@ -15,22 +16,31 @@ qkv::cli::Command reg(
       auto o = std::make_shared<qkv::train::VitTrainOptions>();
       o->out_dir = "runs/vit";
       qkv::cli::add_vit_model_options(app, o->model);
-      app.add_option("--epochs", o->epochs, "Training epochs")->capture_default_str();
-      app.add_option("--batch-size", o->batch_size, "Mini-batch size")->capture_default_str();
-      app.add_option("--lr", o->lr, "Peak learning rate (AdamW)")->capture_default_str();
-      app.add_option("--min-lr", o->min_lr, "Learning rate at the end of the cosine decay")->capture_default_str();
-      app.add_option("--warmup-epochs", o->warmup_epochs, "Linear warm-up length in epochs")->capture_default_str();
+      app.add_option("--epochs", o->epochs, "Training epochs")->check(qkv::cli::int_in(1, qkv::train::kMaxEpochs))->capture_default_str();
+      app.add_option("--batch-size", o->batch_size, "Mini-batch size")->check(qkv::cli::int_in(1, 1000000))->capture_default_str();
+      app.add_option("--lr", o->lr, "Peak learning rate (AdamW)")->check(qkv::cli::positive_real())->capture_default_str();
+      app.add_option("--min-lr", o->min_lr, "Learning rate at the end of the cosine decay")
+          ->check(qkv::cli::non_negative_real())
+          ->capture_default_str();
+      app.add_option("--warmup-epochs", o->warmup_epochs, "Linear warm-up length in epochs")
+          ->check(qkv::cli::non_negative_real())
+          ->capture_default_str();
       app.add_option("--weight-decay", o->weight_decay, "AdamW decoupled weight decay (weights only)")
+          ->check(qkv::cli::non_negative_real())
           ->capture_default_str();
-      app.add_option("--beta1", o->beta1, "AdamW beta1")->capture_default_str();
-      app.add_option("--beta2", o->beta2, "AdamW beta2")->capture_default_str();
+      app.add_option("--beta1", o->beta1, "AdamW beta1")->check(qkv::cli::real_in(0, 1))->capture_default_str();
+      app.add_option("--beta2", o->beta2, "AdamW beta2")->check(qkv::cli::real_in(0, 1))->capture_default_str();
       app.add_option("--clip", o->clip_grad_norm, "Clip the global gradient norm to this (0: off)")
+          ->check(qkv::cli::non_negative_real())
           ->capture_default_str();
-      app.add_option("--label-smoothing", o->label_smoothing, "Cross-entropy label smoothing")->capture_default_str();
+      app.add_option("--label-smoothing", o->label_smoothing, "Cross-entropy label smoothing")
+          ->check(qkv::cli::real_in(0, 1))
+          ->capture_default_str();
       app.add_option("--crop-pad", o->crop_pad, "Augmentation: random shifts of up to N pixels (0: off)")
+          ->check(qkv::cli::int_in(0, 1024))
           ->capture_default_str();
       app.add_option("--erase", o->erase, "Augmentation: probability of random erasing (a random rectangle of noise)")
-          ->check(CLI::Range(0.0, 1.0))
+          ->check(qkv::cli::real_in(0, 1))
           ->capture_default_str();
       // Two plain flags rather than "--flip,!--no-flip", whose help reads "--flip,--no-flip{false}".
       CLI::Option* flip = app.add_flag_callback(
@@ -41,14 +51,19 @@ qkv::cli::Command reg(
       app.add_option("--seed", o->seed, "Random seed (initialisation, shuffling, augmentation, dropout)")
           ->capture_default_str();
       app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files (default: " +
-                                               qkv::data::default_fashion_mnist_dir() + ")");
+                                               qkv::data::default_fashion_mnist_dir() + ")")
+          ->check(qkv::cli::non_empty());
       app.add_option("--out", o->out_dir, "Directory for checkpoint.safetensors, model.safetensors, metrics.jsonl")
+          ->check(qkv::cli::non_empty())
           ->capture_default_str();
       app.add_flag("--resume", o->resume, "Continue from <out>/checkpoint.safetensors (same options)");
-      app.add_option("--limit-train", o->limit_train, "Use only the first N training images (quick runs)");
-      app.add_option("--limit-test", o->limit_test, "Use only the first N test images (quick runs)");
+      app.add_option("--limit-train", o->limit_train, "Use only the first N training images (quick runs)")
+          ->check(qkv::cli::int_in(0, 1000000000));
+      app.add_option("--limit-test", o->limit_test, "Use only the first N test images (quick runs)")
+          ->check(qkv::cli::int_in(0, 1000000000));
       app.add_option("--stop-after", o->stop_after,
-                     "Stop after N epochs of this invocation, as if interrupted (continue with --resume)");
+                     "Stop after N epochs of this invocation, as if interrupted (continue with --resume)")
+          ->check(qkv::cli::int_in(0, 1000000));
       app.add_flag("--no-progress{false}", o->progress, "No progress bar");
       return [o] {
         auto r = qkv::train::train_vit(*o, std::cerr);

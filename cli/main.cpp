@@ -2,16 +2,38 @@
 #include <algorithm>
 #include <iostream>
 #include <map>
+#include <new>
+#include <stdexcept>
+#include <string>
 
 #include "command.h"
 #include "qkv/core/error.h"
 #include "qkv/core/parallel.h"
+#include "validators.h"
 
 namespace qkv::cli {
 std::vector<CommandSpec>& command_registry() {
   static std::vector<CommandSpec> registry;
   return registry;
 }
+
+namespace {
+
+// "qkv bench attention" and the options given to it, "--n 100000 --d 64", for messages about
+// exceptions that do not know which option sized them.
+std::string command_line_of(CLI::App* sub) {
+  std::string name, given;
+  for (CLI::App* a = sub; a && a->get_parent(); a = a->get_parent()) name = " " + a->get_name() + name;
+  for (CLI::App* a = sub; a; a = a->get_parent())
+    for (const CLI::Option* opt : a->get_options())
+      if (opt->count() > 0 && !opt->get_lnames().empty()) {
+        given += " --" + opt->get_lnames().front();
+        for (const auto& r : opt->results()) given += " " + r;
+      }
+  return "'qkv" + name + "'" + (given.empty() ? " (no options given)" : " (options:" + given + ")");
+}
+
+}  // namespace
 }  // namespace qkv::cli
 
 int main(int argc, char** argv) {
@@ -20,7 +42,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int threads = 0;
   app.add_option("--threads", threads, "Worker threads (default: QKV_NUM_THREADS or the number of cores)")
-      ->check(CLI::PositiveNumber);
+      ->check(int_in(1, qkv::kMaxThreads));
 
   auto& registry = command_registry();
   std::sort(registry.begin(), registry.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -48,12 +70,28 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  CLI::App* ran = nullptr;
   try {
     if (threads > 0) qkv::set_num_threads(threads);
     for (auto& [sub, run] : runners)
-      if (sub->parsed()) return run();
+      if (sub->parsed()) {
+        ran = sub;
+        return run();
+      }
   } catch (const qkv::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "error: out of memory in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
+              << "; the sizes these options ask for do not fit in this machine's memory: use smaller ones\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "error: a value is not a valid number in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
+              << " (" << e.what() << ")\n";
+    return 2;
+  } catch (const std::out_of_range& e) {
+    std::cerr << "error: a value is out of range in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
+              << " (" << e.what() << ")\n";
     return 2;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";

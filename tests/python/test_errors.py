@@ -184,3 +184,21 @@ def test_mha_load_state_dict():
     m.load_state_dict({k: v.astype(np.float64) for k, v in sd.items()})  # float64 is converted
     for k, v in m.state_dict().items():
         np.testing.assert_array_equal(v, sd[k])
+
+
+@pytest.mark.parametrize("n", [0, -1, 1025, 100000, 99999999999])
+def test_set_num_threads_out_of_range(n):
+    before = qkv.get_num_threads()
+    with pytest.raises(ValueError, match=r"'n' is -?\d+; expected an integer in \[1, 1024\]"):
+        qkv.set_num_threads(n)
+    assert qkv.get_num_threads() == before
+
+
+def test_return_weights_too_large_is_refused_before_computing():
+    import time
+    L = 200000
+    q = np.zeros((1, 1, L, 1), np.float32)
+    start = time.monotonic()
+    with pytest.raises(ValueError, match="needs about .*return_weights"):
+        sdpa(q, q, q, return_weights=True)
+    assert time.monotonic() - start < 2.0

@@ -6,6 +6,7 @@
 
 #include "qkv/attention/sdpa_fused.h"
 #include "qkv/attention/sdpa_reference.h"
+#include "qkv/core/memory_budget.h"
 
 namespace qkv {
 
@@ -28,6 +29,14 @@ void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const
   QKV_CHECK(options.dropout_p >= 0.0 && options.dropout_p <= 1.0, where, ": argument 'dropout_p' is ",
             options.dropout_p, "; expected 0 <= dropout_p <= 1");
   validate_mask(where, mask, q[0], q[1], q[2], k[2]);
+  if (options.need_weights) {
+    const double bytes = 4.0 * static_cast<double>(q[0]) * static_cast<double>(q[1]) * static_cast<double>(q[2]) *
+                         static_cast<double>(k[2]);
+    check_memory(where, bytes,
+                 str("the attention weights of shape ", shape_str({q[0], q[1], q[2], k[2]}),
+                     " (B, H, Lq, Lk) that need_weights / return_weights=True asks for; without them the fused "
+                     "kernel needs no Lq × Lk memory"));
+  }
 }
 
 namespace {

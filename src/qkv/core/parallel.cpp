@@ -8,39 +8,58 @@
 #include <thread>
 
 #include "qkv/core/error.h"
+#include "qkv/core/parse.h"
 
 namespace qkv {
 namespace {
 
-int default_threads() {
-  if (const char* env = std::getenv("QKV_NUM_THREADS")) {
-    int n = std::atoi(env);
-    if (n > 0) return n;
+struct ThreadSetting {
+  int n = 1;
+  std::string env_error;  // why QKV_NUM_THREADS was refused; thrown by num_threads()
+};
+
+ThreadSetting initial_setting() {
+  ThreadSetting s;
+  s.n = static_cast<int>(std::clamp<unsigned>(std::thread::hardware_concurrency(), 1u, kMaxThreads));
+  if (const char* env = std::getenv("QKV_NUM_THREADS"); env && *env) {
+    auto v = parse_int64(env);
+    if (v && *v >= 1 && *v <= kMaxThreads)
+      s.n = static_cast<int>(*v);
+    else
+      s.env_error = str("environment variable QKV_NUM_THREADS is '", env, "'; expected an integer in [1, ",
+                        kMaxThreads, "]");
   }
-  return std::max(1u, std::thread::hardware_concurrency());
+  return s;
 }
 
 // OpenMP's own count follows ours, so oneDNN's regions use the same number of threads.
-int& thread_setting() {
-  static int n = [] {
-    int v = default_threads();
-    omp_set_num_threads(v);
+ThreadSetting& thread_setting() {
+  static ThreadSetting s = [] {
+    ThreadSetting v = initial_setting();
+    omp_set_num_threads(v.n);
     return v;
   }();
-  return n;
+  return s;
 }
 
 // Applies QKV_NUM_THREADS when the library loads, before any oneDNN call.
-[[maybe_unused]] const int applied_at_load = thread_setting();
+[[maybe_unused]] const int applied_at_load = thread_setting().n;
 
 }  // namespace
 
-int num_threads() { return thread_setting(); }
+int num_threads() {
+  const ThreadSetting& s = thread_setting();
+  if (!s.env_error.empty()) throw Error(s.env_error);
+  return s.n;
+}
 
-void set_num_threads(int n) {
-  QKV_CHECK(n >= 1, "set_num_threads: argument 'n' is ", n, "; expected at least 1");
-  thread_setting() = n;
-  omp_set_num_threads(n);  // oneDNN sizes its own parallel regions from this
+void set_num_threads(int64_t n) {
+  QKV_CHECK(n >= 1 && n <= kMaxThreads, "set_num_threads: argument 'n' is ", n, "; expected an integer in [1, ",
+            kMaxThreads, "]");
+  ThreadSetting& s = thread_setting();
+  s.n = static_cast<int>(n);
+  s.env_error.clear();
+  omp_set_num_threads(s.n);  // oneDNN sizes its own parallel regions from this
 }
 
 bool in_parallel_region() { return omp_in_parallel() != 0; }

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 
 #include "qkv/attention/nadaraya_watson.h"
 #include "qkv/core/rng.h"
+#include "qkv/core/memory_budget.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/plot.h"
 
@@ -24,6 +26,24 @@ void check_options(const NwOptions& o) {
   QKV_CHECK(o.epochs >= 0, "qkv nw: --epochs is ", o.epochs, "; expected >= 0");
   QKV_CHECK(std::isfinite(o.lr) && o.lr >= 0, "qkv nw: --lr is ", o.lr, "; expected >= 0");
   QKV_CHECK(std::isfinite(o.w_init), "qkv nw: --w-init is ", o.w_init, "; expected a finite number");
+  QKV_CHECK(o.plot_width >= kNwPlotMin && o.plot_width <= kNwPlotMax && o.plot_height >= kNwPlotMin &&
+                o.plot_height <= kNwPlotMax,
+            "qkv nw: --width ", o.plot_width, " and --height ", o.plot_height, "; expected each in [", kNwPlotMin,
+            ", ", kNwPlotMax, "]");
+  // Two (n_test, n_train) weight matrices and the (n_train, n_train) leave-one-out scores with
+  // their weights and gradients, in float32.
+  const double n_train = static_cast<double>(o.n_train), n_test = static_cast<double>(o.n_test);
+  check_memory("qkv nw", 4.0 * (2.0 * n_test * n_train + 4.0 * n_train * n_train), "--train and --test");
+}
+
+// w must keep the scores −((x − x_i)·w)²/2 finite in float32: past that every weight is 0 and the
+// predictions silently collapse (lr 1e30 sends w to 1.8e31 in one step with a finite loss).
+void check_width(double w, const NwOptions& o, int64_t epoch) {
+  const double reach = o.x_max * w;
+  QKV_CHECK(std::isfinite(w) && reach * reach / 2 < std::numeric_limits<float>::max(), "qkv nw: w is ", w,
+            epoch ? str(" after epoch ", epoch) : std::string(" at the start"),
+            ", where the scores -((x - x_i)·w)²/2 overflow float32; training diverged: lower --lr (now ", o.lr,
+            ") or --w-init (now ", o.w_init, ")");
 }
 
 double mse(const TensorF& pred, const TensorF& truth) {
@@ -134,6 +154,7 @@ NwResult run_nw(const NwOptions& o, std::ostream& log) {
   NadarayaWatson<float> model = o.w_init >= 0 ? NadarayaWatson<float>(o.w_init) : NadarayaWatson<float>(wrng);
   log << "parametric NW: w initialised to " << fixed(model.width(), 4) << "; SGD lr " << o.lr << ", " << o.epochs
       << " epochs on the leave-one-out loss\n";
+  check_width(model.width(), o, 0);
   TensorF dpred({o.n_train});
   for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
     model.zero_grad();
@@ -141,8 +162,7 @@ NwResult run_nw(const NwOptions& o, std::ostream& log) {
     for (int64_t i = 0; i < o.n_train; ++i) dpred[i] = 2 * (fwd.predictions[i] - d.y_train[i]);
     model.backward(dpred);
     model.w.value[0] -= static_cast<float>(o.lr) * model.w.grad[0];
-    QKV_CHECK(std::isfinite(model.width()), "qkv nw: w diverged to ", model.width(), " at epoch ", epoch + 1,
-              "; lower --lr");
+    check_width(model.width(), o, epoch + 1);
     double loss = nw_loo_loss(d.x_train, d.y_train, model.width());
     r.losses.push_back(loss);
     log << "  epoch " << epoch + 1 << ": leave-one-out loss " << fixed(loss, 4) << ", w " << fixed(model.width(), 4)

@@ -25,6 +25,9 @@
 
 namespace qkv::demos {
 
+// Bounds of the fit plot's width and height in pixels.
+inline constexpr int64_t kNwPlotMin = 200, kNwPlotMax = 8192;
+
 struct NwOptions {
   int64_t n_train = 50;
   int64_t n_test = 50;

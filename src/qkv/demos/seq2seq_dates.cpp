@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/safetensors.h"
@@ -112,10 +113,33 @@ void write_alignment_heatmap(const std::string& path, const Translation& t) {
   io::write_heatmap(path, {p}, o);
 }
 
+namespace {
+
+// Rough upper bound of a training run's memory: the parameters with their gradients on every
+// data-parallel replica plus AdamW's two moments, and per source/target step the GRU states,
+// gates and attention of every date in the batch (dates are at most ~40 characters).
+void check_training_memory(const Seq2SeqDatesOptions& o) {
+  const double V = 64, E = static_cast<double>(o.embed), H = static_cast<double>(o.hidden),
+               A = static_cast<double>(o.attention), T = 40, B = static_cast<double>(o.batch);
+  const double params = 2 * V * E + 3 * (E + H) * H + 3 * (E + 2 * H) * H + 2 * H * A + A + 2 * H * V;
+  const double replicas = std::max(1, num_threads());
+  const double activations = B * T * (12 * H + 2 * T + A * T + 2 * V);
+  check_memory("seq2seq", 4.0 * (params * (2 * replicas + 2) + 2 * activations),
+               "--embed, --hidden, --attention and --batch");
+}
+
+}  // namespace
+
 Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream& log) {
   QKV_CHECK(o.steps > 0 && o.batch > 0 && o.eval_size > 0, "seq2seq: steps=", o.steps, ", batch=", o.batch,
             " and eval_size=", o.eval_size, " must be positive");
   QKV_CHECK(o.warmup >= 0, "seq2seq: warmup=", o.warmup, " must not be negative");
+  QKV_CHECK(o.eval_size <= kMaxSeq2SeqEvalSize, "seq2seq: eval_size (--eval-size) is ", o.eval_size,
+            "; expected at most ", kMaxSeq2SeqEvalSize);
+  QKV_CHECK(std::isfinite(o.lr) && o.lr > 0, "seq2seq: lr (--lr) is ", o.lr, "; expected a finite number > 0");
+  QKV_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0 && std::isfinite(o.clip) && o.clip >= 0,
+            "seq2seq: weight_decay=", o.weight_decay, " and clip=", o.clip, "; expected finite numbers >= 0");
+  check_training_memory(o);
   const int64_t warmup = std::min(o.warmup, o.steps);
   data::CharVocab vocab;
   // Fail before training, not after: the example must be translatable and the output writable.

@@ -25,6 +25,9 @@
 
 namespace qkv::demos {
 
+// Most held-out dates one run evaluates.
+inline constexpr int64_t kMaxSeq2SeqEvalSize = 1000000;
+
 struct Seq2SeqDatesOptions {
   int64_t embed = 32;
   int64_t hidden = 64;

@@ -6,19 +6,22 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <optional>
 #include <sstream>
 
+#include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/train/adamw.h"
 #include "qkv/train/augment.h"
 #include "qkv/train/cross_entropy.h"
 #include "qkv/train/progress.h"
+#include "qkv/train/run_files.h"
 #include "qkv/train/schedule.h"
+#include "qkv/train/vit_memory.h"
 #include "qkv/train/vit_parallel.h"
 
 namespace qkv::train {
@@ -32,7 +35,64 @@ uint64_t mix(uint64_t a, uint64_t b) {
   return splitmix64(s);
 }
 
-std::string checkpoint_path(const std::string& dir) { return dir + "/checkpoint.safetensors"; }
+void check_options(const VitTrainOptions& o) {
+  o.model.validate();
+  QKV_CHECK(o.epochs >= 1 && o.epochs <= kMaxEpochs, "train_vit: epochs (--epochs) is ", o.epochs,
+            "; expected an integer in [1, ", kMaxEpochs, "]");
+  QKV_CHECK(o.batch_size >= 1, "train_vit: batch_size (--batch-size) is ", o.batch_size, "; expected >= 1");
+  QKV_CHECK(std::isfinite(o.lr) && o.lr > 0, "train_vit: lr (--lr) is ", o.lr, "; expected a finite number > 0");
+  QKV_CHECK(std::isfinite(o.min_lr) && o.min_lr >= 0, "train_vit: min_lr (--min-lr) is ", o.min_lr,
+            "; expected a finite number >= 0");
+  QKV_CHECK(std::isfinite(o.warmup_epochs) && o.warmup_epochs >= 0, "train_vit: warmup_epochs (--warmup-epochs) is ",
+            o.warmup_epochs, "; expected a finite number >= 0");
+  QKV_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0, "train_vit: weight_decay (--weight-decay) is ",
+            o.weight_decay, "; expected a finite number >= 0");
+  QKV_CHECK(o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1, "train_vit: beta1 (--beta1) is ", o.beta1,
+            " and beta2 (--beta2) is ", o.beta2, "; expected each in [0, 1)");
+  QKV_CHECK(o.label_smoothing >= 0 && o.label_smoothing < 1, "train_vit: label_smoothing (--label-smoothing) is ",
+            o.label_smoothing, "; expected [0, 1)");
+  QKV_CHECK(o.erase >= 0.0 && o.erase <= 1.0, "train_vit: erase is ", o.erase,
+            "; expected a probability in [0, 1]");
+  QKV_CHECK(o.crop_pad >= 0 && o.crop_pad < o.model.image_size, "train_vit: crop_pad is ", o.crop_pad,
+            "; expected 0 <= crop_pad < image size");
+  QKV_CHECK(std::isfinite(o.clip_grad_norm) && o.clip_grad_norm >= 0, "train_vit: clip_grad_norm (--clip) is ",
+            o.clip_grad_norm, "; expected a finite number >= 0 (0: off)");
+  QKV_CHECK(o.limit_train >= 0 && o.limit_test >= 0, "train_vit: limit_train (--limit-train) is ", o.limit_train,
+            " and limit_test (--limit-test) is ", o.limit_test, "; expected >= 0 (0: all)");
+  QKV_CHECK(o.stop_after >= 0, "train_vit: stop_after (--stop-after) is ", o.stop_after, "; expected >= 0 (0: never)");
+  QKV_CHECK(o.model.channels == 1, "train_vit: Fashion-MNIST images have 1 channel; model.channels is ",
+            o.model.channels);
+  QKV_CHECK(!o.resume || !o.out_dir.empty(), "train_vit: --resume needs an output directory (--out)");
+}
+
+// Runs f(); once the optimizer has taken a step, an error inside the model (non-finite logits
+// reaching cross_entropy) means the run diverged, and the message says so and names --lr.
+template <typename F>
+auto unless_diverged(const VitTrainOptions& o, int64_t steps_taken, int64_t epoch, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (steps_taken == 0) throw;
+    fail("train_vit: training diverged in epoch ", epoch, " (", e.what(), "); lower the learning rate (--lr ", o.lr,
+         ") or clip gradients (--clip)");
+  }
+}
+
+// A diverged run stops with the parameter's name instead of writing NaN checkpoints.
+void check_finite(const nn::NamedParameters<float>& params, const VitTrainOptions& o, int64_t epoch) {
+  for (auto& [name, p] : params) {
+    const float* v = p->value.data();
+    for (int64_t i = 0; i < p->value.numel(); ++i)
+      QKV_CHECK(std::isfinite(v[i]), "train_vit: parameter '", name, "' became ", v[i], " in epoch ", epoch,
+                "; lower the learning rate (--lr ", o.lr, ") or clip gradients (--clip)");
+  }
+}
+
+void check_dataset(const char* which, const data::ImageDataset& ds, const models::VitConfig& c) {
+  QKV_CHECK(ds.count > 0, "train_vit: the ", which, " set is empty");
+  QKV_CHECK(ds.rows == c.image_size && ds.cols == c.image_size, "train_vit: ", which, " images are ", ds.rows, "x",
+            ds.cols, "; the model expects ", c.image_size, "x", c.image_size);
+}
 
 }  // namespace
 
@@ -85,7 +145,8 @@ EvalResult evaluate_with(const models::VitConfig& c, Predict&& predict, const da
             ds.rows, "x", ds.cols, " gray; the model expects ", c.image_size, "x", c.image_size, " with ", c.channels,
             " channel(s)");
   QKV_CHECK(batch > 0, "evaluate: batch is ", batch, "; expected > 0");
-  batch = std::min(batch, std::max<int64_t>(ds.count, 1));
+  QKV_CHECK(ds.count > 0, "evaluate: the dataset is empty; expected at least one image");
+  batch = std::min(batch, ds.count);
   EvalResult r;
   r.confusion.assign(static_cast<size_t>(c.classes * c.classes), 0);
   TensorF x({batch, 1, c.image_size, c.image_size});
@@ -110,8 +171,8 @@ EvalResult evaluate_with(const models::VitConfig& c, Predict&& predict, const da
     }
   }
   r.count = ds.count;
-  r.accuracy = ds.count ? static_cast<double>(correct) / static_cast<double>(ds.count) : 0.0;
-  r.loss = ds.count ? loss_sum / static_cast<double>(ds.count) : 0.0;
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(ds.count);
+  r.loss = loss_sum / static_cast<double>(ds.count);
   return r;
 }
 }  // namespace
@@ -132,32 +193,20 @@ EvalResult evaluate(VitDataParallel& dp, const data::ImageDataset& ds, int64_t b
 }
 
 VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
-  o.model.validate();
-  QKV_CHECK(o.epochs >= 1, "train_vit: epochs is ", o.epochs, "; expected >= 1");
-  QKV_CHECK(o.batch_size >= 1, "train_vit: batch_size is ", o.batch_size, "; expected >= 1");
-  QKV_CHECK(o.lr > 0 && o.min_lr >= 0, "train_vit: lr=", o.lr, " min_lr=", o.min_lr, "; expected lr > 0, min_lr >= 0");
-  QKV_CHECK(o.warmup_epochs >= 0, "train_vit: warmup_epochs is ", o.warmup_epochs, "; expected >= 0");
-  QKV_CHECK(o.erase >= 0.0 && o.erase <= 1.0, "train_vit: erase is ", o.erase,
-            "; expected a probability in [0, 1]");
-  QKV_CHECK(o.crop_pad >= 0 && o.crop_pad < o.model.image_size, "train_vit: crop_pad is ", o.crop_pad,
-            "; expected 0 <= crop_pad < image size");
-  QKV_CHECK(o.clip_grad_norm >= 0, "train_vit: clip_grad_norm is ", o.clip_grad_norm, "; expected >= 0 (0: off)");
-  QKV_CHECK(o.model.channels == 1, "train_vit: Fashion-MNIST images have 1 channel; model.channels is ",
-            o.model.channels);
-  QKV_CHECK(!o.resume || !o.out_dir.empty(), "train_vit: --resume needs an output directory (--out)");
-
+  check_options(o);
   const std::string dir = o.data_dir.empty() ? data::default_fashion_mnist_dir() : o.data_dir;
   const data::ImageDataset train_set = data::load_fashion_mnist(dir, true, o.limit_train);
   const data::ImageDataset test_set = data::load_fashion_mnist(dir, false, o.limit_test);
-  QKV_CHECK(train_set.rows == o.model.image_size && train_set.cols == o.model.image_size, "train_vit: images are ",
-            train_set.rows, "x", train_set.cols, "; the model expects ", o.model.image_size, "x", o.model.image_size);
-  QKV_CHECK(train_set.count > 0, "train_vit: the training set is empty");
+  check_dataset("training", train_set, o.model);
+  check_dataset("test", test_set, o.model);
 
   const int64_t B = std::min(o.batch_size, train_set.count);
   const int64_t steps_per_epoch = train_set.count / B;
   const int64_t total_steps = steps_per_epoch * o.epochs;
-  const int64_t warmup = std::min<int64_t>(total_steps, std::llround(o.warmup_epochs * static_cast<double>(steps_per_epoch)));
+  const int64_t warmup = std::llround(std::min(o.warmup_epochs, static_cast<double>(o.epochs)) *
+                                      static_cast<double>(steps_per_epoch));
   const int64_t S = o.model.image_size;
+  check_vit_memory("train_vit", o.model, B, num_threads(), true, "--batch-size");
 
   VitDataParallel dp(o.model, mix(o.seed, 0xC0FFEE));
   models::Vit<float>& model = dp.model();
@@ -170,33 +219,31 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   AdamW<float> opt(params, ao);
 
   int64_t start_epoch = 0;
-  std::vector<std::string> metric_lines;
-  if (!o.out_dir.empty()) std::filesystem::create_directories(o.out_dir);
-  const std::string metrics_path = o.out_dir.empty() ? "" : o.out_dir + "/metrics.jsonl";
+  std::optional<RunFiles> files;
+  if (!o.out_dir.empty()) {
+    files.emplace(o.out_dir);
+    if (int n = files->remove_stale_temp_files())
+      log << "removed " << n << " temporary file" << (n > 1 ? "s" : "") << " left in " << o.out_dir
+          << " by an interrupted run\n";
+  }
   if (o.resume) {
-    const std::string ck = checkpoint_path(o.out_dir);
+    const std::string ck = files->checkpoint();
     io::SafeTensors f = io::read_safetensors(ck);
     QKV_CHECK(f.meta("train_config") == o.to_json(), "train_vit: --resume with options that differ from the run in '",
               ck, "'\n  checkpoint: ", f.meta("train_config"), "\n  now:        ", o.to_json());
+    const CheckpointPosition at = checkpoint_position(f, ck, o.epochs, steps_per_epoch);
     std::map<std::string, TensorF> weights, state;
     for (auto& [name, p] : params) weights[name] = f.get_f32(name);
     model.load_state_dict(weights);
     for (auto& [name, t] : f.tensors)
       if (name.rfind("optim.", 0) == 0) state[name.substr(6)] = f.get_f32(name);
-    opt.load_state_dict(state, std::stoll(f.meta("step")));
+    opt.load_state_dict(state, at.step);
     dp.sync();
-    start_epoch = std::stoll(f.meta("epoch"));
-    std::ifstream in(metrics_path);
-    for (std::string line; std::getline(in, line);) {
-      if (line.empty()) continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.value("epoch", int64_t{0}) <= start_epoch) metric_lines.push_back(line);
-    }
+    start_epoch = at.epoch;
+    files->keep_metrics_up_to(start_epoch, log);
     log << "resumed from " << ck << " at epoch " << start_epoch << " (step " << opt.steps() << ")\n";
-  }
-  if (!metrics_path.empty()) {
-    std::ofstream out(metrics_path, std::ios::trunc);
-    for (auto& l : metric_lines) out << l << "\n";
+  } else if (files) {
+    files->start_fresh();
   }
 
   const bool interactive = &log == &std::cerr ? ::isatty(STDERR_FILENO) != 0 : (&log == &std::cout && ::isatty(STDOUT_FILENO));
@@ -234,8 +281,12 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
         augment_into(train_set.image(id), S, dy, dx, flip, x.data() + i * S * S);
         if (o.erase > 0.0) random_erase(x.data() + i * S * S, S, o.erase, rng);
       }
-      ShardStats ce = dp.forward_backward(x, labels.data(), mix(o.seed ^ 0xD5, static_cast<uint64_t>(step)),
-                                          o.label_smoothing);
+      ShardStats ce = unless_diverged(o, opt.steps(), epoch + 1, [&] {
+        return dp.forward_backward(x, labels.data(), mix(o.seed ^ 0xD5, static_cast<uint64_t>(step)),
+                                   o.label_smoothing);
+      });
+      QKV_CHECK(std::isfinite(ce.loss), "train_vit: the training loss became ", ce.loss, " at epoch ", epoch + 1,
+                " step ", s + 1, "; lower the learning rate (--lr ", o.lr, ") or clip gradients (--clip)");
       if (o.clip_grad_norm > 0) clip_grad_norm(params, o.clip_grad_norm);
       opt.step();
       dp.sync();
@@ -258,9 +309,11 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
     m.lr = opt.lr();
     m.images_per_second = static_cast<double>(seen) / std::max(seconds_since(epoch_start), 1e-9);
     if (o.eval_each_epoch || epoch + 1 == o.epochs) {
-      EvalResult ev = evaluate(dp, test_set, B);
+      EvalResult ev = unless_diverged(o, opt.steps(), m.epoch, [&] { return evaluate(dp, test_set, B); });
       m.test_loss = ev.loss;
       m.test_accuracy = ev.accuracy;
+      QKV_CHECK(std::isfinite(ev.loss), "train_vit: the test loss became ", ev.loss, " after epoch ", m.epoch,
+                "; lower the learning rate (--lr ", o.lr, ") or clip gradients (--clip)");
       last_test = ev.accuracy;
     }
     m.seconds = seconds_since(run_start);
@@ -270,7 +323,9 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
     msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s, " << format_duration(m.seconds);
     bar.line(msg.str());
     result.epochs.push_back(m);
-    if (!o.out_dir.empty()) {
+    check_finite(params, o, m.epoch);
+    if (files) {
+      files->append_metrics(m.to_json());  // before the checkpoint: see run_files.h
       io::SafeTensors f;
       for (auto& [name, p] : params) f.put(name, p->value);
       for (auto& [name, t] : opt.state_dict()) f.put("optim." + name, t);
@@ -279,15 +334,14 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
       f.metadata["train_config"] = o.to_json();
       f.metadata["epoch"] = std::to_string(epoch + 1);
       f.metadata["step"] = std::to_string(opt.steps());
-      io::write_safetensors(checkpoint_path(o.out_dir), f);
-      std::ofstream(metrics_path, std::ios::app) << m.to_json() << "\n";
+      io::write_safetensors(files->checkpoint(), f);
     }
   }
   result.steps = opt.steps();
   result.finished = end_epoch == o.epochs;
   if (result.finished && last_test < 0) last_test = evaluate(dp, test_set, B).accuracy;
   result.test_accuracy = last_test;
-  if (result.finished && !o.out_dir.empty()) models::save_vit(o.out_dir + "/model.safetensors", model);
+  if (result.finished && files) models::save_vit(files->model(), model);
   return result;
 }
 

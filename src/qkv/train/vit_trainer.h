@@ -6,9 +6,10 @@
 // Reproducible: epoch e shuffles and augments with Rng(mix(seed, e)) and dropout seeds come from
 // (seed, step), so the same seed and thread count give the same loss curve bit for bit, and a
 // run resumed from an epoch checkpoint continues exactly as the uninterrupted one.
-// Every epoch writes <out>/checkpoint.safetensors (model weights under their state_dict names,
-// AdamW state as "optim.exp_avg.<name>" / "optim.exp_avg_sq.<name>", metadata: vit_config,
-// train_config, epoch, step) atomically, and appends a JSON line to <out>/metrics.jsonl.
+// Every epoch appends a JSON line to <out>/metrics.jsonl, then writes <out>/checkpoint.safetensors
+// (model weights under their state_dict names, AdamW state as "optim.exp_avg.<name>" /
+// "optim.exp_avg_sq.<name>", metadata: vit_config, train_config, epoch, step) atomically; a kill
+// at any moment loses nothing already written (train/run_files.h).
 // The end of the run writes <out>/model.safetensors (weights and vit_config only).
 #pragma once
 
@@ -21,6 +22,9 @@
 #include "qkv/models/vit.h"
 
 namespace qkv::train {
+
+// Most epochs one run may ask for (epochs × steps per epoch must not overflow the step counter).
+inline constexpr int64_t kMaxEpochs = 1000000;
 
 struct VitTrainOptions {
   models::VitConfig model;

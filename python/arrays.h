@@ -41,6 +41,21 @@ inline py::array as_array(py::handle obj, const char* fn, const char* arg) {
   return a;
 }
 
+// NumPy could not make the contiguous copy (e.g. a broadcast view of 10^12 elements): a
+// MemoryError naming the argument, its shape and the bytes asked for.
+[[noreturn]] inline void conversion_failed(const py::array& a, const char* fn, const char* arg, const char* dtype,
+                                           size_t item_bytes) {
+  std::string shape = "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) shape += (i ? ", " : "") + std::to_string(a.shape(i));
+  shape += a.ndim() == 1 ? ",)" : ")";
+  const double bytes = static_cast<double>(a.size()) * static_cast<double>(item_bytes);
+  PyErr_SetString(PyExc_MemoryError, str(fn, ": argument '", arg, "' of shape ", shape, " (", a.size(),
+                                         " elements) needs ", bytes, " bytes as a contiguous ", dtype,
+                                         " array, which could not be allocated")
+                                         .c_str());
+  throw py::error_already_set();
+}
+
 // A float32 view of a NumPy array; `keep` owns the memory the tensor borrows.
 struct FloatArray {
   py::array_t<float, py::array::c_style> keep;
@@ -53,7 +68,9 @@ inline FloatArray float_array(py::handle obj, const char* fn, const char* arg) {
     throw py::type_error(str(fn, ": argument '", arg, "' has dtype ", dtype_name(a),
                              "; expected a floating array (float32, or float64 converted to float32)"));
   FloatArray out;
-  out.keep = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
+  auto converted = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!converted) conversion_failed(a, fn, arg, "float32", sizeof(float));
+  out.keep = std::move(converted);
   Shape shape(out.keep.shape(), out.keep.shape() + out.keep.ndim());
   out.t = TensorF::borrow(const_cast<float*>(out.keep.data()), shape);
   return out;
@@ -64,9 +81,11 @@ struct BoolArray {
   TensorB t;
 };
 
-inline BoolArray bool_array(const py::array& a) {
+inline BoolArray bool_array(const py::array& a, const char* fn = "", const char* arg = "mask") {
   BoolArray out;
-  out.keep = py::array_t<bool, py::array::c_style>::ensure(a);
+  auto converted = py::array_t<bool, py::array::c_style>::ensure(a);
+  if (!converted) conversion_failed(a, fn, arg, "bool", sizeof(bool));
+  out.keep = std::move(converted);
   Shape shape(out.keep.shape(), out.keep.shape() + out.keep.ndim());
   out.t = TensorB::borrow(reinterpret_cast<uint8_t*>(const_cast<bool*>(out.keep.data())), shape);
   return out;
@@ -83,7 +102,9 @@ inline IntArray int_array(py::handle obj, const char* fn, const char* arg) {
   if (kind != 'i' && kind != 'u')
     throw py::type_error(str(fn, ": argument '", arg, "' has dtype ", dtype_name(a), "; expected an integer array"));
   IntArray out;
-  out.keep = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  auto converted = py::array_t<int64_t, py::array::c_style | py::array::forcecast>::ensure(a);
+  if (!converted) conversion_failed(a, fn, arg, "int64", sizeof(int64_t));
+  out.keep = std::move(converted);
   Shape shape(out.keep.shape(), out.keep.shape() + out.keep.ndim());
   out.t = TensorI::borrow(const_cast<int64_t*>(out.keep.data()), shape);
   return out;

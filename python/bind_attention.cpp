@@ -91,7 +91,7 @@ void convert_attn_mask(const char* fn, py::handle obj, SdpaCall& c) {
     shape4 = {ones ? 1 : c.B, m[r - 3], m[r - 2], m[r - 1]};
   }
   if (kind == 'b') {
-    c.allowed = bool_array(a);
+    c.allowed = bool_array(a, fn, "attn_mask");
     c.mask.allowed = c.allowed.t.view(shape4);
   } else {
     c.bias = float_array(a, fn, "attn_mask");

@@ -15,8 +15,20 @@ std::vector<BindingSpec>& binding_registry() {
 PYBIND11_MODULE(qkv, m) {
   namespace py = pybind11;
   m.doc() = "qkv: Query/Key/Value attention, exact, differentiable and fast on a CPU";
-  // qkv::Error (bad shapes, masks, arguments) surfaces as ValueError; never an abort.
-  py::register_exception<qkv::Error>(m, "Error", PyExc_ValueError);
+  // qkv::Error (bad shapes, masks, arguments) surfaces as ValueError; never an abort. Its text
+  // may quote bytes from a file or a path that are not UTF-8: they decode as U+FFFD instead of
+  // leaving an empty message.
+  static py::exception<qkv::Error>& error_type = py::register_exception<qkv::Error>(m, "Error", PyExc_ValueError);
+  py::register_local_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const qkv::Error& e) {
+      const std::string what = e.what();
+      PyObject* text = PyUnicode_DecodeUTF8(what.data(), static_cast<Py_ssize_t>(what.size()), "replace");
+      PyErr_SetObject(error_type.ptr(), text);
+      Py_XDECREF(text);
+    }
+  });
   m.def("set_num_threads", &qkv::set_num_threads, py::arg("n"), "Threads used by qkv's kernels.");
   m.def("get_num_threads", &qkv::num_threads);
   auto& registry = qkv::python::binding_registry();

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "qkv/demos/embeddings_file.h"
 #include "qkv/demos/explain.h"
 #include "qkv/io/image.h"
 
@@ -157,5 +158,30 @@ TEST(Explain, CommandRunsWithTokens) {
     io::Image im = io::read_png((dir / name).string());
     EXPECT_GT(im.width, 150) << name;
   }
+  fs::remove_all(dir);
+}
+
+TEST(Explain, EmbeddingsFileValuesAndWidthAreBounded) {
+  auto dir = temp_dir("emblimits");
+  fs::create_directories(dir);
+  const std::string file = (dir / "emb.txt").string();
+  auto expect_error = [&](const std::string& text, const std::string& piece) {
+    std::ofstream(file, std::ios::trunc) << text;
+    try {
+      demos::read_embeddings(file);
+      ADD_FAILURE() << "no exception for: " << text.substr(0, 60);
+    } catch (const qkv::FileError& e) {
+      EXPECT_NE(std::string(e.what()).find(piece), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find(file), std::string::npos) << e.what();
+    }
+  };
+  // 1e30 is finite but X·Xᵀ overflows float32 (the demo would print NaN weights).
+  expect_error("a 1e30 0\nb 0 1\n", "line 1: value 1e30 is larger in magnitude than the limit");
+  std::string wide = "a";
+  for (int i = 0; i < 5000; ++i) wide += " 1";
+  expect_error(wide + "\n", "has more than 4096 values");
+  std::ofstream(file, std::ios::trunc) << "x 1000000 -1000000\n";
+  auto e = demos::read_embeddings(file);
+  EXPECT_EQ(e.rows.front(), (std::vector<float>{1e6f, -1e6f}));
   fs::remove_all(dir);
 }

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <sys/resource.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -182,5 +184,90 @@ TEST(VitSafetensors, CorruptFilesGiveFileErrors) {
     for (int i = 0; i < 8; ++i) out.put(static_cast<char>(0xff));
   }
   expect_file_error([&] { io::read_safetensors(path); }, "exceeds the file size");
+  fs::remove_all(dir);
+}
+
+namespace {
+long peak_rss_mb() {
+  struct rusage u {};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss / 1024;
+}
+}  // namespace
+
+TEST(VitIdx, DeclaredSizesAreCheckedBeforeAnyDataIsRead) {
+  fs::path dir = scratch_dir("idxsize");
+  const std::string img = (dir / "images.gz").string();
+  // 4 × 2^31 × 2^31 wraps an int64 product: refused by the limit, naming the declared sizes.
+  write_gz(img, idx_bytes(3, {4, 0x80000000u, 0x80000000u}, 0));
+  expect_file_error([&] { data::read_idx_images(img); }, "declares 4 x 2147483648 x 2147483648 data bytes");
+  expect_file_error([&] { data::read_idx_images(img); }, "limit of 268435456");
+  // Within the limit but more than a gzip stream of this size can hold.
+  write_gz(img, idx_bytes(3, {60000, 28, 28}, 10));
+  expect_file_error([&] { data::read_idx_images(img); }, "holds at most");
+  // A plain (uncompressed) file: compared with the file size before reading.
+  const std::string plain = (dir / "labels").string();
+  {
+    auto b = idx_bytes(1, {1000}, 10);
+    std::ofstream(plain, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<long>(b.size()));
+  }
+  expect_file_error([&] { data::read_idx_labels(plain); }, "promises 1000 data bytes (1000), file has 10");
+  fs::remove_all(dir);
+}
+
+TEST(VitIdx, TrailingDataIsNotInflated) {
+  fs::path dir = scratch_dir("idxbomb");
+  const std::string lab = (dir / "labels.gz").string();
+  // 4 labels, then 400 MB of zeros (about 400 kB compressed): the reader stops after the data.
+  gzFile f = gzopen(lab.c_str(), "wb1");
+  ASSERT_NE(f, nullptr);
+  auto head = idx_bytes(1, {4}, 4);
+  gzwrite(f, head.data(), static_cast<unsigned>(head.size()));
+  std::vector<uint8_t> zeros(1 << 22, 0);
+  for (int i = 0; i < 100; ++i) gzwrite(f, zeros.data(), static_cast<unsigned>(zeros.size()));
+  gzclose(f);
+  zeros = {};
+  const long before = peak_rss_mb();
+  expect_file_error([&] { data::read_idx_labels(lab); }, "unexpected trailing bytes");
+  EXPECT_LT(peak_rss_mb() - before, 64) << "MB of peak memory to refuse a file with trailing data";
+  fs::remove_all(dir);
+}
+
+TEST(VitIdx, EmptyDatasetIsRefused) {
+  fs::path dir = scratch_dir("idxempty");
+  write_gz(dir / "t10k-images-idx3-ubyte.gz", idx_bytes(3, {0, 28, 28}, 0));
+  write_gz(dir / "t10k-labels-idx1-ubyte.gz", idx_bytes(1, {0}, 0));
+  expect_file_error([&] { data::load_fashion_mnist(dir.string(), false); }, "holds no images");
+  fs::remove_all(dir);
+}
+
+TEST(VitSafetensors, ErrorsOfTheTypedGettersNameTheFile) {
+  fs::path dir = scratch_dir("stget");
+  const std::string path = (dir / "m.safetensors").string();
+  io::SafeTensors f;
+  f.put("w", TensorD::from({1}, {1.0}));
+  io::write_safetensors(path, f);
+  auto g = io::read_safetensors(path);
+  EXPECT_EQ(g.path, path);
+  try {
+    g.get_f32("w");
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'w' in '" + path + "' has dtype F64; expected F32"), std::string::npos)
+        << e.what();
+  }
+  fs::remove_all(dir);
+}
+
+TEST(VitSafetensors, HeaderLongerThanTheLimitIsRefusedUnread) {
+  fs::path dir = scratch_dir("sthead");
+  const std::string path = (dir / "m.safetensors").string();
+  const uint64_t n = (uint64_t{16} << 20) + 8;
+  {
+    std::ofstream out(path, std::ios::binary);
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>(n >> (8 * i)));
+  }
+  fs::resize_file(path, 8 + n);  // sparse: the length is plausible for the file size
+  expect_file_error([&] { io::read_safetensors(path); }, "header length 16777224 exceeds the limit of 16777216 bytes");
   fs::remove_all(dir);
 }

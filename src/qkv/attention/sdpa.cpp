@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "qkv/attention/sdpa_fused.h"
+#include "qkv/attention/sdpa_range.h"
 #include "qkv/attention/sdpa_reference.h"
 #include "qkv/core/memory_budget.h"
 
@@ -64,10 +65,17 @@ void sdpa_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& 
                        const SdpaOptions& options, SdpaForward<T>& result, AttentionBackend backend) {
   constexpr const char* where = "scaled_dot_product_attention";
   validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
+  bool fused = false;
   if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) return sdpa_fused_forward_into(q, k, v, mask, options, result);
+    if constexpr (std::is_same_v<T, float>) {
+      sdpa_fused_forward_into(q, k, v, mask, options, result);
+      fused = true;
+    }
   }
-  sdpa_reference_forward_into(q, k, v, mask, options, result);
+  if (!fused) sdpa_reference_forward_into(q, k, v, mask, options, result);
+  check_finite_result(where, "out", result.out, {&q, &k, &v});
+  check_finite_result(where, "weights", result.weights, {&q, &k, &v});
 }
 
 template <typename T>
@@ -79,10 +87,18 @@ void sdpa_backward_into(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<
   check_shape(where, "dout", dout, {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
   QKV_CHECK(fwd.lse.defined(), where, ": argument 'fwd' has no saved 'lse'; pass what sdpa_forward returned");
   check_shape(where, "fwd.lse", fwd.lse, {q.dim(0), q.dim(1), q.dim(2)});
+  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
+  bool fused = false;
   if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) return sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, grads);
+    if constexpr (std::is_same_v<T, float>) {
+      sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, grads);
+      fused = true;
+    }
   }
-  sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
+  if (!fused) sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
+  check_finite_result(where, "dq", grads.dq, {&dout, &q, &k, &v});
+  check_finite_result(where, "dk", grads.dk, {&dout, &q, &k, &v});
+  check_finite_result(where, "dv", grads.dv, {&dout, &q, &k, &v});
 }
 
 template <typename T>

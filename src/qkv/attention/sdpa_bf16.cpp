@@ -2,6 +2,8 @@
 
 #include "qkv/attention/flash_adapter.h"
 #include "qkv/attention/sdpa_fused.h"
+#include "qkv/attention/sdpa_range.h"
+#include "qkv/attention/sdpa_reference.h"
 
 namespace qkv {
 namespace {
@@ -26,6 +28,7 @@ SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& 
                                      const AttentionMask& mask, const SdpaOptions& options) {
   const char* where = "scaled_dot_product_attention_bf16";
   validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
@@ -42,14 +45,23 @@ SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& 
                            {kf.data(), kf.stride(0), kf.stride(1), kf.stride(2)}, fwd.lse.data(), m.fm,
                            fwd.weights.data());
   }
+  check_finite_result(where, "out", fwd.out, {&q, &k, &v});
+  check_finite_result(where, "weights", fwd.weights, {&q, &k, &v});
   return fwd;
 }
 
 SdpaGrads<float> sdpa_backward_bf16(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
                                     const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
                                     const SdpaOptions& options) {
-  validate_sdpa_args("scaled_dot_product_attention_bf16_backward", q.shape(), k.shape(), v.shape(), mask, options);
-  return sdpa_fused_backward(dout, widen(q), widen(k), widen(v), fwd, mask, options);
+  const char* where = "scaled_dot_product_attention_bf16_backward";
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
+  const TensorF qf = widen(q), kf = widen(k), vf = widen(v);
+  SdpaGrads<float> g = sdpa_fused_backward(dout, qf, kf, vf, fwd, mask, options);
+  check_finite_result(where, "dq", g.dq, {&dout, &qf, &kf, &vf});
+  check_finite_result(where, "dk", g.dk, {&dout, &qf, &kf, &vf});
+  check_finite_result(where, "dv", g.dv, {&dout, &qf, &kf, &vf});
+  return g;
 }
 
 }  // namespace qkv

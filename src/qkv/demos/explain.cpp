@@ -4,13 +4,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "qkv/attention/masked_softmax.h"
 #include "qkv/attention/sdpa.h"
 #include "qkv/core/rng.h"
+#include "qkv/demos/embeddings_file.h"
 #include "qkv/io/font.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/plot.h"
@@ -80,45 +80,6 @@ std::vector<std::string> numbered(const std::string& prefix, int64_t n) {
   std::vector<std::string> out;
   for (int64_t i = 0; i < n; ++i) out.push_back(prefix + std::to_string(i));
   return out;
-}
-
-struct Embeddings {
-  std::vector<std::string> tokens;
-  std::vector<std::vector<float>> rows;
-};
-
-Embeddings read_embeddings(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw FileError(str(kWhere, ": cannot open the embeddings file '", path, "'"));
-  Embeddings e;
-  std::string line;
-  int lineno = 0;
-  while (std::getline(in, line)) {
-    ++lineno;
-    if (auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    std::istringstream ls(line);
-    std::string token;
-    if (!(ls >> token)) continue;
-    std::vector<float> row;
-    std::string field;
-    while (ls >> field) {
-      char* end = nullptr;
-      double v = std::strtod(field.c_str(), &end);
-      if (end == field.c_str() || *end != '\0' || !std::isfinite(v))
-        throw FileError(str(kWhere, ": '", path, "' line ", lineno, ": '", field,
-                            "' is not a finite number (expected: token v1 v2 ... vd)"));
-      row.push_back(static_cast<float>(v));
-    }
-    if (row.empty())
-      throw FileError(str(kWhere, ": '", path, "' line ", lineno, ": token '", token, "' has no values"));
-    if (!e.rows.empty() && row.size() != e.rows.front().size())
-      throw FileError(str(kWhere, ": '", path, "' line ", lineno, ": token '", token, "' has ", row.size(),
-                          " values; expected ", e.rows.front().size(), " like the first line"));
-    e.tokens.push_back(token);
-    e.rows.push_back(std::move(row));
-  }
-  if (e.rows.empty()) throw FileError(str(kWhere, ": '", path, "' holds no embeddings"));
-  return e;
 }
 
 io::HeatmapPanel panel(const TensorF& m, const std::string& title, const std::vector<std::string>& rows,

@@ -13,6 +13,7 @@
 #include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/io/heatmap.h"
+#include "qkv/io/input_file.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/train/adamw.h"
 #include "qkv/train/cross_entropy.h"
@@ -290,37 +291,20 @@ void save_seq2seq(const std::string& dir, models::Seq2Seq<float>& model) {
 
 std::unique_ptr<models::Seq2Seq<float>> load_seq2seq(const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
-  if (!std::filesystem::exists(path))
-    throw FileError(str("load_seq2seq: '", path, "' does not exist; train with `qkv seq2seq --out ", dir, "` first"));
+  const std::string where = "load_seq2seq: '" + io::printable_path(path) + "'";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw FileError(str(where, " does not exist; train with `qkv seq2seq --out ", io::printable_path(dir), "` first"));
   io::SafeTensors file = io::read_safetensors(path);
-  auto number = [&](const char* key) {
-    const std::string& v = file.meta(key);
-    try {
-      size_t used = 0;
-      long long n = std::stoll(v, &used);
-      if (used != v.size() || n <= 0) throw std::invalid_argument(v);
-      return static_cast<int64_t>(n);
-    } catch (const std::exception&) {
-      throw FileError(str("load_seq2seq: '", path, "': metadata '", key, "' is '", v, "'; expected a positive integer"));
-    }
-  };
-  if (file.metadata.count("format") == 0 || file.metadata.at("format") != "qkv.seq2seq.dates")
-    throw FileError(str("load_seq2seq: '", path, "' is not a qkv seq2seq dates model (metadata 'format')"));
-  models::Seq2SeqConfig c{number("vocab"), number("embed"), number("hidden"), number("attention")};
   data::CharVocab vocab;
-  if (c.vocab != vocab.size())
-    throw FileError(str("load_seq2seq: '", path, "' has a vocabulary of ", c.vocab, "; expected ", vocab.size()));
+  // Names, shapes and finite values are checked before the model allocates anything.
+  const models::Seq2SeqConfig c = models::checked_seq2seq_config(file, vocab.size());
+  const auto shapes = c.parameter_shapes();
   Rng rng(0);
   auto model = std::make_unique<models::Seq2Seq<float>>(c, rng);
   std::map<std::string, TensorF> dict;
-  for (auto& [name, t] : file.tensors) dict[name] = file.get_f32(name);
-  try {
-    model->load_state_dict(dict);
-  } catch (const FileError&) {
-    throw;
-  } catch (const Error& e) {
-    throw FileError(str("load_seq2seq: '", path, "': ", e.what()));
-  }
+  for (const auto& [name, shape] : shapes) dict[name] = file.get_f32(name);
+  model->load_state_dict(dict);
   return model;
 }
 

@@ -5,9 +5,10 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <fstream>
+#include <string>
 
 #include "qkv/core/error.h"
+#include "qkv/io/input_file.h"
 
 #ifndef QKV_FONT_DIR
 #define QKV_FONT_DIR "/usr/share/fonts"
@@ -55,10 +56,13 @@ struct Font::Impl {
 };
 
 Font::Font(const std::string& path, int face_index) : impl_(std::make_unique<Impl>()), path_(path) {
-  if (!std::ifstream(path).good())
-    throw FileError(str("font: cannot open '", path,
-                        "' (install the Debian package fonts-wqy-zenhei, or set QKV_FONT to a TrueType font "
+  try {
+    open_input_file(path, "font");
+  } catch (const FileError& e) {
+    throw FileError(str(e.what(),
+                        " (install the Debian package fonts-wqy-zenhei, or set QKV_FONT to a TrueType font "
                         "that covers the characters you draw)"));
+  }
   if (FT_Init_FreeType(&impl_->library) != 0) throw Error("font: cannot initialise FreeType");
   if (FT_New_Face(impl_->library, path.c_str(), face_index, &impl_->face) != 0) {
     FT_Done_FreeType(impl_->library);
@@ -68,7 +72,12 @@ Font::Font(const std::string& path, int face_index) : impl_(std::make_unique<Imp
 
 void Font::add_fallback(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (impl_->fallback || !std::ifstream(path).good()) return;
+  if (impl_->fallback) return;
+  try {
+    open_input_file(path, "font");
+  } catch (const FileError&) {
+    return;
+  }
   if (FT_New_Face(impl_->library, path.c_str(), 0, &impl_->fallback) != 0) impl_->fallback = nullptr;
 }
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "qkv/core/error.h"
+#include "qkv/io/input_file.h"
 
 namespace qkv::io {
 
@@ -22,6 +23,10 @@ Image::Image(int w, int h, int c, uint8_t fill) : width(w), height(h), channels(
 }
 
 namespace {
+
+// Pictures read here are inputs to small models: 4096 x 4096 (64 MB as RGBA) is plenty.
+constexpr png_uint_32 kMaxPngSide = 1 << 14;
+constexpr uint64_t kMaxPngPixels = uint64_t{1} << 24;
 
 struct FileCloser {
   void operator()(FILE* f) const {
@@ -42,6 +47,15 @@ void on_png_error(png_structp png, png_const_charp msg) {
 }
 
 void on_png_warning(png_structp, png_const_charp) {}
+
+void check_png_size(const std::string& path, uint64_t width, uint64_t height) {
+  if (width == 0 || height == 0)
+    throw FileError(str("read_png: '", printable_path(path), "' has size ", width, "x", height,
+                        "; expected a positive width and height"));
+  if (width > kMaxPngSide || height > kMaxPngSide || width * height > kMaxPngPixels)
+    throw FileError(str("read_png: '", printable_path(path), "' is ", width, "x", height, " pixels; the limit is ",
+                        kMaxPngSide, " pixels a side and ", kMaxPngPixels, " pixels in all"));
+}
 
 }  // namespace
 
@@ -101,53 +115,67 @@ void write_png(const std::string& path, const Image& image) {
 }
 
 Image read_png(const std::string& path) {
-  std::unique_ptr<FILE, FileCloser> file(std::fopen(path.c_str(), "rb"));
-  if (!file) throw FileError(str("read_png: cannot open '", path, "': ", std::strerror(errno)));
-  unsigned char sig[8] = {};
-  if (std::fread(sig, 1, 8, file.get()) != 8 || png_sig_cmp(sig, 0, 8) != 0)
-    throw FileError(str("read_png: '", path, "' is not a PNG file (bad signature)"));
+  InputFile input = open_input_file(path, "read_png: PNG file");
+  std::unique_ptr<FILE, FileCloser> file(::fdopen(input.fd(), "rb"));
+  if (!file) throw FileError(str("read_png: cannot open '", printable_path(path), "': ", std::strerror(errno)));
+  input.release();
+  // The signature and the IHDR chunk (always first): the size is checked before libpng runs.
+  unsigned char head[24] = {};
+  if (std::fread(head, 1, 8, file.get()) != 8 || png_sig_cmp(head, 0, 8) != 0)
+    throw FileError(str("read_png: '", printable_path(path), "' is not a PNG file (bad signature)"));
+  if (std::fread(head + 8, 1, 16, file.get()) == 16 && std::memcmp(head + 12, "IHDR", 4) == 0)
+    check_png_size(path, png_get_uint_32(head + 16), png_get_uint_32(head + 20));
+  if (std::fseek(file.get(), 8, SEEK_SET) != 0)
+    throw FileError(str("read_png: cannot seek in '", printable_path(path), "': ", std::strerror(errno)));
 
   PngErrorState err;
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &err, on_png_error, on_png_warning);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
   if (!png || !info) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw FileError(str("read_png: cannot initialise libpng for '", path, "'"));
+    throw FileError(str("read_png: cannot initialise libpng for '", printable_path(path), "'"));
   }
   Image image;
   std::vector<png_bytep> rows;
   if (setjmp(png_jmpbuf(png))) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw FileError(str("read_png: '", path, "' is truncated or corrupt: ", err.message));
+    throw FileError(str("read_png: '", printable_path(path), "' is truncated or corrupt: ", err.message));
   }
   png_init_io(png, file.get());
   png_set_sig_bytes(png, 8);
+  png_set_user_limits(png, kMaxPngSide, kMaxPngSide);
   png_read_info(png, info);
-  png_byte color = png_get_color_type(png, info);
-  png_byte depth = png_get_bit_depth(png, info);
-  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
-  if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
-  if (png_get_valid(png, info, PNG_INFO_tRNS)) png_set_tRNS_to_alpha(png);
-  if (depth == 16) png_set_strip_16(png);
-  png_read_update_info(png, info);
-  int channels = png_get_channels(png, info);
-  int width = static_cast<int>(png_get_image_width(png, info));
-  int height = static_cast<int>(png_get_image_height(png, info));
-  if (channels == 2) {  // gray + alpha: keep the gray, drop the alpha
-    png_set_strip_alpha(png);
-    png_read_update_info(png, info);
-    channels = png_get_channels(png, info);
+  const png_uint_32 width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  if (width > kMaxPngSide || height > kMaxPngSide || uint64_t{width} * height > kMaxPngPixels) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    check_png_size(path, width, height);
   }
+  // Every transform is set before the one png_read_update_info: 8-bit gray, RGB or RGBA out.
+  const png_byte color = png_get_color_type(png, info);
+  const png_byte depth = png_get_bit_depth(png, info);
+  const bool gray = (color & PNG_COLOR_MASK_COLOR) == 0;
+  if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+  if (gray && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+  if (gray)
+    png_set_strip_alpha(png);  // gray + alpha keeps the gray; a gray tRNS is ignored
+  else if (png_get_valid(png, info, PNG_INFO_tRNS))
+    png_set_tRNS_to_alpha(png);
+  if (depth == 16) png_set_strip_16(png);
+  png_set_interlace_handling(png);
+  png_read_update_info(png, info);
+  const int channels = png_get_channels(png, info);
   if (channels != 1 && channels != 3 && channels != 4) {
     png_destroy_read_struct(&png, &info, nullptr);
-    throw FileError(str("read_png: '", path, "' has ", channels, " channels after conversion; expected 1, 3 or 4"));
+    throw FileError(str("read_png: '", printable_path(path), "' has ", channels,
+                        " channels after conversion; expected 1, 3 or 4"));
   }
-  image.width = width;
-  image.height = height;
+  image.width = static_cast<int>(width);
+  image.height = static_cast<int>(height);
   image.channels = channels;
-  image.pixels.assign(static_cast<size_t>(width) * height * channels, 0);
-  rows.resize(static_cast<size_t>(height));
-  for (int y = 0; y < height; ++y) rows[static_cast<size_t>(y)] = image.pixels.data() + static_cast<size_t>(y) * width * channels;
+  image.pixels.assign(static_cast<size_t>(width) * height * static_cast<size_t>(channels), 0);
+  rows.resize(height);
+  for (png_uint_32 y = 0; y < height; ++y)
+    rows[y] = image.pixels.data() + static_cast<size_t>(y) * width * static_cast<size_t>(channels);
   png_read_image(png, rows.data());
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);

@@ -21,7 +21,10 @@ struct Image {
 
 // Writes atomically (temp file + rename). Throws qkv::FileError naming the path.
 void write_png(const std::string& path, const Image& image);
-// Reads any PNG (palette, 16-bit and alpha are converted to 8-bit gray/RGB/RGBA as stored).
+// Reads any PNG (palette, 16-bit and alpha are converted to 8-bit gray/RGB/RGBA as stored; gray
+// with alpha or tRNS reads as gray). Throws qkv::FileError naming the file when it is not a
+// regular file (a FIFO would block), is corrupt, or is larger than 16384 pixels a side or
+// 16,777,216 pixels in all (checked from the header, before any pixel memory).
 Image read_png(const std::string& path);
 // Converts to one channel (luma) and resizes with bilinear sampling when the size differs.
 Image to_gray(const Image& image, int width, int height);

@@ -3,10 +3,14 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
+
+#include "qkv/io/input_file.h"
 
 namespace qkv::io {
 namespace {
@@ -34,16 +38,35 @@ SafeTensor make(const char* dtype, const Tensor<T>& t) {
 template <typename T>
 Tensor<T> take(const SafeTensors& f, const std::string& name, const char* dtype) {
   auto it = f.tensors.find(name);
-  QKV_CHECK(it != f.tensors.end(), "safetensors: no tensor named '", name, "'");
-  QKV_CHECK(it->second.dtype == dtype, "safetensors: tensor '", name, "' has dtype ", it->second.dtype,
+  const std::string file = f.path.empty() ? std::string() : " in '" + printable_path(f.path) + "'";
+  QKV_CHECK(it != f.tensors.end(), "safetensors: no tensor named '", name, "'", file);
+  QKV_CHECK(it->second.dtype == dtype, "safetensors: tensor '", name, "'", file, " has dtype ", it->second.dtype,
             "; expected ", dtype);
   Tensor<T> t(it->second.shape);
   if (t.numel()) std::memcpy(t.data(), it->second.bytes.data(), it->second.bytes.size());
   return t;
 }
 
+constexpr uint64_t kMaxHeaderBytes = uint64_t{16} << 20;
+
 [[noreturn]] void file_fail(const std::string& path, const std::string& what) {
-  throw FileError("safetensors file '" + path + "': " + what);
+  throw FileError("safetensors file '" + printable_path(path) + "': " + what);
+}
+
+// n bytes at `offset`; false at a short read.
+bool read_at(int fd, uint8_t* data, size_t n, uint64_t offset) {
+  while (n > 0) {
+    ssize_t r = ::pread(fd, data, n, static_cast<off_t>(offset));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    if (r == 0) return false;
+    data += r;
+    n -= static_cast<size_t>(r);
+    offset += static_cast<uint64_t>(r);
+  }
+  return true;
 }
 
 void write_all(int fd, const void* data, size_t n, const std::string& path) {
@@ -79,7 +102,8 @@ std::map<std::string, TensorF> SafeTensors::f32_with_prefix(const std::string& p
 
 const std::string& SafeTensors::meta(const std::string& key) const {
   auto it = metadata.find(key);
-  QKV_CHECK(it != metadata.end(), "safetensors: no metadata key '", key, "'");
+  QKV_CHECK(it != metadata.end(), "safetensors: no metadata key '", key, "'",
+            path.empty() ? std::string() : " in '" + printable_path(path) + "'");
   return it->second;
 }
 
@@ -131,26 +155,32 @@ void write_safetensors(const std::string& path, const SafeTensors& file) {
 }
 
 SafeTensors read_safetensors(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) file_fail(path, "not found (or not a regular file)");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) file_fail(path, "cannot be opened");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (bytes.size() < 8) file_fail(path, "truncated: " + std::to_string(bytes.size()) + " bytes, no header length");
+  InputFile file = open_input_file(path, "safetensors file");
+  const uint64_t file_size = static_cast<uint64_t>(file.size());
+  if (file_size < 8) file_fail(path, "truncated: " + std::to_string(file_size) + " bytes, no header length");
+  uint8_t len[8];
+  if (!read_exact(file.fd(), len, 8, path, "safetensors file")) file_fail(path, "shrank while being read");
   uint64_t n = 0;
-  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(bytes[static_cast<size_t>(i)]) << (8 * i);
-  if (n > bytes.size() - 8)
-    file_fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(bytes.size()));
+  for (int i = 0; i < 8; ++i) n |= static_cast<uint64_t>(len[i]) << (8 * i);
+  if (n > file_size - 8)
+    file_fail(path, "header length " + std::to_string(n) + " exceeds the file size " + std::to_string(file_size));
+  if (n > kMaxHeaderBytes)
+    file_fail(path, "header length " + std::to_string(n) + " exceeds the limit of " +
+                        std::to_string(kMaxHeaderBytes) + " bytes");
+  std::string text(static_cast<size_t>(n), '\0');
+  if (!read_exact(file.fd(), text.data(), text.size(), path, "safetensors file"))
+    file_fail(path, "shrank while being read");
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<std::ptrdiff_t>(n));
+    header = nlohmann::json::parse(text);
   } catch (const std::exception& e) {
     file_fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }
   if (!header.is_object()) file_fail(path, "header is not a JSON object");
-  const size_t data_begin = 8 + n;
-  const uint64_t data_size = bytes.size() - data_begin;
+  const uint64_t data_begin = 8 + n;
+  const uint64_t data_size = file_size - data_begin;
   SafeTensors out;
+  out.path = path;
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (auto& [name, entry] : header.items()) {
     if (name == "__metadata__") {
@@ -171,6 +201,7 @@ SafeTensors read_safetensors(const std::string& path) {
     const auto& shape = entry["shape"];
     const auto& offs = entry["data_offsets"];
     if (!shape.is_array()) file_fail(path, where + "shape is not an array");
+    if (shape.size() > 16) file_fail(path, where + "shape has " + std::to_string(shape.size()) + " dims; the limit is 16");
     uint64_t count = 1;
     for (auto& s : shape) {
       if (!s.is_number_unsigned()) file_fail(path, where + "shape has a negative or non-integer entry");
@@ -189,14 +220,49 @@ SafeTensors read_safetensors(const std::string& path) {
       file_fail(path, where + std::to_string(e - b) + " bytes for dtype " + t.dtype + " and shape " +
                           shape_str(t.shape) + " (expected " + std::to_string(count * dtype_size(t.dtype)) + ")");
     ranges.emplace_back(b, e);
-    t.bytes.assign(bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + b),
-                   bytes.begin() + static_cast<std::ptrdiff_t>(data_begin + e));
     out.tensors[name] = std::move(t);
   }
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i)
     if (ranges[i].first < ranges[i - 1].second) file_fail(path, "tensors have overlapping data_offsets");
+  for (auto& [name, entry] : header.items()) {
+    if (name == "__metadata__") continue;
+    SafeTensor& t = out.tensors[name];
+    const uint64_t b = entry["data_offsets"][0].get<uint64_t>(), e = entry["data_offsets"][1].get<uint64_t>();
+    t.bytes.resize(static_cast<size_t>(e - b));
+    if (!read_at(file.fd(), t.bytes.data(), t.bytes.size(), data_begin + b))
+      file_fail(path, "tensor '" + name + "': shrank while being read");
+  }
   return out;
+}
+
+void check_finite(const SafeTensors& file, const std::string& name, const std::string& who) {
+  auto it = file.tensors.find(name);
+  QKV_CHECK(it != file.tensors.end(), who, ": '", printable_path(file.path), "' has no tensor '", name, "'");
+  if (it->second.dtype != "F32") return;
+  const std::vector<uint8_t>& bytes = it->second.bytes;
+  for (size_t i = 0; i + 4 <= bytes.size(); i += 4) {
+    float x;
+    std::memcpy(&x, bytes.data() + i, 4);
+    if (!std::isfinite(x))
+      throw FileError(str(who, ": '", printable_path(file.path), "': tensor '", name, "' holds ", std::isnan(x) ? "NaN" : "an infinite value",
+                          " at index ", i / 4, " (flat); weights must be finite"));
+  }
+}
+
+void check_weights(const SafeTensors& file, const NamedShapes& expected, const std::string& who) {
+  for (const auto& [name, shape] : expected) {
+    auto it = file.tensors.find(name);
+    if (it == file.tensors.end())
+      throw FileError(str(who, ": '", printable_path(file.path), "' has no tensor '", name, "' (expected shape ", shape_str(shape), ")"));
+    if (it->second.dtype != "F32")
+      throw FileError(str(who, ": '", printable_path(file.path), "': tensor '", name, "' has dtype ", it->second.dtype,
+                          "; expected F32"));
+    if (it->second.shape != shape)
+      throw FileError(str(who, ": '", printable_path(file.path), "': tensor '", name, "' has shape ", shape_str(it->second.shape),
+                          "; expected ", shape_str(shape)));
+    check_finite(file, name, who);
+  }
 }
 
 }  // namespace qkv::io

@@ -8,6 +8,8 @@
 // rename, fsync of the directory), so a crash never leaves a half-written checkpoint.
 // Reading validates everything (sizes, offsets in bounds and non-overlapping, dtype × shape
 // = byte count, JSON well-formed) and throws qkv::FileError naming the file and the tensor.
+// The header (at most 16 MiB) is read first, then each tensor's bytes straight from the file:
+// memory never exceeds the file's own size. Non-regular files (FIFOs, directories) are refused.
 #pragma once
 
 #include <cstdint>
@@ -44,7 +46,17 @@ class SafeTensors {
 
   std::map<std::string, SafeTensor> tensors;
   std::map<std::string, std::string> metadata;
+  std::string path;  // the file it was read from (empty when built in memory); named in errors
 };
+
+using NamedShapes = std::vector<std::pair<std::string, Shape>>;
+
+// Before a model is built from a file: every expected tensor must be present as F32 with
+// exactly that shape and hold only finite values. Throws qkv::FileError naming `who`, the file,
+// the tensor, the expected and the actual value.
+void check_weights(const SafeTensors& file, const NamedShapes& expected, const std::string& who);
+// The first non-finite value of an F32 tensor: FileError naming the file, tensor and index.
+void check_finite(const SafeTensors& file, const std::string& name, const std::string& who);
 
 void write_safetensors(const std::string& path, const SafeTensors& file);
 SafeTensors read_safetensors(const std::string& path);

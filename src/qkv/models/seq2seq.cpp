@@ -41,9 +41,7 @@ struct Seq2Seq<T>::State {
 
 template <typename T>
 Seq2Seq<T>::Seq2Seq(const Seq2SeqConfig& config, Rng& rng) : config_(config) {
-  QKV_CHECK(config.vocab > 3 && config.embed > 0 && config.hidden > 0 && config.attention > 0,
-            "Seq2Seq: config vocab=", config.vocab, " embed=", config.embed, " hidden=", config.hidden,
-            " attention=", config.attention, "; expected vocab > 3 and positive widths");
+  config.validate();
   st_ = std::make_unique<State>(config, rng);
 }
 

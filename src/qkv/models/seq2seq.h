@@ -29,6 +29,10 @@
 #include "qkv/nn/gru.h"
 #include "qkv/nn/linear.h"
 
+namespace qkv::io {
+class SafeTensors;
+}
+
 namespace qkv::models {
 
 struct Seq2SeqConfig {
@@ -36,7 +40,20 @@ struct Seq2SeqConfig {
   int64_t embed = 32;      // E
   int64_t hidden = 64;     // H
   int64_t attention = 64;  // A
+
+  // Throws qkv::Error naming the field: vocab 4..65536, embed, hidden, attention 1..4096 and at
+  // most 2^25 parameters in all.
+  void validate() const;
+  // (name, shape) of every parameter, from the config alone (loaders check files against it
+  // before building the model). Call after validate().
+  std::vector<std::pair<std::string, Shape>> parameter_shapes() const;
 };
+
+// What a loader checks before it builds the model from a saved file: the metadata (format
+// "qkv.seq2seq.dates", vocab equal to expected_vocab, embed, hidden, attention positive integers
+// within validate()'s bounds) and every tensor (present, F32, its shape, finite; no others).
+// Throws qkv::FileError naming the file and the key or tensor.
+Seq2SeqConfig checked_seq2seq_config(const io::SafeTensors& file, int64_t expected_vocab);
 
 template <typename T>
 struct GreedyResult {

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <nlohmann/json.hpp>
 #include <type_traits>
 
 #include "qkv/core/parallel.h"
@@ -41,48 +40,6 @@ void trunc_normal(Tensor<T>& t, Rng& rng, double std) {
 }
 
 }  // namespace
-
-void VitConfig::validate() const {
-  QKV_CHECK(image_size > 0 && channels > 0, "VitConfig: image_size=", image_size, " and channels=", channels,
-            " must be positive");
-  QKV_CHECK(patch > 0 && image_size % patch == 0, "VitConfig: patch=", patch, " must divide image_size=", image_size);
-  QKV_CHECK(dim > 0 && heads > 0 && dim % heads == 0, "VitConfig: dim=", dim, " must be a positive multiple of heads=",
-            heads);
-  QKV_CHECK(depth >= 0, "VitConfig: depth=", depth, "; expected >= 0");
-  QKV_CHECK(mlp_hidden > 0, "VitConfig: mlp_hidden=", mlp_hidden, "; expected > 0");
-  QKV_CHECK(classes > 0, "VitConfig: classes=", classes, "; expected > 0");
-  QKV_CHECK(dropout >= 0 && dropout < 1, "VitConfig: dropout=", dropout, "; expected [0, 1)");
-  QKV_CHECK(attn_dropout >= 0 && attn_dropout < 1, "VitConfig: attn_dropout=", attn_dropout, "; expected [0, 1)");
-}
-
-std::string VitConfig::to_json() const {
-  nlohmann::json j = {{"image_size", image_size}, {"channels", channels},   {"patch", patch},
-                      {"dim", dim},               {"depth", depth},         {"heads", heads},
-                      {"mlp_hidden", mlp_hidden}, {"classes", classes},     {"dropout", dropout},
-                      {"attn_dropout", attn_dropout}};
-  return j.dump();
-}
-
-VitConfig VitConfig::from_json(const std::string& text) {
-  VitConfig c;
-  try {
-    auto j = nlohmann::json::parse(text);
-    c.image_size = j.at("image_size").get<int64_t>();
-    c.channels = j.at("channels").get<int64_t>();
-    c.patch = j.at("patch").get<int64_t>();
-    c.dim = j.at("dim").get<int64_t>();
-    c.depth = j.at("depth").get<int64_t>();
-    c.heads = j.at("heads").get<int64_t>();
-    c.mlp_hidden = j.at("mlp_hidden").get<int64_t>();
-    c.classes = j.at("classes").get<int64_t>();
-    c.dropout = j.value("dropout", 0.0);
-    c.attn_dropout = j.value("attn_dropout", 0.0);
-  } catch (const nlohmann::json::exception& e) {
-    fail("VitConfig: invalid config JSON (", e.what(), "): ", text);
-  }
-  c.validate();
-  return c;
-}
 
 // ---------------------------------------------------------------- block
 
@@ -328,15 +285,9 @@ void save_vit(const std::string& path, Vit<float>& model) {
 
 std::unique_ptr<Vit<float>> load_vit(const std::string& path) {
   io::SafeTensors f = io::read_safetensors(path);
-  auto it = f.metadata.find("vit_config");
-  if (it == f.metadata.end())
-    throw FileError("load_vit: '" + path + "' has no 'vit_config' metadata (not a qkv ViT checkpoint)");
-  auto model = std::make_unique<Vit<float>>(VitConfig::from_json(it->second));
+  auto model = std::make_unique<Vit<float>>(checked_vit_config(f));
   std::map<std::string, TensorF> dict;
-  for (auto& [name, p] : model->named_parameters()) {
-    QKV_CHECK(f.contains(name), "load_vit: '", path, "' has no tensor '", name, "'");
-    dict[name] = f.get_f32(name);
-  }
+  for (auto& [name, p] : model->named_parameters()) dict[name] = f.get_f32(name);
   model->load_state_dict(dict);
   return model;
 }

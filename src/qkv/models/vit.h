@@ -35,6 +35,10 @@
 #include "qkv/nn/mlp.h"
 #include "qkv/nn/multihead_attention.h"
 
+namespace qkv::io {
+class SafeTensors;
+}
+
 namespace qkv::models {
 
 struct VitConfig {
@@ -52,9 +56,16 @@ struct VitConfig {
   int64_t grid() const { return image_size / patch; }
   int64_t num_patches() const { return grid() * grid(); }
   int64_t tokens() const { return num_patches() + 1; }
-  void validate() const;  // throws qkv::Error naming the bad field
+  // Throws qkv::Error naming the bad field. Bounds: image_size <= 4096, channels <= 64,
+  // patches <= 4096, dim <= 4096, depth <= 256, mlp_hidden <= 16384, classes <= 100000, and
+  // at most 2^25 (33.5 million) parameters in all.
+  void validate() const;
   std::string to_json() const;
+  // Every field must be an integer (dropouts numbers); then validate().
   static VitConfig from_json(const std::string& text);
+  // (name, shape) of every parameter, in named_parameters() order, computed from the config
+  // alone: loaders check a file against it before building the model. Call after validate().
+  std::vector<std::pair<std::string, Shape>> parameter_shapes() const;
 };
 
 template <typename T>
@@ -119,8 +130,14 @@ void normalize_pixels(const uint8_t* pixels, float* out, int64_t n);
 
 // Checkpoint helpers: the model's weights under their state_dict names plus the config as
 // metadata "vit_config" (JSON). load_vit accepts any safetensors file holding those keys
-// (extra keys such as "optim.*" are ignored).
+// (extra keys such as "optim.*" are ignored); it validates the config and checks every tensor
+// (present, F32, shape, finite) before allocating the model, and throws qkv::FileError
+// naming the file and the key or tensor.
 void save_vit(const std::string& path, Vit<float>& model);
 std::unique_ptr<Vit<float>> load_vit(const std::string& path);
+// What load_vit checks before it allocates the model: the "vit_config" metadata (integers within
+// the bounds of validate()) and every tensor it implies (present, F32, its shape, finite).
+// Returns the config; throws qkv::FileError naming the file and the key or tensor.
+VitConfig checked_vit_config(const io::SafeTensors& file);
 
 }  // namespace qkv::models

@@ -232,6 +232,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
     QKV_CHECK(f.meta("train_config") == o.to_json(), "train_vit: --resume with options that differ from the run in '",
               ck, "'\n  checkpoint: ", f.meta("train_config"), "\n  now:        ", o.to_json());
     const CheckpointPosition at = checkpoint_position(f, ck, o.epochs, steps_per_epoch);
+    io::check_weights(f, o.model.parameter_shapes(), "train_vit --resume");
     std::map<std::string, TensorF> weights, state;
     for (auto& [name, p] : params) weights[name] = f.get_f32(name);
     model.load_state_dict(weights);

@@ -5,6 +5,8 @@
 
 #include "command.h"
 #include "qkv/data/idx.h"
+#include "qkv/demos/vit_page.h"
+#include "qkv/io/html_page.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/image.h"
 #include "qkv/models/vit.h"
@@ -13,7 +15,7 @@
 namespace {
 
 struct MapOptions {
-  std::string checkpoint, image, data_dir, output = "attention.png", save_input;
+  std::string checkpoint, image, data_dir, output = "attention.png", save_input, html;
   int64_t index = -1;
   int scale = 8;
   bool invert = false;
@@ -21,6 +23,7 @@ struct MapOptions {
 
 int run(const MapOptions& o) {
   QKV_CHECK((o.index >= 0) != !o.image.empty(), "attention-map: give exactly one of --index I or --image PNG");
+  if (!o.html.empty()) qkv::io::check_output_file(o.html, "qkv attention-map: --html");
   auto model = qkv::models::load_vit(o.checkpoint);
   const auto& c = model->config();
   QKV_CHECK(c.channels == 1, "attention-map: only grayscale models are supported");
@@ -62,6 +65,10 @@ int run(const MapOptions& o) {
   qkv::io::write_png(o.output, qkv::io::render_image_panels(panels, title, o.scale));
   std::printf("predicted: %s (%.4f)\n", best < names.size() ? names[best] : "?", maps.probs[best]);
   std::printf("wrote %s\n", o.output.c_str());
+  if (!o.html.empty()) {
+    qkv::io::write_text_file(o.html, qkv::demos::vit_page_html(*model, gray, truth), "qkv attention-map: --html");
+    std::printf("wrote %s\n", o.html.c_str());
+  }
   return 0;
 }
 
@@ -76,6 +83,7 @@ qkv::cli::Command reg("attention-map", "PNG of where a ViT looks: class-token at
                         app.add_option("--save-input", o->save_input, "Also write the 28x28 input as a PNG");
                         app.add_option("--scale", o->scale, "Upscaling of each panel")->capture_default_str();
                         app.add_flag("--invert", o->invert, "Invert --image first (light object on black)");
+                        app.add_option("--html", o->html, "Also write an interactive page (self-contained HTML)");
                         return [o] { return run(*o); };
                       });
 

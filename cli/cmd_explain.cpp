@@ -4,6 +4,8 @@
 
 #include "command.h"
 #include "qkv/demos/explain.h"
+#include "qkv/demos/explain_page.h"
+#include "qkv/io/html_page.h"
 
 namespace {
 
@@ -13,6 +15,7 @@ qkv::cli::Command reg(
       auto o = std::make_shared<qkv::demos::ExplainOptions>();
       auto tokens = std::make_shared<std::string>();
       auto colormap = std::make_shared<std::string>("viridis");
+      auto html = std::make_shared<std::string>();
       app.add_option("--tokens", *tokens, "Tokens separated by spaces (\"the cat sat\"), or characters (\"早上好\")");
       app.add_option("--embeddings", o->embeddings_file, "File with lines \"token v1 v2 ... vd\" (default: seeded)");
       app.add_option("--dim", o->dim, "Width d of the seeded embeddings")->capture_default_str();
@@ -24,10 +27,15 @@ qkv::cli::Command reg(
       app.add_option("--reduction", o->reduction, "Squeeze-and-excitation reduction r")->capture_default_str();
       app.add_option("--out", o->out_dir, "Write the heatmaps (explain_*.png) to this directory");
       app.add_option("--colormap", *colormap, "viridis, magma or gray")->capture_default_str();
-      return [o, tokens, colormap] {
+      app.add_option("--html", *html, "Write an interactive page (self-contained HTML) to this file");
+      return [o, tokens, colormap, html] {
         if (!tokens->empty()) o->tokens = qkv::demos::split_tokens(*tokens);
         o->colormap = qkv::io::parse_colormap(*colormap);
-        qkv::demos::run_explain(*o, std::cout);
+        if (!html->empty()) qkv::io::check_output_file(*html, "qkv explain: --html");
+        auto result = qkv::demos::run_explain(*o, std::cout);
+        if (html->empty()) return 0;
+        qkv::io::write_text_file(*html, qkv::demos::explain_page_html(result), "qkv explain: --html");
+        std::cout << "wrote " << *html << "\n";
         return 0;
       };
     });

@@ -87,18 +87,19 @@
     const ys = grid.map((s) => Math.max(...softmax(QK[i], s)));
     chart.root.append(svg("path", { d: qkv.path(grid, ys, chart.x, chart.y), fill: "none",
                                     stroke: colors[i % colors.length], "stroke-width": 2 }));
-    chart.root.append(svg("text", { x: chart.x(sMax) - 4, y: chart.y(ys[ys.length - 1]) - 4 - 11 * (i % 3),
-                                    "text-anchor": "end", "font-size": 12, fill: colors[i % colors.length], text: t }));
   });
+  const chartLegend = el("div", { class: "legend" },
+    T.map((t, i) => el("span", { style: { "--c": colors[i % colors.length] }, text: `query ${t}` })));
   for (const [s, label] of [[inv, "1/√d_k"], [1, "1"]]) {
     if (s > sMax) continue;
     chart.root.append(svg("line", { x1: chart.x(s), x2: chart.x(s), y1: chart.y(0), y2: chart.y(1.02),
                                     stroke: "#55606e", "stroke-dasharray": "3 3" }),
-                      svg("text", { x: chart.x(s) + 3, y: chart.y(0.06), "font-size": 11, text: label }));
+                      svg("text", { x: chart.x(s) + (s === 1 ? 3 : -3), y: chart.y(0.06), "font-size": 11,
+                                    "text-anchor": s === 1 ? "start" : "end", text: label }));
   }
   const marker = svg("line", { id: "scale-marker", y1: chart.y(0), y2: chart.y(1.02), stroke: "#111", "stroke-width": 2 });
   chart.root.append(marker);
-  app.append(el("div", { class: "row" }, tQK.table, tW.table, tO.table, chart.root));
+  app.append(el("div", { class: "row" }, tQK.table, tW.table, tO.table, el("div", {}, chart.root, chartLegend)));
 
   function setScale(s) {
     s = Number(s);
@@ -178,7 +179,7 @@
       b.setAttribute("aria-pressed", String(k === i));
     });
     for (const t of [tS, tA, tY, tQK, tW, tO]) t.highlightRow(i);
-    tX.rows.forEach((tr, j) => { tr.style.opacity = String(0.3 + 0.7 * D.A[i][j]); });
+    tX.rows.forEach((tr, j) => { tr.style.opacity = String(0.5 + 0.5 * D.A[i][j]); });
     tX.cells.forEach((row, j) => row.forEach((td) => td.classList.toggle("mixed", D.A[i][j] >= Math.max(...D.A[i]) - 1e-12)));
     showMix(i);
   }

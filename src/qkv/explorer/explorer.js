@@ -147,13 +147,14 @@ const qkv = (() => {
     const y = (v) => H - m.b - ((v - o.y[0]) / (o.y[1] - o.y[0])) * (H - m.t - m.b);
     const root = svg("svg", { width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": o.label });
     const grid = svg("g", { class: "grid" }), axis = svg("g", { class: "axis", "font-size": 11 });
+    const label = (t) => String(+t.toFixed(6));
     for (const t of ticks(o.x[0], o.x[1], o.xTicks || 6)) {
       grid.append(svg("line", { x1: x(t), x2: x(t), y1: m.t, y2: H - m.b }));
-      axis.append(svg("text", { x: x(t), y: H - m.b + 15, "text-anchor": "middle", text: fmt(t, t % 1 ? 1 : 0) }));
+      axis.append(svg("text", { x: x(t), y: H - m.b + 15, "text-anchor": "middle", text: label(t) }));
     }
     for (const t of ticks(o.y[0], o.y[1], o.yTicks || 5)) {
       grid.append(svg("line", { x1: m.l, x2: W - m.r, y1: y(t), y2: y(t) }));
-      axis.append(svg("text", { x: m.l - 6, y: y(t) + 4, "text-anchor": "end", text: fmt(t, Math.abs(t) < 10 && t % 1 ? 1 : 0) }));
+      axis.append(svg("text", { x: m.l - 6, y: y(t) + 4, "text-anchor": "end", text: label(t) }));
     }
     axis.append(svg("line", { x1: m.l, x2: W - m.r, y1: H - m.b, y2: H - m.b }));
     axis.append(svg("line", { x1: m.l, x2: m.l, y1: m.t, y2: H - m.b }));

@@ -39,7 +39,7 @@
   const all = [...ys, ...D.truth_y];
   const lo = Math.min(...all), hi = Math.max(...all), pad = 0.08 * (hi - lo);
   const P = qkv.axes({ width: 640, height: 420, x: [0, D.x_max], y: [lo - pad, hi + pad], xLabel: "x", yLabel: "y",
-                       label: "training points, truth and Nadaraya–Watson predictions", margin: { b: 64 } });
+                       label: "training points, truth and Nadaraya–Watson predictions" });
   const barBase = P.y(lo - pad), barTop = barBase - 70;
   const bars = svg("g", { id: "weight-bars", "aria-hidden": "true" });
   const truth = svg("path", { d: qkv.path(D.truth_x, D.truth_y, P.x, P.y), fill: "none", stroke: "#333", "stroke-width": 2 });
@@ -103,7 +103,7 @@
   const queryOut = el("p", { class: "mono", id: "query-readout", "aria-live": "polite" });
 
   app.append(el("div", { class: "row" },
-    el("div", {}, el("h3", { text: "The fit" }), P.root, legend),
+    el("div", { style: { maxWidth: `${P.W}px` } }, el("h3", { text: "The fit" }), P.root, legend),
     el("div", {}, el("h3", { text: "Attention weights" }), heat)), queryOut);
 
   let W = [], pred = [], query = Math.floor(n / 2), w = D.w;

@@ -23,7 +23,7 @@
 
   const headView = el("div", { id: "head-view" });
   const modelView = el("div", { id: "model-view", class: "model-grid", role: "group", "aria-label": "model view: layers by heads" });
-  const focusOut = el("p", { class: "mono", id: "focus-readout", "aria-live": "polite" });
+  const focusOut = el("p", { class: "mono", id: "focus-readout", "aria-live": "polite", style: { maxWidth: "360px" } });
   app.append(el("div", { class: "row" },
     el("div", { class: "panel" }, el("h3", { id: "head-title" }), headView, focusOut),
     el("div", { class: "panel" }, el("h3", { text: "Model view (layers × heads)" }), modelView)));

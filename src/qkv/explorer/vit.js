@@ -40,10 +40,11 @@
   const best = D.probs.indexOf(Math.max(...D.probs));
   app.append(...section("Class-token and patch attention of a Vision Transformer",
     `The ${S}×${S} image is cut into ${G}×${G} patches of ${D.patch}×${D.patch} pixels; each patch and a class token ` +
-    "attend to each other in every block. Hover or focus (Tab) a patch to see where it attends (orange = attended); " +
+    "attend to each other in every block. Hover or focus (Tab) a patch to see where it attends (bright = attended, " +
+    "dark = ignored; the scale runs from 0 to the largest weight); " +
     "the class token's attention decides the prediction. Rollout multiplies the blocks' head-averaged attention " +
     "(plus the residual path) to follow it through the network."));
-  const prediction = el("p", { class: "readout", id: "prediction",
+  const prediction = el("p", { class: "readout", id: "prediction", style: { display: "inline-block" },
     text: `predicted ${D.classes[best]} (${fmt(D.probs[best])})` + (D.truth ? ` · true ${D.truth}` : "") });
 
   const blockSel = el("select", { id: "block", "aria-label": "block" },
@@ -79,7 +80,7 @@
     const rects = [];
     for (let p = 0; p < G * G; ++p) {
       const r = svg("rect", { class: "patch", x: (p % G) * cell, y: Math.floor(p / G) * cell, width: cell, height: cell,
-                              fill: "#ff7a1a", stroke: "rgba(255,255,255,0.55)", "stroke-width": interactive ? 1 : 0.5,
+                              fill: "#000", stroke: "rgba(255,255,255,0.45)", "stroke-width": interactive ? 1 : 0.5,
                               "data-index": p });
       if (interactive) {
         r.setAttribute("role", "button");
@@ -97,7 +98,7 @@
   function paintOverlay(o, w) {
     const top = Math.max(...w.patches) || 1;
     o.rects.forEach((r, p) => {
-      r.setAttribute("fill-opacity", (0.85 * w.patches[p]) / top);
+      r.setAttribute("fill-opacity", 0.8 * (1 - w.patches[p] / top));
       r.dataset.weight = String(w.patches[p]);
     });
     if (w.q > 0) {

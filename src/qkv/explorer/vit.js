@@ -40,8 +40,8 @@
   const best = D.probs.indexOf(Math.max(...D.probs));
   app.append(...section("Class-token and patch attention of a Vision Transformer",
     `The ${S}×${S} image is cut into ${G}×${G} patches of ${D.patch}×${D.patch} pixels; each patch and a class token ` +
-    "attend to each other in every block. Hover or focus (Tab) a patch to see where it attends (bright = attended, " +
-    "dark = ignored; the scale runs from 0 to the largest weight); " +
+    "attend to each other in every block. Hover or focus (Tab) a patch to see where it attends (orange = attended, " +
+    "from none to the largest weight); " +
     "the class token's attention decides the prediction. Rollout multiplies the blocks' head-averaged attention " +
     "(plus the residual path) to follow it through the network."));
   const prediction = el("p", { class: "readout", id: "prediction", style: { display: "inline-block" },
@@ -80,7 +80,7 @@
     const rects = [];
     for (let p = 0; p < G * G; ++p) {
       const r = svg("rect", { class: "patch", x: (p % G) * cell, y: Math.floor(p / G) * cell, width: cell, height: cell,
-                              fill: "#000", stroke: "rgba(255,255,255,0.45)", "stroke-width": interactive ? 1 : 0.5,
+                              fill: "#ff7a1a", stroke: "rgba(255,255,255,0.45)", "stroke-width": interactive ? 1 : 0.5,
                               "data-index": p });
       if (interactive) {
         r.setAttribute("role", "button");
@@ -98,7 +98,7 @@
   function paintOverlay(o, w) {
     const top = Math.max(...w.patches) || 1;
     o.rects.forEach((r, p) => {
-      r.setAttribute("fill-opacity", 0.8 * (1 - w.patches[p] / top));
+      r.setAttribute("fill-opacity", 0.7 * (w.patches[p] / top));
       r.dataset.weight = String(w.patches[p]);
     });
     if (w.q > 0) {
@@ -123,11 +123,11 @@
   for (let b = 0; b < depth; ++b) {
     modelView.append(el("strong", { text: `block ${b + 1}` }));
     for (const h of [...Array.from({ length: H }, (_, k) => k), "mean", "rollout"]) {
-      const o = overlay(84, false);
+      const o = overlay(64, false);
       const t = el("div", { class: "thumb", tabindex: 0, role: "button", "data-block": b, "data-head": h,
                             "aria-label": `block ${b + 1}, ${h === "mean" ? "mean of the heads" : h === "rollout" ? "rollout" : "head " + (h + 1)}`,
-                            style: { position: "relative", width: "84px", height: "84px", border: "2px solid #c9d1dc" } },
-                    imageCanvas(84), o.root);
+                            style: { position: "relative", width: "64px", height: "64px", border: "2px solid #c9d1dc" } },
+                    imageCanvas(64), o.root);
       const choose = () => {
         block = b;
         blockSel.value = String(b);

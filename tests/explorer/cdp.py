@@ -66,6 +66,9 @@ class Browser:
         self.session = self.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page", "Runtime", "Log"):
             self.send(f"{domain}.enable")
+        # The page behaves as the focused window (focus(), key presses), whatever else Chromium has open.
+        self.send("Page.bringToFront")
+        self.send("Emulation.setFocusEmulationEnabled", {"enabled": True})
 
     # ---- protocol ----
     def _read_message(self, deadline):

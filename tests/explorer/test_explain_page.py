@@ -71,6 +71,7 @@ def test_scale_slider_recomputes_the_softmax(page, explain):
     assert b.eval("document.getElementById('scale-readout').textContent").startswith("s = 1.000")
     # Keyboard on the slider: Home is s = 0 (uniform weights), End the largest scale (saturated).
     b.focus("#scale")
+    assert b.eval("document.activeElement.id") == "scale"
     b.press("Home")
     uniform = page_table(b, "scaled-weights")
     assert all(v == pytest.approx(1 / 3, abs=1e-12) for row in uniform["values"] for v in row)
@@ -117,16 +118,18 @@ def test_hostile_tokens_are_shown_as_text(page, qkv_cli, tmp_path):
     assert data["tokens"] == shown
 
 
+# Every command with --html checks the path before any work (no training, no checkpoint read).
+@pytest.mark.parametrize("command", [["explain"], ["nw"], ["seq2seq"], ["attention-map", "/nonexistent/model.safetensors", "--index", "0"]])
 @pytest.mark.parametrize("target,expected", [
     ("{dir}", "a directory"),
     ("{dir}/missing/page.html", "does not exist"),
     ("{file}/page.html", "is not a directory"),
 ])
-def test_bad_html_paths_fail_before_the_work(qkv_cli, tmp_path, target, expected):
+def test_bad_html_paths_fail_before_the_work(qkv_cli, tmp_path, command, target, expected):
     (tmp_path / "plain").write_text("x")
     target = target.format(dir=tmp_path, file=tmp_path / "plain")
-    code, out, err = run_qkv(qkv_cli, "explain", "--html", target, expect_ok=False)
+    code, out, err = run_qkv(qkv_cli, *command, "--html", target, expect_ok=False)
     assert code == 2
-    assert "--html" in err and expected in err and target in err, err
+    assert f"qkv {command[0]}: --html is '{target}'" in err and expected in err, err
     assert out == ""
     assert not pathlib.Path(target).is_file()

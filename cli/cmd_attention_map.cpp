@@ -6,6 +6,8 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/data/idx.h"
+#include "qkv/demos/vit_page.h"
+#include "qkv/io/html_page.h"
 #include "qkv/io/heatmap.h"
 #include "qkv/io/image.h"
 #include "qkv/models/vit.h"
@@ -14,7 +16,7 @@
 namespace {
 
 struct MapOptions {
-  std::string checkpoint, image, data_dir, output = "attention.png", save_input;
+  std::string checkpoint, image, data_dir, output = "attention.png", save_input, html;
   int64_t index = -1;
   int scale = 8;
   bool invert = false;
@@ -22,6 +24,7 @@ struct MapOptions {
 
 int run(const MapOptions& o) {
   QKV_CHECK((o.index >= 0) != !o.image.empty(), "attention-map: give exactly one of --index I or --image PNG");
+  if (!o.html.empty()) qkv::io::check_output_file(o.html, "qkv attention-map: --html");
   auto model = qkv::models::load_vit(o.checkpoint);
   const auto& c = model->config();
   QKV_CHECK(c.channels == 1, "attention-map: only grayscale models are supported");
@@ -63,6 +66,10 @@ int run(const MapOptions& o) {
   qkv::io::write_png(o.output, qkv::io::render_image_panels(panels, title, o.scale));
   std::printf("predicted: %s (%.4f)\n", best < names.size() ? names[best] : "?", maps.probs[best]);
   std::printf("wrote %s\n", o.output.c_str());
+  if (!o.html.empty()) {
+    qkv::io::write_text_file(o.html, qkv::demos::vit_page_html(*model, gray, truth), "qkv attention-map: --html");
+    std::printf("wrote %s\n", o.html.c_str());
+  }
   return 0;
 }
 
@@ -80,6 +87,8 @@ qkv::cli::Command reg("attention-map", "PNG of where a ViT looks: class-token at
                         app.add_option("--save-input", o->save_input, "Also write the 28x28 input as a PNG")->check(qkv::cli::non_empty());
                         app.add_option("--scale", o->scale, "Upscaling of each panel")->check(qkv::cli::int_in(1, 64))->capture_default_str();
                         app.add_flag("--invert", o->invert, "Invert --image first (light object on black)");
+                        app.add_option("--html", o->html, "Also write an interactive page (self-contained HTML)")
+                            ->check(qkv::cli::non_empty());
                         return [o] { return run(*o); };
                       });
 

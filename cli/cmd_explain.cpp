@@ -5,6 +5,8 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/demos/explain.h"
+#include "qkv/demos/explain_page.h"
+#include "qkv/io/html_page.h"
 
 namespace {
 
@@ -14,6 +16,7 @@ qkv::cli::Command reg(
       auto o = std::make_shared<qkv::demos::ExplainOptions>();
       auto tokens = std::make_shared<std::string>();
       auto colormap = std::make_shared<std::string>("viridis");
+      auto html = std::make_shared<std::string>();
       app.add_option("--tokens", *tokens, "Tokens separated by spaces (\"the cat sat\"), or characters (\"早上好\")")
           ->check(CLI::Validator(
               [](std::string& text) -> std::string {
@@ -31,10 +34,16 @@ qkv::cli::Command reg(
       app.add_option("--reduction", o->reduction, "Squeeze-and-excitation reduction r")->check(qkv::cli::int_in(1, 1024))->capture_default_str();
       app.add_option("--out", o->out_dir, "Write the heatmaps (explain_*.png) to this directory")->check(qkv::cli::non_empty());
       app.add_option("--colormap", *colormap, "viridis, magma or gray")->capture_default_str();
-      return [o, tokens, colormap] {
+      app.add_option("--html", *html, "Write an interactive page (self-contained HTML) to this file")
+          ->check(qkv::cli::non_empty());
+      return [o, tokens, colormap, html] {
         if (!tokens->empty()) o->tokens = qkv::demos::split_tokens(*tokens);
         o->colormap = qkv::io::parse_colormap(*colormap);
-        qkv::demos::run_explain(*o, std::cout);
+        if (!html->empty()) qkv::io::check_output_file(*html, "qkv explain: --html");
+        auto result = qkv::demos::run_explain(*o, std::cout);
+        if (html->empty()) return 0;
+        qkv::io::write_text_file(*html, qkv::demos::explain_page_html(result), "qkv explain: --html");
+        std::cout << "wrote " << *html << "\n";
         return 0;
       };
     });

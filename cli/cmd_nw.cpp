@@ -4,7 +4,9 @@
 
 #include "command.h"
 #include "validators.h"
+#include "qkv/demos/nw_page.h"
 #include "qkv/demos/nw_regression.h"
+#include "qkv/io/html_page.h"
 
 namespace {
 
@@ -13,6 +15,7 @@ qkv::cli::Command reg(
     [](CLI::App& app) -> qkv::cli::Runner {
       auto o = std::make_shared<qkv::demos::NwOptions>();
       auto colormap = std::make_shared<std::string>("viridis");
+      auto html = std::make_shared<std::string>();
       app.add_option("--train", o->n_train, "Training points x ~ U(0, x-max)")->check(qkv::cli::int_in(2, 100000))->capture_default_str();
       app.add_option("--test", o->n_test, "Evenly spaced test points")->check(qkv::cli::int_in(1, 100000))->capture_default_str();
       app.add_option("--x-max", o->x_max, "Upper end of the input range")->check(qkv::cli::positive_real())->capture_default_str();
@@ -35,9 +38,15 @@ qkv::cli::Command reg(
       app.add_option("--height", o->plot_height, "Height of the fit plot in pixels")
           ->check(qkv::cli::int_in(qkv::demos::kNwPlotMin, qkv::demos::kNwPlotMax))
           ->capture_default_str();
-      return [o, colormap] {
+      app.add_option("--html", *html, "Write an interactive page (self-contained HTML) to this file")
+          ->check(qkv::cli::non_empty());
+      return [o, colormap, html] {
         o->colormap = qkv::io::parse_colormap(*colormap);
-        qkv::demos::run_nw(*o, std::cout);
+        if (!html->empty()) qkv::io::check_output_file(*html, "qkv nw: --html");
+        auto result = qkv::demos::run_nw(*o, std::cout);
+        if (html->empty()) return 0;
+        qkv::io::write_text_file(*html, qkv::demos::nw_page_html(result, *o), "qkv nw: --html");
+        std::cout << "wrote " << *html << "\n";
         return 0;
       };
     });

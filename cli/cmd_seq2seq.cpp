@@ -10,6 +10,8 @@
 #include "validators.h"
 #include "qkv/core/parallel.h"
 #include "qkv/demos/seq2seq_dates.h"
+#include "qkv/demos/seq2seq_page.h"
+#include "qkv/io/html_page.h"
 
 namespace {
 
@@ -17,29 +19,41 @@ struct Options {
   qkv::demos::Seq2SeqDatesOptions train;
   std::vector<std::string> translate;
   std::string model;
+  std::string html;
   int threads = 0;
 };
 
+void write_page(const std::string& path, const std::vector<qkv::demos::Translation>& examples) {
+  if (path.empty()) return;
+  qkv::io::write_text_file(path, qkv::demos::seq2seq_page_html(examples), "qkv seq2seq: --html");
+  std::cerr << "wrote " << path << "\n";
+}
+
 int run(const Options& o) {
   if (o.threads > 0) qkv::set_num_threads(o.threads);
+  if (!o.html.empty()) qkv::io::check_output_file(o.html, "qkv seq2seq: --html");
   if (!o.translate.empty()) {
+    std::vector<qkv::demos::Translation> examples;
     QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");
     auto model = qkv::demos::load_seq2seq(o.model);
     qkv::data::CharVocab vocab;
     for (size_t i = 0; i < o.translate.size(); ++i) {
       auto t = qkv::demos::translate(*model, vocab, o.translate[i]);
       std::cout << t.output << "\n";
+      examples.push_back(t);
       if (i == 0 && !o.train.heatmap.empty()) {
         qkv::demos::write_alignment_heatmap(o.train.heatmap, t);
         std::cerr << "alignment heatmap: " << o.train.heatmap << "\n";
       }
     }
+    write_page(o.html, examples);
     return 0;
   }
   auto result = qkv::demos::run_seq2seq_dates(o.train, std::cout);
   std::cout << "exact match: " << std::fixed;
   std::cout.precision(4);
   std::cout << result.exact_match << "\n";
+  write_page(o.html, result.examples);
   return 0;
 }
 
@@ -82,6 +96,9 @@ qkv::cli::Command reg(
                      "Translate these dates with a saved model (needs --model); one ISO date per line; "
                      "--heatmap draws the first");
       app.add_option("--model", o->model, "Directory of a saved model (for --translate)")->check(qkv::cli::non_empty());
+      app.add_option("--html", o->html,
+                     "Write an interactive page of the attention (the printed examples, or the --translate inputs)")
+          ->check(qkv::cli::non_empty());
       return [o] { return run(*o); };
     });
 

@@ -355,6 +355,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
   r.mha_head_weights = f.weights.view({H, L, L});
   r.mha_concat = f.out.permute({0, 2, 1, 3}).contiguous().view({L, P});  // heads side by side
   r.mha_output = mha.out_proj.forward(r.mha_concat).clone();
+  r.mha_w_o = mha.out_proj.weight.value.permute({1, 0}).contiguous();
   nn::MhaCall call;
   call.need_weights = true;
   call.average_attn_weights = false;

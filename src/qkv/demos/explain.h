@@ -69,6 +69,7 @@ struct ExplainResult {
   TensorF weights_unscaled, weights_scaled, output_scaled;  // (n, n), (n, n), (n, d_k)
   std::vector<VarianceRow> variance;
   TensorF mha_input, mha_head_weights, mha_concat, mha_output;  // (2, d), (8, 2, 2), (2, 24), (2, d)
+  TensorF mha_w_o;                        // (24, d): W_O = out_proj.weightᵀ
   double mha_max_diff = 0;                // |trace − nn::MultiheadAttention.forward|
   TensorF se_squeeze, se_weights;         // (C,), (C,)
   std::vector<ExplainFile> files;

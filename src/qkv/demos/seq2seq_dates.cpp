@@ -252,10 +252,13 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
   for (int64_t i = 0; i < std::min<int64_t>(o.examples, static_cast<int64_t>(held.size())); ++i) {
     auto& p = held[static_cast<size_t>(i)];
     auto t = translate(model, vocab, p.human);
+    t.expected = p.iso;
+    result.examples.push_back(t);
     log << "  " << std::left << std::setw(32) << ("\"" + p.human + "\"") << std::right << " -> " << t.output
         << (t.output == p.iso ? "" : "   (expected " + p.iso + ")") << "\n";
   }
   result.example = translate(model, vocab, o.example);
+  result.examples.push_back(result.example);
   log << "example: \"" << o.example << "\" -> " << result.example.output << "\n";
   if (!o.out_dir.empty()) {
     save_seq2seq(o.out_dir, model);

@@ -51,6 +51,7 @@ struct Translation {
   std::string input, output;
   std::vector<std::string> in_chars, out_chars;  // tick labels (output ends with <eos> when emitted)
   TensorF weights;                              // (out_chars, in_chars) attention weights
+  std::string expected;                         // the reference ISO date when known (held-out examples)
 };
 
 struct Seq2SeqDatesResult {
@@ -58,6 +59,7 @@ struct Seq2SeqDatesResult {
   double train_seconds = 0;
   double final_loss = 0;
   Translation example;
+  std::vector<Translation> examples;  // the printed held-out examples, then `example`
 };
 
 // Trains, evaluates, prints progress and examples to `log`, saves, draws; returns the figures.

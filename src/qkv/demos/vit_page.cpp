@@ -1,0 +1,59 @@
+#include "qkv/demos/vit_page.h"
+
+#include "qkv/data/idx.h"
+#include "qkv/io/html_page.h"
+#include "qkv/io/json_tensor.h"
+#include "qkv/models/vit_attention.h"
+
+namespace qkv::demos {
+
+std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, const std::string& truth) {
+  const models::VitConfig& c = model.config();
+  const int64_t S = c.image_size;
+  QKV_CHECK(c.channels == 1 && gray.channels == 1 && gray.width == S && gray.height == S, "vit_page_json: argument ",
+            "'gray' is ", gray.width, "x", gray.height, "x", gray.channels, "; expected ", S, "x", S,
+            "x1 for a grayscale model (channels ", c.channels, ")");
+  std::vector<float> x(static_cast<size_t>(S * S));
+  models::normalize_pixels(gray.pixels.data(), x.data(), S * S);
+  models::VitAttentionMaps maps = models::vit_attention_maps(model, x.data());
+
+  nlohmann::json image = nlohmann::json::array();
+  for (int64_t r = 0; r < S; ++r)
+    image.push_back(std::vector<int>(gray.pixels.begin() + r * S, gray.pixels.begin() + (r + 1) * S));
+  nlohmann::json blocks = nlohmann::json::array();
+  for (int64_t b = 0; b < c.depth; ++b) {
+    const TensorF& w = model.attention_weights(b);  // (1, H, Lq, L)
+    blocks.push_back(io::json_tensor(w.select(0, 0)));
+  }
+  nlohmann::json heads = nlohmann::json::array();
+  for (const auto& h : maps.heads) heads.push_back(io::json_floats(h));
+  const auto& names = data::fashion_mnist_classes();
+  std::vector<std::string> classes(names.begin(), names.end());
+  if (static_cast<int64_t>(classes.size()) != c.classes) {
+    classes.clear();
+    for (int64_t k = 0; k < c.classes; ++k) classes.push_back("class " + std::to_string(k));
+  }
+  nlohmann::json j = {
+      {"image", image},
+      {"image_size", S},
+      {"patch", c.patch},
+      {"grid", maps.grid},
+      {"depth", c.depth},
+      {"heads", c.heads},
+      {"attention", blocks},
+      {"cls_heads", heads},
+      {"rollout", io::json_floats(maps.rollout)},
+      {"probs", io::json_floats(maps.probs)},
+      {"classes", classes},
+      {"truth", truth},
+  };
+  return io::json_text(j);
+}
+
+std::string vit_page_html(models::Vit<float>& model, const io::Image& gray, const std::string& truth) {
+  return io::render_html_page({.title = "qkv attention-map — where the Vision Transformer looks",
+                               .script = "vit.js",
+                               .data_json = vit_page_json(model, gray, truth)});
+}
+
+}  // namespace qkv::demos

@@ -1,0 +1,22 @@
+// The interactive page of `qkv attention-map CHECKPOINT --html FILE` (template: explorer/vit.js):
+// the image with its patch grid; hover a patch (or the class token) to see where it attends in
+// any block and head, or its attention rollout; a model view of every block × head.
+//
+// Data: the grayscale image (S × S), the patch grid, every block's per-head weights
+// (block, head, query, key) over the L = 1 + G² tokens, where the last block holds only the
+// class token's row (the model computes no other, models/vit.h); qkv's class-token maps of the
+// last block and rollout (models/vit_attention.h) and the class probabilities.
+#pragma once
+
+#include <string>
+
+#include "qkv/io/image.h"
+#include "qkv/models/vit.h"
+
+namespace qkv::demos {
+
+// gray: S × S, one channel, as the model expects; truth: the true class name or empty.
+std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, const std::string& truth);
+std::string vit_page_html(models::Vit<float>& model, const io::Image& gray, const std::string& truth);
+
+}  // namespace qkv::demos

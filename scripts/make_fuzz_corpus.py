@@ -66,8 +66,8 @@ def main():
 
     # IDX: the first byte picks images (odd) or labels (even)
     put("idx", "images_plain", b"\x01" + idx(3, [2, 2, 2], bytes(range(8))))
-    put("idx", "images_gz", b"\x01" + gzip.compress(idx(3, [3, 2, 2], bytes(range(12)))))
-    put("idx", "labels_gz", b"\x00" + gzip.compress(idx(1, [4], bytes([1, 2, 3, 9]))))
+    put("idx", "images_gz", b"\x01" + gzip.compress(idx(3, [3, 2, 2], bytes(range(12))), mtime=0))
+    put("idx", "labels_gz", b"\x00" + gzip.compress(idx(1, [4], bytes([1, 2, 3, 9])), mtime=0))
     put("idx", "labels_huge_header", b"\x00" + idx(1, [0xFFFFFFFF], b""))
     put("idx", "images_overflow", b"\x01" + idx(3, [4, 0x80000000, 0x80000000], b""))
 

@@ -106,7 +106,9 @@ TEST(HtmlPage, WriteReplacesTheFileAtomically) {
   std::stringstream ss;
   ss << std::ifstream(p).rdbuf();
   EXPECT_EQ(ss.str(), "second");
-  EXPECT_FALSE(fs::exists(dir / "page.html.tmp"));
+  int entries = 0;
+  for (const auto& e : fs::directory_iterator(dir)) entries += e.path().filename() != "page.html";
+  EXPECT_EQ(entries, 0) << "a temporary file was left beside the page";
   fs::remove_all(dir);
 }
 

@@ -16,7 +16,7 @@ namespace {
   throw FileError(str("'", path, "': ", what, ": ", std::strerror(errno)));
 }
 
-void write_all(int fd, const std::string& data, const std::string& path) {
+void write_all(int fd, std::string_view data, const std::string& path) {
   size_t done = 0;
   while (done < data.size()) {
     const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
@@ -40,12 +40,12 @@ void sync_directory_of(const std::string& path) {
 
 std::string temp_path_for(const std::string& path, long pid) { return path + ".tmp." + std::to_string(pid); }
 
-void write_file_atomically(const std::string& path, const std::string& content) {
+void write_file_atomically(const std::string& path, const std::vector<std::string_view>& pieces) {
   const std::string tmp = temp_path_for(path, static_cast<long>(::getpid()));
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(tmp, "cannot create temporary file");
   try {
-    write_all(fd, content, tmp);
+    for (std::string_view piece : pieces) write_all(fd, piece, tmp);
     if (::fsync(fd) != 0) fail(tmp, "fsync failed");
   } catch (...) {
     ::close(fd);
@@ -60,6 +60,10 @@ void write_file_atomically(const std::string& path, const std::string& content) 
     fail(path, "rename failed");
   }
   sync_directory_of(path);
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  write_file_atomically(path, std::vector<std::string_view>{content});
 }
 
 void append_line_durably(const std::string& path, const std::string& line) {

@@ -5,9 +5,9 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "qkv/core/error.h"
+#include "qkv/io/atomic_file.h"
 #include "qkv/io/html_assets.h"
 
 namespace qkv::io {
@@ -113,23 +113,10 @@ void check_output_file(const std::string& path, const std::string& what) {
 
 void write_text_file(const std::string& path, const std::string& text, const std::string& what) {
   check_output_file(path, what);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw FileError(str(what, ": cannot write '", tmp, "': ", std::strerror(errno)));
-    out.write(text.data(), static_cast<std::streamsize>(text.size()));
-    out.close();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw FileError(str(what, ": writing '", tmp, "' failed (disk full?)"));
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw FileError(str(what, ": cannot rename '", tmp, "' to '", path, "': ", ec.message()));
+  try {
+    write_file_atomically(path, text);
+  } catch (const FileError& e) {
+    throw FileError(str(what, ": ", e.what()));
   }
 }
 

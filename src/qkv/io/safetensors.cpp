@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "qkv/io/atomic_file.h"
 #include "qkv/io/input_file.h"
 
 namespace qkv::io {
@@ -69,19 +69,6 @@ bool read_at(int fd, uint8_t* data, size_t n, uint64_t offset) {
   return true;
 }
 
-void write_all(int fd, const void* data, size_t n, const std::string& path) {
-  const char* p = static_cast<const char*>(data);
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      file_fail(path, std::string("write failed: ") + std::strerror(errno));
-    }
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-}
-
 }  // namespace
 
 void SafeTensors::put(const std::string& name, const TensorF& t) { tensors[name] = make("F32", t); }
@@ -121,37 +108,13 @@ void write_safetensors(const std::string& path, const SafeTensors& file) {
   if (!file.metadata.empty()) header["__metadata__"] = file.metadata;
   std::string text = header.dump();
   text.append((8 - text.size() % 8) % 8, ' ');
-  uint64_t n = text.size();
-  uint8_t len[8];
-  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(n >> (8 * i));
-
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) file_fail(path, std::string("cannot create temporary file: ") + std::strerror(errno));
-  try {
-    write_all(fd, len, 8, path);
-    write_all(fd, text.data(), text.size(), path);
-    for (auto& [name, t] : file.tensors) write_all(fd, t.bytes.data(), t.bytes.size(), path);
-    if (::fsync(fd) != 0) file_fail(path, std::string("fsync failed: ") + std::strerror(errno));
-  } catch (...) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
-  }
-  ::close(fd);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    ::unlink(tmp.c_str());
-    file_fail(path, std::string("rename failed: ") + std::strerror(e));
-  }
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  const uint64_t n = text.size();
+  char len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<char>(static_cast<uint8_t>(n >> (8 * i)));
+  std::vector<std::string_view> pieces{std::string_view(len, 8), text};
+  for (auto& [name, t] : file.tensors)
+    pieces.emplace_back(reinterpret_cast<const char*>(t.bytes.data()), t.bytes.size());
+  write_file_atomically(path, pieces);
 }
 
 SafeTensors read_safetensors(const std::string& path) {

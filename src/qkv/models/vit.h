@@ -56,9 +56,11 @@ struct VitConfig {
   int64_t grid() const { return image_size / patch; }
   int64_t num_patches() const { return grid() * grid(); }
   int64_t tokens() const { return num_patches() + 1; }
-  // Throws qkv::Error naming the bad field. Bounds: image_size <= 4096, channels <= 64,
-  // patches <= 4096, dim <= 4096, depth <= 256, mlp_hidden <= 16384, classes <= 100000, and
-  // at most 2^25 (33.5 million) parameters in all.
+  // The bounds validate() enforces (the CLI's options use the same), besides at most
+  // 2^25 (33.5 million) parameters in all.
+  static constexpr int64_t kMaxImageSize = 4096, kMaxChannels = 64, kMaxPatches = 4096, kMaxDim = 4096,
+                           kMaxDepth = 256, kMaxMlpHidden = 16384, kMaxClasses = 100000;
+  // Throws qkv::Error naming the bad field.
   void validate() const;
   std::string to_json() const;
   // Every field must be an integer (dropouts numbers); then validate().

@@ -36,17 +36,17 @@ double number(const nlohmann::json& j, const char* key) {
 }  // namespace
 
 void VitConfig::validate() const {
-  check_range("image_size", image_size, 1, 4096);
-  check_range("channels", channels, 1, 64);
+  check_range("image_size", image_size, 1, kMaxImageSize);
+  check_range("channels", channels, 1, kMaxChannels);
   QKV_CHECK(patch > 0 && patch <= image_size && image_size % patch == 0, "VitConfig: patch=", patch,
             " must divide image_size=", image_size);
-  QKV_CHECK(num_patches() <= 4096, "VitConfig: patch=", patch, " and image_size=", image_size, " give ",
-            num_patches(), " patches; expected at most 4096");
-  check_range("dim", dim, 1, 4096);
+  QKV_CHECK(num_patches() <= kMaxPatches, "VitConfig: patch=", patch, " and image_size=", image_size, " give ",
+            num_patches(), " patches; expected at most ", kMaxPatches);
+  check_range("dim", dim, 1, kMaxDim);
   QKV_CHECK(heads > 0 && dim % heads == 0, "VitConfig: dim=", dim, " must be a positive multiple of heads=", heads);
-  check_range("depth", depth, 0, 256);
-  check_range("mlp_hidden", mlp_hidden, 1, 16384);
-  check_range("classes", classes, 1, 100000);
+  check_range("depth", depth, 0, kMaxDepth);
+  check_range("mlp_hidden", mlp_hidden, 1, kMaxMlpHidden);
+  check_range("classes", classes, 1, kMaxClasses);
   QKV_CHECK(dropout >= 0 && dropout < 1, "VitConfig: dropout=", dropout, "; expected [0, 1)");
   QKV_CHECK(attn_dropout >= 0 && attn_dropout < 1, "VitConfig: attn_dropout=", attn_dropout, "; expected [0, 1)");
   int64_t count = 0;

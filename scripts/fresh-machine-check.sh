@@ -16,8 +16,9 @@
 # ($QKV_FRESH_CACHE, default ~/.cache/qkv-fresh-root), unpacks it into a new folder, clones the
 # committed tree of this repository (HEAD, not the working tree) into it, mounts /proc, /sys, /dev,
 # runs COMMAND with chroot while streaming its output, unmounts everything on any exit and exits with
-# COMMAND's status. Downloaded .deb files are kept in the cache folder between runs (bind-mounted as
-# the root's apt archive), so a second run installs the same packages without downloading them again;
+# COMMAND's status. Downloaded .deb files are kept in the cache folder between runs (linked into the
+# root's apt archive before, the new ones collected after), so a second run installs the same packages
+# without downloading them again, and runs at the same time do not share apt's lock;
 # QKV_FRESH_NO_DEB_CACHE=1 turns that off.
 set -euo pipefail
 
@@ -55,7 +56,9 @@ fi
 cache=${QKV_FRESH_CACHE:-${HOME:-/root}/.cache/qkv-fresh-root}
 tarball="$cache/debian12-minbase.tar"
 debs="$cache/debs"
-mkdir -p "$cache" "$debs/partial"
+mkdir -p "$cache" "$debs"
+use_deb_cache=1
+[ "${QKV_FRESH_NO_DEB_CACHE:-0}" = 1 ] && use_deb_cache=0
 
 # This machine's apt settings that the fresh root needs to reach the same mirrors.
 apt_options=()
@@ -78,6 +81,10 @@ root=$(mktemp -d "${TMPDIR:-/var/tmp}/qkv-fresh-root.XXXXXX")
 mounted=()
 cleanup() {
   local status=$?
+  if [ "$use_deb_cache" -eq 1 ] && [ -d "$root/var/cache/apt/archives" ]; then
+    find "$root/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -n -l -t "$debs" {} + 2>/dev/null ||
+      find "$root/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -n -t "$debs" {} + 2>/dev/null || true
+  fi
   for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
     umount -R "${mounted[$i]}" 2>/dev/null || umount -l "${mounted[$i]}" 2>/dev/null || true
   done
@@ -104,10 +111,14 @@ mount_into /proc -t proc proc
 mount_into /sys --rbind /sys
 mount_into /dev --rbind /dev
 mount_into /dev/shm -t tmpfs -o mode=1777 tmpfs
-if [ "${QKV_FRESH_NO_DEB_CACHE:-0}" != 1 ]; then
-  mount_into /var/cache/apt/archives --bind "$debs"
+if [ "$use_deb_cache" -eq 1 ]; then
+  mkdir -p "$root/var/cache/apt/archives/partial"
+  find "$debs" -maxdepth 1 -name '*.deb' -exec cp -l -t "$root/var/cache/apt/archives" {} + 2>/dev/null ||
+    find "$debs" -maxdepth 1 -name '*.deb' -exec cp -t "$root/var/cache/apt/archives" {} +
 fi
 cp -L /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
+grep -q "[[:space:]]$(cat "$root/etc/hostname" 2>/dev/null)\$" "$root/etc/hosts" 2>/dev/null ||
+  echo "127.0.1.1 $(cat "$root/etc/hostname" 2>/dev/null || echo localhost)" >> "$root/etc/hosts"
 
 workdir=/root/qkv
 user=root

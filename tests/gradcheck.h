@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 
 #include "qkv/core/rng.h"
@@ -107,6 +108,16 @@ template <typename T>
   if (worst <= tol * scale) return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << what << ": max abs error " << worst << " at flat index " << at << " ("
                                        << va[at] << " vs " << vb[at] << "), allowed " << tol * scale;
+}
+
+// The message of the qkv::Error that f throws, or "(no error)".
+inline std::string error_message_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
 }
 
 inline ::testing::AssertionResult grad_close(const std::string& what, const TensorD& analytic,

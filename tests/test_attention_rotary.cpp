@@ -24,15 +24,6 @@ double row_dot(const TensorD& a, int64_t i, const TensorD& b, int64_t j) {
   return s;
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST(AttentionRotary, RotatesEachPairByPositionTimesFrequency) {
@@ -136,7 +127,7 @@ TEST(AttentionRotary, HostileOptionsAreClearErrors) {
   auto with = [&](auto set) {
     RotaryOptions o;
     set(o);
-    return message_of([&] { rotary_forward(x, o); });
+    return test::error_message_of([&] { rotary_forward(x, o); });
   };
   EXPECT_NE(with([](RotaryOptions& o) { o.rotary_dim = 5; }).find("rotary_dim=5"), std::string::npos);
   EXPECT_NE(with([](RotaryOptions& o) { o.rotary_dim = 10; }).find("expected 0 (all of d) or an even number from 2 to d"),
@@ -150,6 +141,6 @@ TEST(AttentionRotary, HostileOptionsAreClearErrors) {
   EXPECT_NE(with([](RotaryOptions& o) { o.position_offsets = {-1}; }).find("position offset -1"), std::string::npos);
   EXPECT_NE(with([](RotaryOptions& o) { o.position_offsets = {int64_t{1} << 62}; }).find("offset + L <= 2^40"),
             std::string::npos);
-  EXPECT_NE(message_of([] { rotary_forward(TensorF({2, 3, 8})); }).find("rotary_forward"), std::string::npos);
-  EXPECT_NE(message_of([] { rotary_backward(TensorF({1, 1, 2, 3})); }).find("d=3"), std::string::npos);
+  EXPECT_NE(test::error_message_of([] { rotary_forward(TensorF({2, 3, 8})); }).find("rotary_forward"), std::string::npos);
+  EXPECT_NE(test::error_message_of([] { rotary_backward(TensorF({1, 1, 2, 3})); }).find("d=3"), std::string::npos);
 }

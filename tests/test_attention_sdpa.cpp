@@ -87,15 +87,6 @@ void check_case(const Case& c, uint64_t seed = 1) {
   EXPECT_TRUE(test::all_finite(grads.dq) && test::all_finite(grads.dk) && test::all_finite(grads.dv));
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST(AttentionSdpa, HandComputedTinyExample) {
@@ -310,7 +301,7 @@ TEST(AttentionSdpa, EmptyKeysGiveZeroOutput) {
 TEST(AttentionSdpa, HostileInputsThrowNamedErrors) {
   TensorF q({2, 3, 4, 8}), k({2, 3, 5, 8}), v({2, 3, 5, 6});
   auto fwd = [&](const TensorF& a, const TensorF& b, const TensorF& c, const AttentionMask& m = {},
-                 const SdpaOptions& o = {}) { return error_of([&] { sdpa_forward(a, b, c, m, o); }); };
+                 const SdpaOptions& o = {}) { return test::error_message_of([&] { sdpa_forward(a, b, c, m, o); }); };
   EXPECT_NE(fwd(TensorF({3, 4, 8}), k, v).find("argument 'q' has shape (3, 4, 8); expected rank 4"),
             std::string::npos);
   EXPECT_NE(fwd(q, TensorF({2, 3, 5, 7}), v).find("argument 'k' has shape (2, 3, 5, 7); expected last dim 8"),
@@ -346,14 +337,14 @@ TEST(AttentionSdpa, HostileInputsThrowNamedErrors) {
   EXPECT_NE(fwd(TensorF({2, 3, 4, 0}), TensorF({2, 3, 5, 0}), v).find("head dim d >= 1"), std::string::npos);
 
   auto f = sdpa_forward(q, k, v);
-  EXPECT_NE(error_of([&] { sdpa_backward(TensorF({2, 3, 4, 5}), q, k, v, f); })
+  EXPECT_NE(test::error_message_of([&] { sdpa_backward(TensorF({2, 3, 4, 5}), q, k, v, f); })
                 .find("argument 'dout' has shape (2, 3, 4, 5); expected (2, 3, 4, 6)"),
             std::string::npos);
   SdpaForward<float> no_lse;
-  EXPECT_NE(error_of([&] { sdpa_backward(TensorF({2, 3, 4, 6}), q, k, v, no_lse); }).find("'lse'"),
+  EXPECT_NE(test::error_message_of([&] { sdpa_backward(TensorF({2, 3, 4, 6}), q, k, v, no_lse); }).find("'lse'"),
             std::string::npos);
   TensorD qd({1, 1, 2, 2}), kd({1, 1, 2, 2});
-  EXPECT_NE(error_of([&] { sdpa_forward(qd, kd, kd, {}, {}, AttentionBackend::fused); }).find("float32 only"),
+  EXPECT_NE(test::error_message_of([&] { sdpa_forward(qd, kd, kd, {}, {}, AttentionBackend::fused); }).find("float32 only"),
             std::string::npos);
 }
 

@@ -8,11 +8,11 @@
 
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
+#include "gradcheck.h"
 #include "qkv/core/error.h"
 #include "qkv/demos/explain.h"
 #include "qkv/demos/explain_page.h"
@@ -31,15 +31,6 @@ fs::path temp_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
-}
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no exception)";
 }
 
 // The text between <script type="application/json" id="qkv-data"> and its </script>.
@@ -76,10 +67,10 @@ TEST(HtmlPage, RenderedPageEmbedsTemplatesDataAndAPolicy) {
   // Every page script the demos name is embedded.
   for (const char* name : {"explorer.css", "explorer.js", "explain.js", "nw.js", "seq2seq.js", "vit.js"})
     EXPECT_GT(io::html_asset(name).size(), 500u) << name;
-  std::string missing = message_of([] { io::html_asset("nope.js"); });
+  std::string missing = test::error_message_of([] { io::html_asset("nope.js"); });
   EXPECT_NE(missing.find("'nope.js'"), std::string::npos) << missing;
   EXPECT_NE(missing.find("explain.js"), std::string::npos) << missing;
-  std::string not_object = message_of([] { io::render_html_page({.title = "t", .script = "nw.js", .data_json = "[1]"}); });
+  std::string not_object = test::error_message_of([] { io::render_html_page({.title = "t", .script = "nw.js", .data_json = "[1]"}); });
   EXPECT_NE(not_object.find("expected a JSON object"), std::string::npos) << not_object;
 }
 
@@ -87,13 +78,13 @@ TEST(HtmlPage, OutputPathsAreCheckedWithMessagesThatNameTheOption) {
   fs::path dir = temp_dir("paths");
   std::ofstream(dir / "plain") << "x";
   const std::string what = "qkv nw: --html";
-  auto check = [&](const fs::path& p) { return message_of([&] { io::check_output_file(p.string(), what); }); };
+  auto check = [&](const fs::path& p) { return test::error_message_of([&] { io::check_output_file(p.string(), what); }); };
   std::string is_dir = check(dir);
   EXPECT_NE(is_dir.find("qkv nw: --html is '" + dir.string() + "', a directory; expected a file path"),
             std::string::npos) << is_dir;
   EXPECT_NE(check(dir / "no" / "p.html").find("does not exist"), std::string::npos);
   EXPECT_NE(check(dir / "plain" / "p.html").find("is not a directory"), std::string::npos);
-  EXPECT_NE(message_of([&] { io::check_output_file("", what); }).find("is empty"), std::string::npos);
+  EXPECT_NE(test::error_message_of([&] { io::check_output_file("", what); }).find("is empty"), std::string::npos);
   EXPECT_NO_THROW(io::check_output_file((dir / "plain").string(), what));  // an existing file is replaced
   fs::remove_all(dir);
 }
@@ -156,9 +147,9 @@ TEST(HtmlPage, Seq2SeqPageRejectsWeightsOfTheWrongShape) {
   t.in_chars = {"3", " ", "M", "a", "y"};
   t.out_chars = {"x"};
   t.weights = TensorF({1, 4});
-  std::string m = message_of([&] { demos::seq2seq_page_json({t}); });
+  std::string m = test::error_message_of([&] { demos::seq2seq_page_json({t}); });
   EXPECT_NE(m.find("have shape (1, 4); expected (1, 5)"), std::string::npos) << m;
-  EXPECT_NE(message_of([] { demos::seq2seq_page_json({}); }).find("'examples' is empty"), std::string::npos);
+  EXPECT_NE(test::error_message_of([] { demos::seq2seq_page_json({}); }).find("'examples' is empty"), std::string::npos);
   t.weights = TensorF({1, 5});
   nlohmann::json j = nlohmann::json::parse(demos::seq2seq_page_json({t}));
   EXPECT_EQ(j["examples"][0]["attention"][0][0][0].size(), 5u);  // (layer, head, output, input)

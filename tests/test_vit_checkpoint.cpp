@@ -10,26 +10,15 @@
 #include "qkv/io/safetensors.h"
 #include "qkv/models/seq2seq.h"
 #include "qkv/models/vit.h"
+#include "tiny_vit.h"
 
 using namespace qkv;
 
 namespace {
 
-models::VitConfig tiny_vit() {
-  models::VitConfig c;
-  c.image_size = 8;
-  c.patch = 4;
-  c.dim = 8;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 12;
-  c.classes = 3;
-  return c;
-}
-
-// A valid checkpoint of tiny_vit(), read back for editing.
+// A valid checkpoint of test::tiny_vit_config(), read back for editing.
 io::SafeTensors tiny_checkpoint(const std::string& path) {
-  models::Vit<float> m(tiny_vit(), 3);
+  models::Vit<float> m(test::tiny_vit_config(), 3);
   models::save_vit(path, m);
   return io::read_safetensors(path);
 }
@@ -44,7 +33,7 @@ std::string with_key(const std::string& json, const std::string& key, const std:
 
 TEST(VitCheckpoint, ParameterShapesFromTheConfigMatchTheModel) {
   for (int64_t depth : {0, 1, 3}) {
-    models::VitConfig c = tiny_vit();
+    models::VitConfig c = test::tiny_vit_config();
     c.depth = depth;
     c.channels = 3;
     models::Vit<float> m(c);
@@ -119,10 +108,10 @@ TEST(VitCheckpoint, NonFiniteWeightsAreRefusedNamingTheTensor) {
 }
 
 TEST(VitCheckpoint, ConfigBoundsApplyToModelsBuiltInMemory) {
-  models::VitConfig c = tiny_vit();
+  models::VitConfig c = test::tiny_vit_config();
   c.depth = 1000000;
   EXPECT_THROW(models::Vit<float>{c}, Error);
-  c = tiny_vit();
+  c = test::tiny_vit_config();
   c.dim = 100000;
   c.heads = 1;
   EXPECT_THROW(models::Vit<float>{c}, Error);

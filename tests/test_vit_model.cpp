@@ -5,27 +5,14 @@
 #include <filesystem>
 
 #include "gradcheck.h"
+#include "tiny_vit.h"
 #include "qkv/models/vit.h"
 #include "qkv/train/cross_entropy.h"
 
 using namespace qkv;
 
-namespace {
-models::VitConfig tiny_config() {
-  models::VitConfig c;
-  c.image_size = 8;
-  c.patch = 4;
-  c.dim = 8;
-  c.depth = 2;
-  c.heads = 2;
-  c.mlp_hidden = 12;
-  c.classes = 3;
-  return c;
-}
-}  // namespace
-
 TEST(VitModel, GradientsMatchFiniteDifferencesInFloat64) {
-  models::Vit<double> model(tiny_config(), 5);
+  models::Vit<double> model(test::tiny_vit_config(), 5);
   Rng rng(9);
   TensorD images = test::randn({2, 1, 8, 8}, rng);
   TensorI labels = TensorI::from({2}, {2, 0});
@@ -44,8 +31,8 @@ TEST(VitModel, GradientsMatchFiniteDifferencesInFloat64) {
 }
 
 TEST(VitModel, FloatMatchesDoubleForwardAndBackward) {
-  models::Vit<double> md(tiny_config(), 3);
-  models::Vit<float> mf(tiny_config(), 3);
+  models::Vit<double> md(test::tiny_vit_config(), 3);
+  models::Vit<float> mf(test::tiny_vit_config(), 3);
   Rng rng(4);
   TensorD images = test::randn({3, 1, 8, 8}, rng);
   TensorD yd = md.forward(images).clone();
@@ -85,7 +72,7 @@ TEST(VitModel, StateDictUsesPyTorchNamesAndShapes) {
 }
 
 TEST(VitModel, SaveLoadRoundTripGivesIdenticalLogits) {
-  models::Vit<float> m(tiny_config(), 11);
+  models::Vit<float> m(test::tiny_vit_config(), 11);
   Rng rng(2);
   TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
   TensorF before = m.forward(images).clone();
@@ -99,14 +86,14 @@ TEST(VitModel, SaveLoadRoundTripGivesIdenticalLogits) {
 }
 
 TEST(VitModel, RejectsBadConfigsAndInputs) {
-  auto c = tiny_config();
+  auto c = test::tiny_vit_config();
   c.patch = 3;
   EXPECT_THROW(models::Vit<float>{c}, Error);
-  c = tiny_config();
+  c = test::tiny_vit_config();
   c.heads = 3;
   EXPECT_THROW(models::Vit<float>{c}, Error);
   EXPECT_THROW(models::VitConfig::from_json("{\"dim\": 4}"), Error);
-  models::Vit<float> m(tiny_config());
+  models::Vit<float> m(test::tiny_vit_config());
   EXPECT_THROW(m.forward(TensorF({2, 1, 9, 8})), Error);
   EXPECT_THROW(m.forward(TensorF({2, 8, 8})), Error);
   EXPECT_THROW(m.backward(TensorF({2, 3})), Error);  // before forward
@@ -116,7 +103,7 @@ TEST(VitModel, RejectsBadConfigsAndInputs) {
 }
 
 TEST(VitModel, AttentionWeightsArePerHeadRowStochastic) {
-  models::Vit<float> m(tiny_config(), 1);
+  models::Vit<float> m(test::tiny_vit_config(), 1);
   Rng rng(3);
   TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
   const float* out = m.forward(images, false, 0, true).data();
@@ -140,7 +127,7 @@ TEST(VitModel, AttentionWeightsArePerHeadRowStochastic) {
 
 TEST(VitModel, ClassTokenOnlyLastBlockEqualsTheFullBlock) {
   Rng init(8), rng(9);
-  models::VitBlock<double> blk(tiny_config(), init);
+  models::VitBlock<double> blk(test::tiny_vit_config(), init);
   TensorD x = test::randn({3, 5, 8}, rng);
   TensorD full = blk.forward(x, false, 0, false).clone();
   TensorD g = test::randn({3, 1, 8}, rng);

@@ -29,7 +29,20 @@ PYBIND11_MODULE(qkv, m) {
       Py_XDECREF(text);
     }
   });
-  m.def("set_num_threads", &qkv::set_num_threads, py::arg("n"), "Threads used by qkv's kernels.");
+  m.def(
+      "set_num_threads",
+      [](const py::int_& n) {
+        // Any Python int, so that one beyond 64 bits gets qkv's message instead of pybind11's.
+        const long long value = PyLong_AsLongLong(n.ptr());
+        if (value == -1 && PyErr_Occurred()) {
+          PyErr_Clear();
+          const std::string text = py::repr(n).cast<std::string>();
+          qkv::fail("set_num_threads: argument 'n' is ", text,
+                    "; expected an integer in [1, ", qkv::kMaxThreads, "]");
+        }
+        qkv::set_num_threads(value);
+      },
+      py::arg("n"), "Threads used by qkv's kernels.");
   m.def("get_num_threads", &qkv::num_threads);
   auto& registry = qkv::python::binding_registry();
   std::sort(registry.begin(), registry.end(), [](auto& a, auto& b) { return a.name < b.name; });

@@ -9,7 +9,9 @@ cd "$(dirname "$0")/.."
 source scripts/packages.sh
 install_missing_packages "${QKV_PACKAGES[@]}"
 
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DQKV_SANITIZE=ON -DQKV_BUILD_PYTHON=OFF
+# -O1, as the sanitizers' authors advise: findings keep their line numbers, the build takes half the time.
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DQKV_SANITIZE=ON \
+  -DQKV_BUILD_PYTHON=OFF
 cmake --build build-asan -j "$(nproc)"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -7,9 +7,9 @@
 #include "validators.h"
 #include "qkv/data/idx.h"
 #include "qkv/demos/vit_page.h"
-#include "qkv/io/html_page.h"
-#include "qkv/io/heatmap.h"
-#include "qkv/io/image.h"
+#include "qkv/pictures/html_page.h"
+#include "qkv/pictures/heatmap.h"
+#include "qkv/pictures/image.h"
 #include "qkv/models/vit.h"
 #include "qkv/models/vit_attention.h"
 
@@ -24,13 +24,13 @@ struct MapOptions {
 
 int run(const MapOptions& o) {
   QKV_CHECK((o.index >= 0) != !o.image.empty(), "attention-map: give exactly one of --index I or --image PNG");
-  if (!o.html.empty()) qkv::io::check_output_file(o.html, "qkv attention-map: --html");
+  if (!o.html.empty()) qkv::pictures::check_output_file(o.html, "qkv attention-map: --html");
   auto model = qkv::models::load_vit(o.checkpoint);
   const auto& c = model->config();
   QKV_CHECK(c.channels == 1, "attention-map: only grayscale models are supported");
   const int S = static_cast<int>(c.image_size);
   const auto& names = qkv::data::fashion_mnist_classes();
-  qkv::io::Image gray(S, S, 1, 0);
+  qkv::pictures::Image gray(S, S, 1, 0);
   std::string truth;
   if (o.index >= 0) {
     const std::string dir = o.data_dir.empty() ? qkv::data::default_fashion_mnist_dir() : o.data_dir;
@@ -41,11 +41,11 @@ int run(const MapOptions& o) {
     std::copy(test.image(o.index), test.image(o.index) + S * S, gray.pixels.begin());
     truth = names[test.labels[static_cast<size_t>(o.index)]];
   } else {
-    gray = qkv::io::to_gray(qkv::io::read_png(o.image), S, S);
+    gray = qkv::pictures::to_gray(qkv::pictures::read_png(o.image), S, S);
     if (o.invert)
       for (auto& p : gray.pixels) p = static_cast<uint8_t>(255 - p);
   }
-  if (!o.save_input.empty()) qkv::io::write_png(o.save_input, gray);
+  if (!o.save_input.empty()) qkv::pictures::write_png(o.save_input, gray);
   std::vector<float> x(static_cast<size_t>(S * S));
   qkv::models::normalize_pixels(gray.pixels.data(), x.data(), S * S);
   auto maps = qkv::models::vit_attention_maps(*model, x.data());
@@ -53,21 +53,21 @@ int run(const MapOptions& o) {
   for (size_t k = 1; k < maps.probs.size(); ++k)
     if (maps.probs[k] > maps.probs[best]) best = k;
   const int G = static_cast<int>(maps.grid);
-  qkv::io::OverlayOptions ov;
-  std::vector<qkv::io::ImagePanel> panels;
+  qkv::pictures::OverlayOptions ov;
+  std::vector<qkv::pictures::ImagePanel> panels;
   panels.push_back({"input", gray});
   for (size_t h = 0; h < maps.heads.size(); ++h)
-    panels.push_back({"head " + std::to_string(h), qkv::io::overlay_heatmap(gray, maps.heads[h], G, G, ov)});
-  panels.push_back({"rollout", qkv::io::overlay_heatmap(gray, maps.rollout, G, G, ov)});
+    panels.push_back({"head " + std::to_string(h), qkv::pictures::overlay_heatmap(gray, maps.heads[h], G, G, ov)});
+  panels.push_back({"rollout", qkv::pictures::overlay_heatmap(gray, maps.rollout, G, G, ov)});
   char title[256];
   std::snprintf(title, sizeof title, "%spredicted %s (%.2f) - class-token attention, last block per head + rollout",
                 truth.empty() ? "" : ("true " + truth + ", ").c_str(), best < names.size() ? names[best] : "?",
                 maps.probs[best]);
-  qkv::io::write_png(o.output, qkv::io::render_image_panels(panels, title, o.scale));
+  qkv::pictures::write_png(o.output, qkv::pictures::render_image_panels(panels, title, o.scale));
   std::printf("predicted: %s (%.4f)\n", best < names.size() ? names[best] : "?", maps.probs[best]);
   std::printf("wrote %s\n", o.output.c_str());
   if (!o.html.empty()) {
-    qkv::io::write_text_file(o.html, qkv::demos::vit_page_html(*model, gray, truth), "qkv attention-map: --html");
+    qkv::pictures::write_text_file(o.html, qkv::demos::vit_page_html(*model, gray, truth), "qkv attention-map: --html");
     std::printf("wrote %s\n", o.html.c_str());
   }
   return 0;

@@ -18,13 +18,13 @@
 
 #include "command.h"
 #include "validators.h"
-#include "qkv/attention/sdpa.h"
-#include "qkv/attention/sdpa_bf16.h"
+#include "qkv/ops/sdpa/sdpa.h"
+#include "qkv/ops/sdpa/sdpa_bf16.h"
 #include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/kernels/cpu_info.h"
-#include "qkv/kernels/flash.h"
+#include "qkv/ops/sdpa/flash.h"
 #include "qkv/kernels/gemm.h"
 #include "qkv/kernels/gemm_bf16.h"
 

@@ -6,7 +6,7 @@
 #include "validators.h"
 #include "qkv/demos/explain.h"
 #include "qkv/demos/explain_page.h"
-#include "qkv/io/html_page.h"
+#include "qkv/pictures/html_page.h"
 
 namespace {
 
@@ -38,11 +38,11 @@ qkv::cli::Command reg(
           ->check(qkv::cli::non_empty());
       return [o, tokens, colormap, html] {
         if (!tokens->empty()) o->tokens = qkv::demos::split_tokens(*tokens);
-        o->colormap = qkv::io::parse_colormap(*colormap);
-        if (!html->empty()) qkv::io::check_output_file(*html, "qkv explain: --html");
+        o->colormap = qkv::pictures::parse_colormap(*colormap);
+        if (!html->empty()) qkv::pictures::check_output_file(*html, "qkv explain: --html");
         auto result = qkv::demos::run_explain(*o, std::cout);
         if (html->empty()) return 0;
-        qkv::io::write_text_file(*html, qkv::demos::explain_page_html(result), "qkv explain: --html");
+        qkv::pictures::write_text_file(*html, qkv::demos::explain_page_html(result), "qkv explain: --html");
         std::cout << "wrote " << *html << "\n";
         return 0;
       };

@@ -6,7 +6,7 @@
 #include "validators.h"
 #include "qkv/demos/nw_page.h"
 #include "qkv/demos/nw_regression.h"
-#include "qkv/io/html_page.h"
+#include "qkv/pictures/html_page.h"
 
 namespace {
 
@@ -41,11 +41,11 @@ qkv::cli::Command reg(
       app.add_option("--html", *html, "Write an interactive page (self-contained HTML) to this file")
           ->check(qkv::cli::non_empty());
       return [o, colormap, html] {
-        o->colormap = qkv::io::parse_colormap(*colormap);
-        if (!html->empty()) qkv::io::check_output_file(*html, "qkv nw: --html");
+        o->colormap = qkv::pictures::parse_colormap(*colormap);
+        if (!html->empty()) qkv::pictures::check_output_file(*html, "qkv nw: --html");
         auto result = qkv::demos::run_nw(*o, std::cout);
         if (html->empty()) return 0;
-        qkv::io::write_text_file(*html, qkv::demos::nw_page_html(result, *o), "qkv nw: --html");
+        qkv::pictures::write_text_file(*html, qkv::demos::nw_page_html(result, *o), "qkv nw: --html");
         std::cout << "wrote " << *html << "\n";
         return 0;
       };

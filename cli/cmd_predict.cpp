@@ -7,7 +7,7 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/data/idx.h"
-#include "qkv/io/image.h"
+#include "qkv/pictures/image.h"
 #include "qkv/models/vit.h"
 #include "qkv/models/vit_attention.h"
 
@@ -23,7 +23,7 @@ int run(const PredictOptions& o) {
   const auto& c = model->config();
   QKV_CHECK(c.channels == 1, "predict: the model expects ", c.channels, " channels; only grayscale is supported");
   const int S = static_cast<int>(c.image_size);
-  qkv::io::Image img = qkv::io::to_gray(qkv::io::read_png(o.image), S, S);
+  qkv::pictures::Image img = qkv::pictures::to_gray(qkv::pictures::read_png(o.image), S, S);
   if (o.invert)
     for (auto& p : img.pixels) p = static_cast<uint8_t>(255 - p);
   std::vector<float> x(static_cast<size_t>(S * S));

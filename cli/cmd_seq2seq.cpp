@@ -11,7 +11,7 @@
 #include "qkv/core/parallel.h"
 #include "qkv/demos/seq2seq_dates.h"
 #include "qkv/demos/seq2seq_page.h"
-#include "qkv/io/html_page.h"
+#include "qkv/pictures/html_page.h"
 
 namespace {
 
@@ -25,13 +25,13 @@ struct Options {
 
 void write_page(const std::string& path, const std::vector<qkv::demos::Translation>& examples) {
   if (path.empty()) return;
-  qkv::io::write_text_file(path, qkv::demos::seq2seq_page_html(examples), "qkv seq2seq: --html");
+  qkv::pictures::write_text_file(path, qkv::demos::seq2seq_page_html(examples), "qkv seq2seq: --html");
   std::cerr << "wrote " << path << "\n";
 }
 
 int run(const Options& o) {
   if (o.threads > 0) qkv::set_num_threads(o.threads);
-  if (!o.html.empty()) qkv::io::check_output_file(o.html, "qkv seq2seq: --html");
+  if (!o.html.empty()) qkv::pictures::check_output_file(o.html, "qkv seq2seq: --html");
   if (!o.translate.empty()) {
     std::vector<qkv::demos::Translation> examples;
     QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");

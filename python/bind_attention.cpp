@@ -20,10 +20,10 @@
 
 #include "arrays.h"
 #include "bindings.h"
-#include "qkv/attention/additive_attention.h"
-#include "qkv/attention/masked_softmax.h"
-#include "qkv/attention/nadaraya_watson.h"
-#include "qkv/attention/sdpa.h"
+#include "qkv/nn/additive_attention.h"
+#include "qkv/ops/masked_softmax/masked_softmax.h"
+#include "qkv/nn/nadaraya_watson.h"
+#include "qkv/ops/sdpa/sdpa.h"
 
 namespace qkv::python {
 namespace {

@@ -9,7 +9,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
-#include "qkv/attention/rotary.h"
+#include "qkv/ops/rotary/rotary.h"
 
 namespace qkv::python {
 namespace {

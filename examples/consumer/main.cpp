@@ -2,7 +2,7 @@
 #include <cmath>
 #include <iostream>
 
-#include <qkv/attention/sdpa.h>
+#include <qkv/ops/sdpa/sdpa.h>
 
 int main() {
   qkv::TensorF x = qkv::TensorF::from({1, 1, 3, 2}, {1.0f, 0.0f, 0.5f, 0.5f, 0.0f, 1.0f});

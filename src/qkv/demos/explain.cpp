@@ -7,13 +7,13 @@
 #include <map>
 #include <sstream>
 
-#include "qkv/attention/masked_softmax.h"
-#include "qkv/attention/sdpa.h"
+#include "qkv/ops/masked_softmax/masked_softmax.h"
+#include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/core/rng.h"
 #include "qkv/demos/embeddings_file.h"
-#include "qkv/io/font.h"
-#include "qkv/io/heatmap.h"
-#include "qkv/io/plot.h"
+#include "qkv/pictures/font.h"
+#include "qkv/pictures/heatmap.h"
+#include "qkv/pictures/plot.h"
 #include "qkv/kernels/gemm.h"
 #include "qkv/nn/multihead_attention.h"
 #include "qkv/nn/squeeze_excitation.h"
@@ -60,7 +60,7 @@ uint64_t fnv1a(const std::string& s) {
 
 int display_width(const std::string& s) {
   int w = 0;
-  for (char32_t c : io::decode_utf8(s)) w += (c >= 0x2E80 && c <= 0xFFFF) || c >= 0x20000 ? 2 : 1;
+  for (char32_t c : pictures::decode_utf8(s)) w += (c >= 0x2E80 && c <= 0xFFFF) || c >= 0x20000 ? 2 : 1;
   return w;
 }
 
@@ -82,10 +82,10 @@ std::vector<std::string> numbered(const std::string& prefix, int64_t n) {
   return out;
 }
 
-io::HeatmapPanel panel(const TensorF& m, const std::string& title, const std::vector<std::string>& rows,
+pictures::HeatmapPanel panel(const TensorF& m, const std::string& title, const std::vector<std::string>& rows,
                        const std::vector<std::string>& cols, const std::string& row_axis,
                        const std::string& col_axis) {
-  io::HeatmapPanel p = io::heatmap_panel(m, title);
+  pictures::HeatmapPanel p = pictures::heatmap_panel(m, title);
   p.row_labels = rows;
   p.col_labels = cols;
   p.row_axis = row_axis;
@@ -94,10 +94,10 @@ io::HeatmapPanel panel(const TensorF& m, const std::string& title, const std::ve
 }
 
 void save(ExplainResult& r, const ExplainOptions& o, std::ostream& out, const std::string& name,
-          const io::Image& image) {
+          const pictures::Image& image) {
   if (o.out_dir.empty()) return;
   std::string path = (std::filesystem::path(o.out_dir) / name).string();
-  io::write_png(path, image);
+  pictures::write_png(path, image);
   r.files.push_back({path, image.width, image.height});
   out << "wrote " << path << " (" << image.width << "x" << image.height << ")\n";
 }
@@ -222,7 +222,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
         << "\n\n";
   }
   save(r, o, out, "explain_self.png",
-       io::render_heatmap({panel(r.scores, "S = XXᵀ (similarity)", tok, tok, "query", "key"),
+       pictures::render_heatmap({panel(r.scores, "S = XXᵀ (similarity)", tok, tok, "query", "key"),
                            panel(r.weights, "A = softmax(XXᵀ) (rows sum to 1)", tok, tok, "query", "key")},
                           {.title = "Self-attention without parameters", .colormap = o.colormap,
                            .shared_scale = false}));
@@ -304,7 +304,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
   }
   out << "\n";
   save(r, o, out, "explain_qkv.png",
-       io::render_heatmap({panel(r.weights_unscaled, "softmax(QKᵀ)", tok, tok, "query", "key"),
+       pictures::render_heatmap({panel(r.weights_unscaled, "softmax(QKᵀ)", tok, tok, "query", "key"),
                            panel(r.weights_scaled, "softmax(QKᵀ/√" + std::to_string(dk) + ")", tok, tok, "query", "key")},
                           {.title = "Projected queries and keys, without and with the 1/√d scale",
                            .colorbar_label = "weight", .colormap = o.colormap, .vmin = 0.0, .vmax = 1.0}));
@@ -316,14 +316,14 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
       sc.push_back(v.max_weight_scaled);
     }
     save(r, o, out, "explain_scale.png",
-         io::render_plot({{.label = "softmax(q·k): saturates as d grows", .x = x, .y = raw, .color = io::series_color(3),
+         pictures::render_plot({{.label = "softmax(q·k): saturates as d grows", .x = x, .y = raw, .color = pictures::series_color(3),
                            .width = 2.5},
-                          {.label = "", .x = x, .y = raw, .style = io::SeriesStyle::scatter,
-                           .color = io::series_color(3), .marker_radius = 4.5},
-                          {.label = "softmax(q·k/√d): stays spread", .x = x, .y = sc, .color = io::series_color(0),
+                          {.label = "", .x = x, .y = raw, .style = pictures::SeriesStyle::scatter,
+                           .color = pictures::series_color(3), .marker_radius = 4.5},
+                          {.label = "softmax(q·k/√d): stays spread", .x = x, .y = sc, .color = pictures::series_color(0),
                            .width = 2.5},
-                          {.label = "", .x = x, .y = sc, .style = io::SeriesStyle::scatter,
-                           .color = io::series_color(0), .marker_radius = 4.5}},
+                          {.label = "", .x = x, .y = sc, .style = pictures::SeriesStyle::scatter,
+                           .color = pictures::series_color(0), .marker_radius = 4.5}},
                          {.title = "Largest softmax weight of a query over 16 random keys",
                           .x_label = "log2 d  (d = 4 ... 1024, unit-variance q and k)",
                           .y_label = "mean largest weight",
@@ -331,7 +331,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
                           .height = 440,
                           .y_min = 0.0,
                           .y_max = 1.05,
-                          .legend = io::LegendCorner::lower_right}));
+                          .legend = pictures::LegendCorner::lower_right}));
   }
 
   // ---- 3. multi-head attention: the shape trace ----
@@ -390,12 +390,12 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
   out << "nn::MultiheadAttention(embed_dim=" << d << ", num_heads=" << H << ", head_dim=" << hd
       << ") forward gives the same output and weights: max |difference| = " << r.mha_max_diff << "\n\n";
   {
-    std::vector<io::HeatmapPanel> heads;
+    std::vector<pictures::HeatmapPanel> heads;
     for (int64_t h = 0; h < H; ++h)
       heads.push_back(panel(r.mha_head_weights.select(0, h).contiguous(), "head " + std::to_string(h + 1), tok2, tok2,
                             h == 0 ? "query" : "", h == 0 ? "key" : ""));
     save(r, o, out, "explain_heads.png",
-         io::render_heatmap(heads, {.title = "Multi-head attention: " + std::to_string(H) + " heads of width " +
+         pictures::render_heatmap(heads, {.title = "Multi-head attention: " + std::to_string(H) + " heads of width " +
                                                  std::to_string(hd) + ", weights per head",
                                     .colorbar_label = "weight", .colormap = o.colormap, .vmin = 0.0, .vmax = 1.0,
                                     .cell_px = 48}));
@@ -428,7 +428,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
                r.se_weights.view({1, C}), {"g"}, ch);
   print_matrix(out, "channel means after rescaling (g · s)", after.view({1, C}), {"g·s"}, ch);
   save(r, o, out, "explain_channels.png",
-       io::render_heatmap({panel(r.se_squeeze.view({1, C}), "squeeze: s = mean over H×W", {"s"}, ch, "", "channel"),
+       pictures::render_heatmap({panel(r.se_squeeze.view({1, C}), "squeeze: s = mean over H×W", {"s"}, ch, "", "channel"),
                            panel(r.se_weights.view({1, C}), "excitation: g = σ(W₂ ReLU(W₁ s))", {"g"}, ch, "",
                                  "channel")},
                           {.title = "Channel attention (squeeze-and-excitation)", .colormap = o.colormap,

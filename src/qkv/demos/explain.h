@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "qkv/core/tensor.h"
-#include "qkv/io/colormap.h"
+#include "qkv/pictures/colormap.h"
 
 namespace qkv::demos {
 
@@ -43,7 +43,7 @@ struct ExplainOptions {
   int64_t heads = 8, mha_head_dim = 3;  // step 3
   int64_t channels = 8, reduction = 2, spatial = 4;  // step 4: C, r, H = W
   int64_t variance_samples = 4000;  // pairs per width in step 2
-  io::Colormap colormap = io::Colormap::viridis;
+  pictures::Colormap colormap = pictures::Colormap::viridis;
 };
 
 // "the cat sat" → {"the", "cat", "sat"}; a string without spaces → its characters ("早上好").

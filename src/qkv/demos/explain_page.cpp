@@ -1,19 +1,19 @@
 #include "qkv/demos/explain_page.h"
 
-#include "qkv/io/html_page.h"
-#include "qkv/io/json_tensor.h"
+#include "qkv/pictures/html_page.h"
+#include "qkv/pictures/json_tensor.h"
 
 namespace qkv::demos {
 
 std::string explain_page_json(const ExplainResult& r) {
-  using io::json_tensor;
+  using pictures::json_tensor;
   nlohmann::json variance = nlohmann::json::array();
   for (const VarianceRow& v : r.variance)
     variance.push_back({{"d", v.d},
-                        {"var_raw", io::json_number(v.var_raw)},
-                        {"var_scaled", io::json_number(v.var_scaled)},
-                        {"max_weight_raw", io::json_number(v.max_weight_raw)},
-                        {"max_weight_scaled", io::json_number(v.max_weight_scaled)}});
+                        {"var_raw", pictures::json_number(v.var_raw)},
+                        {"var_scaled", pictures::json_number(v.var_scaled)},
+                        {"max_weight_raw", pictures::json_number(v.max_weight_raw)},
+                        {"max_weight_scaled", pictures::json_number(v.max_weight_scaled)}});
   const int64_t L = r.mha_input.dim(0);
   nlohmann::json mha_tokens(std::vector<std::string>(r.tokens.begin(), r.tokens.begin() + L));
   nlohmann::json j = {
@@ -22,7 +22,7 @@ std::string explain_page_json(const ExplainResult& r) {
       {"S", json_tensor(r.scores)},
       {"A", json_tensor(r.weights)},
       {"Y", json_tensor(r.output)},
-      {"sdpa_max_diff", io::json_number(r.sdpa_max_diff)},
+      {"sdpa_max_diff", pictures::json_number(r.sdpa_max_diff)},
       {"Q", json_tensor(r.Q)},
       {"K", json_tensor(r.K)},
       {"V", json_tensor(r.V)},
@@ -38,14 +38,14 @@ std::string explain_page_json(const ExplainResult& r) {
         {"concat", json_tensor(r.mha_concat)},
         {"w_o", json_tensor(r.mha_w_o)},
         {"output", json_tensor(r.mha_output)},
-        {"max_diff", io::json_number(r.mha_max_diff)}}},
+        {"max_diff", pictures::json_number(r.mha_max_diff)}}},
       {"se", {{"squeeze", json_tensor(r.se_squeeze)}, {"weights", json_tensor(r.se_weights)}}},
   };
-  return io::json_text(j);
+  return pictures::json_text(j);
 }
 
 std::string explain_page_html(const ExplainResult& r) {
-  return io::render_html_page({.title = "qkv explain — attention step by step",
+  return pictures::render_html_page({.title = "qkv explain — attention step by step",
                                .script = "explain.js",
                                .data_json = explain_page_json(r)});
 }

@@ -1,13 +1,13 @@
 #include "qkv/demos/nw_page.h"
 
-#include "qkv/io/html_page.h"
-#include "qkv/io/json_tensor.h"
+#include "qkv/pictures/html_page.h"
+#include "qkv/pictures/json_tensor.h"
 
 namespace qkv::demos {
 
 std::string nw_page_json(const NwResult& r, const NwOptions& o) {
-  using io::json_number;
-  using io::json_tensor;
+  using pictures::json_number;
+  using pictures::json_tensor;
   nlohmann::json grid_x = nlohmann::json::array(), grid_y = nlohmann::json::array();
   for (int i = 0; i <= 200; ++i) {
     const double x = o.x_max * i / 200.0;
@@ -34,11 +34,11 @@ std::string nw_page_json(const NwResult& r, const NwOptions& o) {
       {"w", json_number(r.w)},
       {"losses", losses},
   };
-  return io::json_text(j);
+  return pictures::json_text(j);
 }
 
 std::string nw_page_html(const NwResult& r, const NwOptions& o) {
-  return io::render_html_page({.title = "qkv nw — Nadaraya–Watson regression as attention pooling",
+  return pictures::render_html_page({.title = "qkv nw — Nadaraya–Watson regression as attention pooling",
                                .script = "nw.js",
                                .data_json = nw_page_json(r, o)});
 }

@@ -6,11 +6,11 @@
 #include <filesystem>
 #include <limits>
 
-#include "qkv/attention/nadaraya_watson.h"
+#include "qkv/nn/nadaraya_watson.h"
 #include "qkv/core/rng.h"
 #include "qkv/core/memory_budget.h"
-#include "qkv/io/heatmap.h"
-#include "qkv/io/plot.h"
+#include "qkv/pictures/heatmap.h"
+#include "qkv/pictures/plot.h"
 
 namespace qkv::demos {
 
@@ -183,8 +183,8 @@ NwResult run_nw(const NwOptions& o, std::ostream& log) {
     QKV_CHECK(!ec, "qkv nw: cannot create the output directory '", o.out_dir, "': ", ec.message());
     std::string fit = (std::filesystem::path(o.out_dir) / "nw_fit.png").string();
     std::string weights = (std::filesystem::path(o.out_dir) / "nw_weights.png").string();
-    io::write_png(fit, nw_fit_figure(r, o));
-    io::write_png(weights, nw_weights_figure(r, o));
+    pictures::write_png(fit, nw_fit_figure(r, o));
+    pictures::write_png(weights, nw_weights_figure(r, o));
     r.files = {fit, weights};
     log << "wrote " << fit << "\nwrote " << weights << "\n";
   }
@@ -193,7 +193,7 @@ NwResult run_nw(const NwOptions& o, std::ostream& log) {
   return r;
 }
 
-io::Image nw_fit_figure(const NwResult& r, const NwOptions& o) {
+pictures::Image nw_fit_figure(const NwResult& r, const NwOptions& o) {
   const NwData& d = r.data;
   // The truth on a fine grid so that the curve is smooth.
   std::vector<double> xf, yf;
@@ -203,38 +203,38 @@ io::Image nw_fit_figure(const NwResult& r, const NwOptions& o) {
     yf.push_back(nw_truth(x));
   }
   std::vector<double> xt = as_doubles(d.x_test);
-  std::vector<io::Series> series = {
-      {.label = "truth 2sin(x) + x^0.8", .x = xf, .y = yf, .color = io::Color{40, 40, 40}, .width = 2.0},
+  std::vector<pictures::Series> series = {
+      {.label = "truth 2sin(x) + x^0.8", .x = xf, .y = yf, .color = pictures::Color{40, 40, 40}, .width = 2.0},
       {.label = "training samples", .x = as_doubles(d.x_train), .y = as_doubles(d.y_train),
-       .style = io::SeriesStyle::scatter, .color = io::Color{150, 150, 150}, .marker_radius = 3.5},
+       .style = pictures::SeriesStyle::scatter, .color = pictures::Color{150, 150, 150}, .marker_radius = 3.5},
       {.label = "average pooling (mse " + fixed(r.mse_average, 3) + ")", .x = xt, .y = as_doubles(r.pred_average),
-       .color = io::series_color(4), .width = 2.0, .dash = 7},
+       .color = pictures::series_color(4), .width = 2.0, .dash = 7},
       {.label = "non-parametric NW (mse " + fixed(r.mse_nonparametric, 3) + ")", .x = xt,
-       .y = as_doubles(r.pred_nonparametric), .color = io::series_color(0), .width = 2.5},
+       .y = as_doubles(r.pred_nonparametric), .color = pictures::series_color(0), .width = 2.5},
       {.label = "parametric NW, w=" + fixed(r.w, 2) + " (mse " + fixed(r.mse_parametric, 3) + ")", .x = xt,
-       .y = as_doubles(r.pred_parametric), .color = io::series_color(3), .width = 2.5},
+       .y = as_doubles(r.pred_parametric), .color = pictures::series_color(3), .width = 2.5},
   };
-  return io::render_plot(series, {.title = "Nadaraya–Watson regression: attention pooling of the training targets",
+  return pictures::render_plot(series, {.title = "Nadaraya–Watson regression: attention pooling of the training targets",
                                   .x_label = "x",
                                   .y_label = "y",
                                   .width = o.plot_width,
                                   .height = o.plot_height,
-                                  .legend = io::LegendCorner::outside_right});
+                                  .legend = pictures::LegendCorner::outside_right});
 }
 
-io::Image nw_weights_figure(const NwResult& r, const NwOptions& o) {
+pictures::Image nw_weights_figure(const NwResult& r, const NwOptions& o) {
   std::vector<std::string> rows, cols;
   for (float x : r.data.x_test.to_vector()) rows.push_back(fixed(x, 2));
   for (float x : r.data.x_train.to_vector()) cols.push_back(fixed(x, 2));
-  io::HeatmapPanel a = io::heatmap_panel(r.weights_nonparametric, "non-parametric (w = 1)");
-  io::HeatmapPanel b = io::heatmap_panel(r.weights_parametric, "parametric (learned w = " + fixed(r.w, 2) + ")");
+  pictures::HeatmapPanel a = pictures::heatmap_panel(r.weights_nonparametric, "non-parametric (w = 1)");
+  pictures::HeatmapPanel b = pictures::heatmap_panel(r.weights_parametric, "parametric (learned w = " + fixed(r.w, 2) + ")");
   for (auto* p : {&a, &b}) {
     p->row_labels = rows;
     p->col_labels = cols;
     p->row_axis = "test query x";
     p->col_axis = "training key x_i (sorted)";
   }
-  return io::render_heatmap({a, b}, {.title = "Nadaraya–Watson attention weights softmax(-((x - x_i)·w)²/2)",
+  return pictures::render_heatmap({a, b}, {.title = "Nadaraya–Watson attention weights softmax(-((x - x_i)·w)²/2)",
                                      .colorbar_label = "attention weight",
                                      .colormap = o.colormap,
                                      .vmin = 0.0,

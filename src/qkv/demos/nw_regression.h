@@ -20,8 +20,8 @@
 #include <vector>
 
 #include "qkv/core/tensor.h"
-#include "qkv/io/colormap.h"
-#include "qkv/io/image.h"
+#include "qkv/pictures/colormap.h"
+#include "qkv/pictures/image.h"
 
 namespace qkv::demos {
 
@@ -41,7 +41,7 @@ struct NwOptions {
   // there; with lr 0.5 a draw near 1 overshoots to w ≈ 10 in one step.
   double w_init = 1.0;
   std::string out_dir;      // write nw_fit.png and nw_weights.png here (empty: no files)
-  io::Colormap colormap = io::Colormap::viridis;
+  pictures::Colormap colormap = pictures::Colormap::viridis;
   int plot_width = 1000, plot_height = 500;
 };
 
@@ -73,8 +73,8 @@ double nw_loo_loss(const Tensor<T>& x_train, const Tensor<T>& y_train, double w,
 NwResult run_nw(const NwOptions& options, std::ostream& log);
 
 // The two figures (also what run_nw writes).
-io::Image nw_fit_figure(const NwResult& result, const NwOptions& options);
-io::Image nw_weights_figure(const NwResult& result, const NwOptions& options);
+pictures::Image nw_fit_figure(const NwResult& result, const NwOptions& options);
+pictures::Image nw_weights_figure(const NwResult& result, const NwOptions& options);
 
 // Mean over rows of the largest weight in each row: how sharp an attention matrix is.
 double mean_max_weight(const TensorF& weights);

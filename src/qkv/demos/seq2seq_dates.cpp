@@ -12,7 +12,7 @@
 
 #include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
-#include "qkv/io/heatmap.h"
+#include "qkv/pictures/heatmap.h"
 #include "qkv/io/input_file.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/train/adamw.h"
@@ -98,20 +98,20 @@ double exact_match(models::Seq2Seq<float>& model, const data::CharVocab& vocab, 
 }
 
 void write_alignment_heatmap(const std::string& path, const Translation& t) {
-  io::HeatmapPanel p = io::heatmap_panel(t.weights, "\"" + t.input + "\"  →  \"" + t.output + "\"");
+  pictures::HeatmapPanel p = pictures::heatmap_panel(t.weights, "\"" + t.input + "\"  →  \"" + t.output + "\"");
   p.row_labels = t.out_chars;
   p.col_labels = t.in_chars;
   for (auto& l : p.col_labels)
     if (l == " ") l = "␣";
   p.row_axis = "output character";
   p.col_axis = "input character";
-  io::HeatmapOptions o;
+  pictures::HeatmapOptions o;
   o.title = "Bahdanau attention: where each output character looks";
   o.colorbar_label = "attention weight";
   o.vmin = 0.0;
   o.vmax = 1.0;
   o.annotate = false;
-  io::write_heatmap(path, {p}, o);
+  pictures::write_heatmap(path, {p}, o);
 }
 
 namespace {

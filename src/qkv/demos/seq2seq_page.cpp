@@ -1,7 +1,7 @@
 #include "qkv/demos/seq2seq_page.h"
 
-#include "qkv/io/html_page.h"
-#include "qkv/io/json_tensor.h"
+#include "qkv/pictures/html_page.h"
+#include "qkv/pictures/json_tensor.h"
 
 namespace qkv::demos {
 
@@ -18,7 +18,7 @@ std::string seq2seq_page_json(const std::vector<Translation>& examples) {
                     {"expected", t.expected},
                     {"in_tokens", t.in_chars},
                     {"out_tokens", t.out_chars},
-                    {"attention", nlohmann::json::array({nlohmann::json::array({io::json_tensor(t.weights)})})}});
+                    {"attention", nlohmann::json::array({nlohmann::json::array({pictures::json_tensor(t.weights)})})}});
   }
   nlohmann::json j = {
       {"model", "GRU encoder–decoder with additive (Bahdanau) attention"},
@@ -27,11 +27,11 @@ std::string seq2seq_page_json(const std::vector<Translation>& examples) {
       {"layer_names", {"decoder → encoder"}},
       {"examples", list},
   };
-  return io::json_text(j);
+  return pictures::json_text(j);
 }
 
 std::string seq2seq_page_html(const std::vector<Translation>& examples) {
-  return io::render_html_page({.title = "qkv seq2seq — where each output character looks",
+  return pictures::render_html_page({.title = "qkv seq2seq — where each output character looks",
                                .script = "seq2seq.js",
                                .data_json = seq2seq_page_json(examples)});
 }

@@ -1,13 +1,13 @@
 #include "qkv/demos/vit_page.h"
 
 #include "qkv/data/idx.h"
-#include "qkv/io/html_page.h"
-#include "qkv/io/json_tensor.h"
+#include "qkv/pictures/html_page.h"
+#include "qkv/pictures/json_tensor.h"
 #include "qkv/models/vit_attention.h"
 
 namespace qkv::demos {
 
-std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, const std::string& truth) {
+std::string vit_page_json(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth) {
   const models::VitConfig& c = model.config();
   const int64_t S = c.image_size;
   QKV_CHECK(c.channels == 1 && gray.channels == 1 && gray.width == S && gray.height == S, "vit_page_json: argument ",
@@ -23,10 +23,10 @@ std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, cons
   nlohmann::json blocks = nlohmann::json::array();
   for (int64_t b = 0; b < c.depth; ++b) {
     const TensorF& w = model.attention_weights(b);  // (1, H, Lq, L)
-    blocks.push_back(io::json_tensor(w.select(0, 0)));
+    blocks.push_back(pictures::json_tensor(w.select(0, 0)));
   }
   nlohmann::json heads = nlohmann::json::array();
-  for (const auto& h : maps.heads) heads.push_back(io::json_floats(h));
+  for (const auto& h : maps.heads) heads.push_back(pictures::json_floats(h));
   const auto& names = data::fashion_mnist_classes();
   std::vector<std::string> classes(names.begin(), names.end());
   if (static_cast<int64_t>(classes.size()) != c.classes) {
@@ -42,16 +42,16 @@ std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, cons
       {"heads", c.heads},
       {"attention", blocks},
       {"cls_heads", heads},
-      {"rollout", io::json_floats(maps.rollout)},
-      {"probs", io::json_floats(maps.probs)},
+      {"rollout", pictures::json_floats(maps.rollout)},
+      {"probs", pictures::json_floats(maps.probs)},
       {"classes", classes},
       {"truth", truth},
   };
-  return io::json_text(j);
+  return pictures::json_text(j);
 }
 
-std::string vit_page_html(models::Vit<float>& model, const io::Image& gray, const std::string& truth) {
-  return io::render_html_page({.title = "qkv attention-map — where the Vision Transformer looks",
+std::string vit_page_html(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth) {
+  return pictures::render_html_page({.title = "qkv attention-map — where the Vision Transformer looks",
                                .script = "vit.js",
                                .data_json = vit_page_json(model, gray, truth)});
 }

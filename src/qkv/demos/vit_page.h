@@ -10,13 +10,13 @@
 
 #include <string>
 
-#include "qkv/io/image.h"
+#include "qkv/pictures/image.h"
 #include "qkv/models/vit.h"
 
 namespace qkv::demos {
 
 // gray: S × S, one channel, as the model expects; truth: the true class name or empty.
-std::string vit_page_json(models::Vit<float>& model, const io::Image& gray, const std::string& truth);
-std::string vit_page_html(models::Vit<float>& model, const io::Image& gray, const std::string& truth);
+std::string vit_page_json(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth);
+std::string vit_page_html(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth);
 
 }  // namespace qkv::demos

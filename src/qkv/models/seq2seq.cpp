@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "qkv/attention/additive_attention.h"
+#include "qkv/nn/additive_attention.h"
 #include "qkv/kernels/gemm.h"
 
 namespace qkv::models {

@@ -27,7 +27,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "qkv/attention/sdpa.h"
+#include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/nn/linear.h"
 
 namespace qkv::nn {

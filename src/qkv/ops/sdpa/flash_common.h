@@ -1,0 +1,132 @@
+// Helpers shared by the fused attention kernels (flash_f32.cpp, flash_bf16.cpp): the key range a
+// query row may see, dropout decisions, per-worker scratch and cost-balanced work splits.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "qkv/core/parallel.h"
+#include "qkv/core/rng.h"
+#include "qkv/core/tensor.h"
+#include "qkv/ops/sdpa/flash.h"
+
+namespace qkv::kernels::flash {
+
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Keys j >= key_end(...) are masked for query i of batch b by the causal and valid_lens parts.
+inline int64_t key_end(const FlashMask& m, int64_t Lk, int64_t b, int64_t i) {
+  int64_t e = Lk;
+  if (m.causal) e = std::min(e, std::max<int64_t>(0, i + m.causal_offset + 1));
+  if (m.lens) e = std::min(e, std::max<int64_t>(0, m.lens[b * m.lens_sb + i * m.lens_si]));
+  return e;
+}
+
+inline bool has_general(const FlashMask& m) { return m.allowed != nullptr || m.bias != nullptr; }
+
+// Applies the `allowed` and `bias` parts to the log2-domain scores s[0..n) of keys j0.. of row i.
+inline void apply_general(const FlashMask& m, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t n, float* s) {
+  if (m.allowed) {
+    const uint8_t* a = m.allowed + b * m.allowed_sb + h * m.allowed_sh + i * m.allowed_si + j0 * m.allowed_sj;
+    for (int64_t j = 0; j < n; ++j)
+      if (!a[j * m.allowed_sj]) s[j] = kNegInf;
+  }
+  if (m.bias) {
+    const float* bb = m.bias + b * m.bias_sb + h * m.bias_sh + i * m.bias_si + j0 * m.bias_sj;
+    for (int64_t j = 0; j < n; ++j) s[j] += kLog2e * bb[j * m.bias_sj];
+  }
+}
+
+// Dropout factor of weight (bh, i, j0 + j) for j < n: 0 when dropped, 1/(1−p) when kept.
+inline void dropout_factors(const FlashMask& m, int64_t bh, int64_t Lq, int64_t Lk, int64_t i, int64_t j0, int64_t n,
+                            float* z) {
+  const float keep_scale = m.dropout_p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - m.dropout_p));
+  uint64_t base = (static_cast<uint64_t>(bh) * static_cast<uint64_t>(Lq) + static_cast<uint64_t>(i)) *
+                      static_cast<uint64_t>(Lk) + static_cast<uint64_t>(j0);
+  for (int64_t j = 0; j < n; ++j)
+    z[j] = counter_uniform(m.dropout_seed, base + static_cast<uint64_t>(j)) < m.dropout_p ? 0.0f : keep_scale;
+}
+
+// Splits items 0..n (in order) into `workers` contiguous ranges of about equal total cost:
+// bounds[w] .. bounds[w + 1] (bounds is resized to workers + 1, reusing its capacity).
+inline void split_by_cost(const std::vector<double>& cost, int workers, std::vector<int64_t>& bounds) {
+  const int64_t n = static_cast<int64_t>(cost.size());
+  bounds.assign(static_cast<size_t>(workers) + 1, n);
+  bounds[0] = 0;
+  double total = 0;
+  for (double c : cost) total += c;
+  double acc = 0;
+  int w = 1;
+  for (int64_t i = 0; i < n && w < workers; ++i) {
+    acc += cost[static_cast<size_t>(i)];
+    while (w < workers && acc >= total * w / workers) bounds[static_cast<size_t>(w++)] = i + 1;
+  }
+}
+
+inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int workers) {
+  std::vector<int64_t> bounds;
+  split_by_cost(cost, workers, bounds);
+  return bounds;
+}
+
+// Work items (b·H + h, query block of block_rows rows), in that order, each costing its rows ×
+// (tiles of key_tile keys that some row of the block sees + 1).
+inline void query_block_costs(const FlashDims& dm, const FlashMask& mask, int64_t block_rows, int64_t key_tile,
+                              std::vector<double>& cost) {
+  const int64_t nqb = ceil_div(dm.Lq, block_rows);
+  cost.assign(static_cast<size_t>(dm.B * dm.H * nqb), 0.0);
+  for (int64_t b = 0; b < dm.B; ++b)
+    for (int64_t qb = 0; qb < nqb; ++qb) {
+      const int64_t i0 = qb * block_rows, i1 = std::min(dm.Lq, i0 + block_rows);
+      int64_t kmax = dm.Lk;
+      if (mask.causal || mask.lens) {
+        kmax = 0;
+        for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
+      }
+      const double c = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, key_tile) + 1);
+      for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
+    }
+}
+
+// What a pass keeps between calls on the calling thread, so steady-state calls allocate nothing:
+// work costs, worker bounds and per-worker scratch, grown on demand. Workers reach it through a
+// reference taken on the calling thread (never by naming the thread_local inside a worker).
+template <typename Scratch>
+struct PassState {
+  std::vector<double> cost;
+  std::vector<int64_t> bounds;
+  std::vector<Scratch> scratch;
+  // After `cost` is filled: splits the items over min(threads, items) workers by cost (bounds)
+  // and makes sure each has a scratch; returns the number of workers.
+  int plan() {
+    const int workers = static_cast<int>(std::min<int64_t>(num_threads(), static_cast<int64_t>(cost.size())));
+    split_by_cost(cost, workers, bounds);
+    if (scratch.size() < static_cast<size_t>(workers)) scratch.resize(static_cast<size_t>(workers));
+    return workers;
+  }
+};
+
+// A 64-byte aligned float buffer (uninitialised), reallocated only when it must grow (never per tile).
+struct Floats {
+  std::shared_ptr<float> mem;
+  float* p = nullptr;
+  int64_t capacity = 0;
+  void reserve(int64_t n) {
+    n = std::max<int64_t>(n, 16);
+    if (n <= capacity) return;
+    mem = aligned_buffer<float>(n);
+    p = mem.get();
+    capacity = n;
+  }
+};
+
+}  // namespace qkv::kernels::flash

@@ -1,0 +1,684 @@
+// Float32 fused attention: forward (online softmax), weights from the saved lse, and backward
+// (FlashAttention-2: recompute P, D = rowsum(dO∘O), dS = P∘(dP − D)). Shapes: see flash.h.
+//
+// Tiles. Scores are computed up to kBK = 4 vectors of keys at a time (64 keys on AVX-512) for
+// kMR query rows (6 on AVX-512): a kMR×4-vector accumulator block stays in registers while the
+// depth loop broadcasts one q element per row and loads one packed Kᵀ row. Scores live in the
+// log2 domain: scale·log2(e) is applied to the accumulators, so exp2 (a degree-6 polynomial
+// times an exponent-bit 2^n) gives the weights.
+// Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys);
+// V is read in place (padded copy only when dv is not a multiple of the vector width). A query
+// block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
+// scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
+// output rescaled by 2^(m_old − m_new), exactly 1 when the max did not grow) and O += P·V run
+// back to back, so the key/value block is reused by every micro tile while it sits in L1/L2.
+// Causal and valid-length limits: a micro tile computes only the key vectors some of its rows
+// can see; tiles entirely past their rows' limits are skipped.
+// Backward: work items are (batch·head, 64-key block), split over the workers by cost, so both
+// cores work even for B·H = 1; dK and dV of a key block are owned by one worker; dQ is
+// accumulated per worker (worker 0 straight into dq) and summed at the end.
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "qkv/ops/sdpa/flash_f32.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
+
+#include <cstring>
+#include <type_traits>
+
+#include "qkv/core/parallel.h"
+#include "qkv/ops/sdpa/flash.h"
+#include "qkv/ops/sdpa/flash_common.h"
+#include "qkv/ops/sdpa/transpose_avx512.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace qkv::kernels {
+namespace HWY_NAMESPACE {
+namespace {
+
+namespace hn = hwy::HWY_NAMESPACE;
+using namespace qkv::kernels::flash;
+
+using DF = hn::ScalableTag<float>;
+using VF = hn::Vec<DF>;
+constexpr int64_t kL = static_cast<int64_t>(hn::MaxLanes(DF()));
+constexpr int64_t kNV = 4;           // vectors per tile row (keys in score tiles, columns in output tiles)
+constexpr int64_t kBK = kNV * kL;    // keys per score tile (and per packed Kᵀ panel)
+constexpr int64_t kBS = 4 * kBK;     // keys per online-softmax step of the forward
+#if HWY_TARGET <= HWY_AVX3
+constexpr int64_t kMR = 6;           // rows per micro tile: 6×4 accumulators of 32 registers
+#elif HWY_TARGET <= HWY_SSE4
+constexpr int64_t kMR = 3;           // 16 registers
+#else
+constexpr int64_t kMR = 2;
+#endif
+constexpr int64_t kQF = 16 * kMR;    // query rows per block of the forward and weights passes
+constexpr int64_t kQB = 8 * kMR;     // query rows per block of the backward (dV, dK accumulation)
+
+// 2^x for x <= 0 (x < −127 gives 0, so −inf gives exactly 0).
+HWY_INLINE VF Exp2(VF x) {
+  const DF df;
+  const hn::RebindToSigned<DF> di;
+  x = hn::Max(x, hn::Set(df, -127.0f));
+  const auto n = hn::NearestInt(x);
+  const VF f = hn::Sub(x, hn::ConvertTo(df, n));  // [−0.5, 0.5]
+  VF p = hn::Set(df, 1.5403530393381606e-4f);
+  p = hn::MulAdd(p, f, hn::Set(df, 1.3333558146428443e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 9.618129107628477e-3f));
+  p = hn::MulAdd(p, f, hn::Set(df, 5.550410866482158e-2f));
+  p = hn::MulAdd(p, f, hn::Set(df, 2.402265069591007e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 6.931471805599453e-1f));
+  p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
+  const VF two_n = hn::BitCast(df, hn::ShiftLeft<23>(hn::Add(n, hn::Set(di, 127))));
+  return hn::Mul(p, two_n);
+}
+
+// Calls fn(integral_constant<M>) for the runtime m in 1..kMR.
+template <int64_t M = 1, class Fn>
+HWY_INLINE void WithRows(int64_t m, Fn&& fn) {
+  if constexpr (M < kMR) {
+    if (m == M) return fn(std::integral_constant<int64_t, M>());
+    return WithRows<M + 1>(m, fn);
+  } else {
+    fn(std::integral_constant<int64_t, M>());
+  }
+}
+
+// s[MR][NV·kL] (row stride lds) = c · a[MR rows, depth] · bt[depth][kBK]   (bt: a packed Kᵀ panel, aligned)
+template <int64_t MR, int64_t NV>
+HWY_INLINE void TileQK(const float* HWY_RESTRICT a, int64_t lda, const float* HWY_RESTRICT bt, int64_t depth, float c,
+                       float* HWY_RESTRICT s, int64_t lds) {
+  const DF df;
+  VF acc[MR][NV];
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::Zero(df);
+  for (int64_t p = 0; p < depth; ++p) {
+    const float* brow = bt + p * kBK;
+    VF bv[NV];
+    for (int64_t v = 0; v < NV; ++v) bv[v] = hn::Load(df, brow + v * kL);
+    for (int64_t r = 0; r < MR; ++r) {
+      const VF x = hn::Set(df, a[r * lda + p]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(x, bv[v], acc[r][v]);
+    }
+  }
+  const VF vc = hn::Set(df, c);
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) hn::Store(hn::Mul(acc[r][v], vc), df, s + r * lds + v * kL);
+}
+
+// o[MR][NV·kL] = o·alpha[r] (alpha may be null) + p[MR][n] · x[n][NV·kL]
+template <int64_t MR, int64_t NV>
+HWY_INLINE void TileNN(const float* HWY_RESTRICT p, int64_t ldp, int64_t n, const float* HWY_RESTRICT x, int64_t ldx,
+                       float* HWY_RESTRICT o, int64_t ldo, const float* alpha) {
+  const DF df;
+  VF acc[MR][NV];
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) {
+      acc[r][v] = hn::LoadU(df, o + r * ldo + v * kL);
+      if (alpha) acc[r][v] = hn::Mul(acc[r][v], hn::Set(df, alpha[r]));
+    }
+  for (int64_t j = 0; j < n; ++j) {
+    VF xv[NV];
+    for (int64_t v = 0; v < NV; ++v) xv[v] = hn::LoadU(df, x + j * ldx + v * kL);
+    for (int64_t r = 0; r < MR; ++r) {
+      const VF w = hn::Set(df, p[r * ldp + j]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(w, xv[v], acc[r][v]);
+    }
+  }
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], df, o + r * ldo + v * kL);
+}
+
+// o[JR][NV·kL] += Σ_i a[i][JR] · x[i][NV·kL]   (a read down a column: aᵀ x)
+template <int64_t JR, int64_t NV>
+HWY_INLINE void TileTN(const float* HWY_RESTRICT a, int64_t lda, int64_t n, const float* HWY_RESTRICT x, int64_t ldx,
+                       float* HWY_RESTRICT o, int64_t ldo) {
+  const DF df;
+  VF acc[JR][NV];
+  for (int64_t r = 0; r < JR; ++r)
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::LoadU(df, o + r * ldo + v * kL);
+  for (int64_t i = 0; i < n; ++i) {
+    VF xv[NV];
+    for (int64_t v = 0; v < NV; ++v) xv[v] = hn::LoadU(df, x + i * ldx + v * kL);
+    for (int64_t r = 0; r < JR; ++r) {
+      const VF w = hn::Set(df, a[i * lda + r]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = hn::MulAdd(w, xv[v], acc[r][v]);
+    }
+  }
+  for (int64_t r = 0; r < JR; ++r)
+    for (int64_t v = 0; v < NV; ++v) hn::StoreU(acc[r][v], df, o + r * ldo + v * kL);
+}
+
+// Runs TileNN over `rows` rows and `width` columns (a multiple of kL).
+void GemmNN(int64_t rows, int64_t width, const float* p, int64_t ldp, int64_t n, const float* x, int64_t ldx, float* o,
+            int64_t ldo, const float* alpha) {
+  for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+    WithRows(std::min(kMR, rows - r0), [&](auto mr) {
+      constexpr int64_t MR = decltype(mr)::value;
+      const float* al = alpha ? alpha + r0 : nullptr;
+      int64_t c0 = 0;
+      for (; c0 + kNV * kL <= width; c0 += kNV * kL)
+        TileNN<MR, kNV>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al);
+      switch ((width - c0) / kL) {
+        case 1: TileNN<MR, 1>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        case 2: TileNN<MR, 2>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        case 3: TileNN<MR, 3>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        default: break;
+      }
+    });
+  }
+}
+
+// o[cols][width] += a[n][cols]ᵀ · x[n][width]
+void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n, const float* x, int64_t ldx, float* o,
+            int64_t ldo) {
+  for (int64_t j0 = 0; j0 < cols; j0 += kMR) {
+    WithRows(std::min(kMR, cols - j0), [&](auto jr) {
+      constexpr int64_t JR = decltype(jr)::value;
+      int64_t c0 = 0;
+      for (; c0 + kNV * kL <= width; c0 += kNV * kL)
+        TileTN<JR, kNV>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo);
+      switch ((width - c0) / kL) {
+        case 1: TileTN<JR, 1>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        case 2: TileTN<JR, 2>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        case 3: TileTN<JR, 3>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        default: break;
+      }
+    });
+  }
+}
+
+// s[mr][nvec·kL] (row stride lds) = c · a · Kᵀ for mr <= kMR rows and nvec <= 2·kNV vectors of
+// keys, from consecutive Kᵀ panels starting at bt.
+HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda, const float* bt, int64_t depth,
+                          float c, float* s, int64_t lds) {
+  WithRows(mr, [&](auto m) {
+    constexpr int64_t MR = decltype(m)::value;
+    for (int64_t v0 = 0; v0 < nvec; v0 += kNV, bt += depth * kBK, s += kBK) {
+      switch (std::min(kNV, nvec - v0)) {
+        case 1: TileQK<MR, 1>(a, lda, bt, depth, c, s, lds); break;
+        case 2: TileQK<MR, 2>(a, lda, bt, depth, c, s, lds); break;
+        case 3: TileQK<MR, 3>(a, lda, bt, depth, c, s, lds); break;
+        default: TileQK<MR, 4>(a, lda, bt, depth, c, s, lds); break;
+      }
+    }
+  });
+}
+
+// Scores of keys >= kend become −inf.
+HWY_INLINE void MaskBeyond(float* s, int64_t nvec, int64_t j0, int64_t kend) {
+  const DF df;
+  const VF lim = hn::Set(df, static_cast<float>(kend - j0));
+  const VF ninf = hn::Set(df, kNegInf);
+  for (int64_t v = 0; v < nvec; ++v) {
+    const VF idx = hn::Iota(df, static_cast<float>(v * kL));
+    const VF x = hn::Load(df, s + v * kL);
+    hn::Store(hn::IfThenElse(hn::Lt(idx, lim), x, ninf), df, s + v * kL);
+  }
+}
+
+// One online-softmax step for the MR rows of a micro tile, each nvec vectors of log2-domain scores
+// (row stride lds): updates the running max m and sum l, overwrites s with exp2(s − m) and sets
+// alpha[r] = 2^(m_old − m_new), the factor the old output must be scaled by (exactly 1 when the
+// max did not grow). The rows are independent, so their reductions and exponentials interleave.
+template <int64_t MR>
+HWY_INLINE void OnlineSoftmaxBlock(float* s, int64_t lds, int64_t nvec, float* m, float* l, float* alpha) {
+  const DF df;
+  alignas(64) float diff[kMR + 16] = {};
+  float muse[MR];
+  for (int64_t r = 0; r < MR; ++r) {
+    const float* sr = s + r * lds;
+    VF mx0 = hn::Load(df, sr), mx1 = mx0;
+    for (int64_t v = 1; v + 1 < nvec; v += 2) {
+      mx0 = hn::Max(mx0, hn::Load(df, sr + v * kL));
+      mx1 = hn::Max(mx1, hn::Load(df, sr + (v + 1) * kL));
+    }
+    if ((nvec & 1) == 0) mx0 = hn::Max(mx0, hn::Load(df, sr + (nvec - 1) * kL));
+    const float mnew = std::max(m[r], hn::GetLane(hn::MaxOfLanes(df, hn::Max(mx0, mx1))));
+    muse[r] = mnew == kNegInf ? 0.0f : mnew;  // a row with nothing visible yet keeps weights 0
+    diff[r] = m[r] - muse[r];
+    m[r] = mnew;
+  }
+  for (int64_t r0 = 0; r0 < MR; r0 += kL) hn::Store(Exp2(hn::Load(df, diff + r0)), df, diff + r0);
+  for (int64_t r = 0; r < MR; ++r) {
+    float* sr = s + r * lds;
+    const VF vm = hn::Set(df, muse[r]);
+    VF sum0 = hn::Zero(df), sum1 = hn::Zero(df);
+    int64_t v = 0;
+    for (; v + 2 <= nvec; v += 2) {
+      const VF e0 = Exp2(hn::Sub(hn::Load(df, sr + v * kL), vm));
+      const VF e1 = Exp2(hn::Sub(hn::Load(df, sr + (v + 1) * kL), vm));
+      hn::Store(e0, df, sr + v * kL);
+      hn::Store(e1, df, sr + (v + 1) * kL);
+      sum0 = hn::Add(sum0, e0);
+      sum1 = hn::Add(sum1, e1);
+    }
+    if (v < nvec) {
+      const VF e = Exp2(hn::Sub(hn::Load(df, sr + v * kL), vm));
+      hn::Store(e, df, sr + v * kL);
+      sum0 = hn::Add(sum0, e);
+    }
+    alpha[r] = diff[r];
+    l[r] = l[r] * diff[r] + hn::GetLane(hn::SumOfLanes(df, hn::Add(sum0, sum1)));
+  }
+}
+
+// s ← exp2(s − lse2) (the weights) for nvec vectors, or 0 when the row has no visible key.
+HWY_INLINE void WeightsRow(float* s, int64_t nvec, float lse2) {
+  const DF df;
+  if (lse2 == kNegInf) {
+    for (int64_t v = 0; v < nvec; ++v) hn::Store(hn::Zero(df), df, s + v * kL);
+    return;
+  }
+  const VF vl = hn::Set(df, lse2);
+  for (int64_t v = 0; v < nvec; ++v) hn::Store(Exp2(hn::Sub(hn::Load(df, s + v * kL), vl)), df, s + v * kL);
+}
+
+// Packs keys [0, Lk) of one head as Kᵀ panels: kt[kb][c][jj] = k[kb·kBK + jj][c] (0 beyond Lk).
+// On AVX-512 targets, 16 keys × 16 columns at a time by a register transpose.
+void PackKt(const float* k, int64_t ldk, int64_t j0, int64_t nkeys, int64_t depth, float* kt) {
+  const int64_t nkb = ceil_div(nkeys, kBK);
+  for (int64_t kb = 0; kb < nkb; ++kb) {
+    float* panel = kt + kb * depth * kBK;
+    const int64_t n = std::min(kBK, nkeys - kb * kBK);
+    if (n < kBK)
+      for (int64_t c = 0; c < depth; ++c) std::memset(panel + c * kBK + n, 0, sizeof(float) * static_cast<size_t>(kBK - n));
+    int64_t jj = 0;
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+    for (; jj + 16 <= n && depth >= 16; jj += 16) {
+      const float* src = k + (j0 + kb * kBK + jj) * ldk;
+      const void* rows[16];
+      int64_t c = 0;
+      for (; c + 16 <= depth; c += 16) {
+        for (int t = 0; t < 16; ++t) rows[t] = src + t * ldk + c;
+        transpose16x16_32bit(rows, panel + c * kBK + jj, kBK);
+      }
+      for (; c < depth; ++c)
+        for (int64_t t = 0; t < 16; ++t) panel[c * kBK + jj + t] = src[t * ldk + c];
+    }
+#endif
+    for (; jj < n; ++jj) {
+      const float* src = k + (j0 + kb * kBK + jj) * ldk;
+      for (int64_t c = 0; c < depth; ++c) panel[c * kBK + jj] = src[c];
+    }
+  }
+}
+
+// Copies rows [0, n) of width w into dst with row stride wp >= w (zero padding).
+void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, float* dst) {
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(dst + i * wp, src + i * lds, sizeof(float) * static_cast<size_t>(w));
+    if (wp > w) std::memset(dst + i * wp + w, 0, sizeof(float) * static_cast<size_t>(wp - w));
+  }
+}
+
+// Per-worker scratch of the forward and weights passes.
+struct FwdScratch {
+  Floats kt, vp, o, s, m, l, alpha;
+  std::vector<int64_t> kend;
+  std::vector<float> z;
+};
+
+// Packs K (and V when it needs padding) of head (b, h) into the worker's scratch.
+void PackHead(const FlashDims& dm, const FlashIn& k, const FlashIn* v, int64_t b, int64_t h, int64_t dvp,
+              FwdScratch& sc) {
+  PackKt(k.row(b, h, 0), k.si, 0, dm.Lk, dm.d, sc.kt.p);
+  if (v && dvp != dm.dv) PackRows(v->row(b, h, 0), v->si, dm.Lk, dm.dv, dvp, sc.vp.p);
+}
+
+void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                 const FlashMask& mask, float* out, float* lse) {
+  const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dv = dm.dv;
+  if (B * H * Lq == 0) return;
+  const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQF);
+  const float c = scale * kLog2e;
+  const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
+  thread_local PassState<FwdScratch> state;
+  PassState<FwdScratch>& st = state;
+  query_block_costs(dm, mask, kQF, kBK, st.cost);
+  const int workers = st.plan();
+  const std::vector<int64_t>& bounds = st.bounds;
+  std::vector<FwdScratch>& scratch = st.scratch;
+  for (int w = 0; w < workers; ++w) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
+    sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
+    if (dvp != dv) sc.vp.reserve(Lk * dvp);
+    sc.o.reserve(kQF * dvp);
+    sc.s.reserve(kMR * kBS);
+    sc.m.reserve(kQF);
+    sc.l.reserve(kQF);
+    sc.alpha.reserve(kQF);
+    sc.kend.resize(kQF);
+    sc.z.resize(static_cast<size_t>(dropout ? kBS : 0));
+  }
+  parallel_workers(workers, [&](int w, int) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
+    std::vector<float>& z = sc.z;
+    int64_t cur = -1;
+    for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
+      if (bh != cur) {
+        PackHead(dm, k, &v, b, h, dvp, sc);
+        cur = bh;
+      }
+      const float* vrows = dvp != dv ? sc.vp.p : v.row(b, h, 0);
+      const int64_t ldv = dvp != dv ? dvp : v.si;
+      const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
+      const float* qrows = q.row(b, h, i0);
+      int64_t kmax = 0;
+      for (int64_t r = 0; r < rows; ++r) {
+        sc.kend[static_cast<size_t>(r)] = key_end(mask, Lk, b, i0 + r);
+        kmax = std::max(kmax, sc.kend[static_cast<size_t>(r)]);
+        sc.m.p[r] = kNegInf;
+        sc.l.p[r] = 0.0f;
+      }
+      std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
+      for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
+        const int64_t nk = std::min(kBS, Lk - j0);
+        for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+          const int64_t mr = std::min(kMR, rows - r0);
+          int64_t lo = Lk, hi = 0;
+          for (int64_t r = r0; r < r0 + mr; ++r) {
+            lo = std::min(lo, sc.kend[static_cast<size_t>(r)]);
+            hi = std::max(hi, sc.kend[static_cast<size_t>(r)]);
+          }
+          if (hi <= j0) continue;  // every row of this micro block is past its last visible key
+          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
+          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + (j0 / kBK) * d * kBK, d, c, sc.s.p, kBS);
+          if (general || lo < j0 + nvec * kL) {
+            for (int64_t r = 0; r < mr; ++r) {
+              float* srow = sc.s.p + r * kBS;
+              const int64_t ke = sc.kend[static_cast<size_t>(r0 + r)];
+              MaskBeyond(srow, nvec, j0, ke);
+              if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
+            }
+          }
+          WithRows(mr, [&](auto m) {
+            OnlineSoftmaxBlock<decltype(m)::value>(sc.s.p, kBS, nvec, sc.m.p + r0, sc.l.p + r0, sc.alpha.p + r0);
+          });
+          if (dropout) {
+            for (int64_t r = 0; r < mr; ++r) {
+              dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, z.data());
+              float* srow = sc.s.p + r * kBS;
+              for (int64_t j = 0; j < nvis; ++j) srow[j] *= z[static_cast<size_t>(j)];
+            }
+          }
+          GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
+        }
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        float* dst = out + (bh * Lq + i0 + r) * dv;
+        const float l = sc.l.p[r];
+        if (l > 0.0f) {
+          const float inv = 1.0f / l;
+          for (int64_t cc = 0; cc < dv; ++cc) dst[cc] = sc.o.p[r * dvp + cc] * inv;
+          lse[bh * Lq + i0 + r] = (sc.m.p[r] + std::log2(l)) * kLn2;
+        } else {
+          std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
+          lse[bh * Lq + i0 + r] = kNegInf;
+        }
+      }
+    }
+  });
+}
+
+void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
+                 const FlashMask& mask, float* weights) {
+  const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d;
+  if (B * H * Lq * Lk == 0) return;
+  const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQF);
+  const float c = scale * kLog2e;
+  const bool general = has_general(mask);
+  thread_local PassState<FwdScratch> state;
+  PassState<FwdScratch>& st = state;
+  query_block_costs(dm, mask, kQF, kBK, st.cost);
+  const int workers = st.plan();
+  const std::vector<int64_t>& bounds = st.bounds;
+  std::vector<FwdScratch>& scratch = st.scratch;
+  for (int w = 0; w < workers; ++w) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
+    sc.kt.reserve(nkb * kBK * d);
+    sc.s.reserve(kMR * kBK);
+  }
+  parallel_workers(workers, [&](int w, int) {
+    FwdScratch& sc = scratch[static_cast<size_t>(w)];
+    int64_t cur = -1;
+    for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
+      if (bh != cur) {
+        PackHead(dm, k, nullptr, b, h, 0, sc);
+        cur = bh;
+      }
+      const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
+      float* wrows = weights + (bh * Lq + i0) * Lk;
+      std::memset(wrows, 0, sizeof(float) * static_cast<size_t>(rows * Lk));
+      for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+        const int64_t mr = std::min(kMR, rows - r0);
+        int64_t kend[kMR], hi = 0;
+        for (int64_t r = 0; r < mr; ++r) {
+          kend[r] = key_end(mask, Lk, b, i0 + r0 + r);
+          hi = std::max(hi, kend[r]);
+        }
+        for (int64_t kb = 0; kb < std::min(nkb, ceil_div(hi, kBK)); ++kb) {
+          const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
+          ScoreTile(mr, kNV, q.row(b, h, i0 + r0), q.si, sc.kt.p + kb * d * kBK, d, c, sc.s.p, kBK);
+          for (int64_t r = 0; r < mr; ++r) {
+            float* srow = sc.s.p + r * kBK;
+            MaskBeyond(srow, kNV, j0, kend[r]);
+            if (general && kend[r] > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, kend[r] - j0), srow);
+            WeightsRow(srow, kNV, lse[bh * Lq + i0 + r0 + r] * kLog2e);
+            std::memcpy(wrows + (r0 + r) * Lk + j0, srow, sizeof(float) * static_cast<size_t>(nk));
+          }
+        }
+      }
+    }
+  });
+}
+
+// Per-worker scratch of the backward pass.
+struct BwdScratch {
+  Floats qp, dop;               // Q and dO of the current head, padded (only when d or dv is not a multiple of kL)
+  Floats lse2, dd;              // per row of the current head: lse·log2(e) and D = rowsum(dO∘O)
+  std::vector<int64_t> kend;    // per row of the current head
+  Floats kt, vt, kn;            // the current key block: Kᵀ and Vᵀ panels, K rows padded to dp
+  Floats dk, dv;                // accumulators of the current key block
+  Floats p, ds;                 // kQB × kBK: weights (after dropout) and dS of a query block
+  Floats dq;                    // this worker's dQ partial sums (B, H, Lq, dp) unless it writes dq directly
+  std::vector<float> z;
+};
+
+void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                  const FlashIn& o, const FlashIn& dout, const float* lse, const FlashMask& mask, float* dq, float* dk,
+                  float* dv) {
+  const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dvw = dm.dv;
+  const int64_t dp = round_up(d, kL), dvp = round_up(dvw, kL);
+  std::memset(dq, 0, sizeof(float) * static_cast<size_t>(B * H * Lq * d));
+  std::memset(dk, 0, sizeof(float) * static_cast<size_t>(B * H * Lk * d));
+  std::memset(dv, 0, sizeof(float) * static_cast<size_t>(B * H * Lk * dvw));
+  if (B * H * Lq * Lk == 0 || d == 0) return;
+  const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQB);
+  const float c = scale * kLog2e;
+  const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
+  const bool pad_q = dp != d, pad_do = dvp != dvw;
+
+  // Cost of item (bh, kb): the query rows that see a key of the block.
+  thread_local PassState<BwdScratch> state;
+  thread_local std::vector<int64_t> hist_buf;
+  PassState<BwdScratch>& st = state;
+  std::vector<double>& cost = st.cost;
+  std::vector<int64_t>& hist = hist_buf;
+  cost.assign(static_cast<size_t>(B * H * nkb), 0.0);
+  hist.resize(static_cast<size_t>(nkb) + 1);
+  for (int64_t b = 0; b < B; ++b) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (int64_t i = 0; i < Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, Lk, b, i), kBK))];
+    int64_t active = 0;
+    for (int64_t kb = nkb - 1; kb >= 0; --kb) {
+      active += hist[static_cast<size_t>(kb) + 1];
+      for (int64_t h = 0; h < H; ++h) cost[static_cast<size_t>((b * H + h) * nkb + kb)] = static_cast<double>(active + 8);
+    }
+  }
+  const int workers = st.plan();
+  const std::vector<int64_t>& bounds = st.bounds;
+  const bool direct_dq = !pad_q;  // worker 0 accumulates straight into dq
+  std::vector<BwdScratch>& scratch = st.scratch;
+  for (int w = 0; w < workers; ++w) {
+    BwdScratch& sc = scratch[static_cast<size_t>(w)];
+    if (pad_q) sc.qp.reserve(Lq * dp);
+    if (pad_do) sc.dop.reserve(Lq * dvp);
+    sc.lse2.reserve(Lq);
+    sc.dd.reserve(Lq);
+    sc.kend.resize(static_cast<size_t>(Lq));
+    sc.kt.reserve(kBK * d);
+    sc.vt.reserve(kBK * dvw);
+    sc.kn.reserve(kBK * dp);
+    sc.dk.reserve(kBK * dp);
+    sc.dv.reserve(kBK * dvp);
+    sc.p.reserve(kQB * kBK);
+    sc.ds.reserve(kQB * kBK);
+    if (!(direct_dq && w == 0)) {
+      sc.dq.reserve(B * H * Lq * dp);
+      std::memset(sc.dq.p, 0, sizeof(float) * static_cast<size_t>(B * H * Lq * dp));
+    }
+    sc.z.resize(static_cast<size_t>(dropout ? kBK : 0));
+  }
+  parallel_workers(workers, [&](int w, int) {
+    BwdScratch& sc = scratch[static_cast<size_t>(w)];
+    float* dqacc = (direct_dq && w == 0) ? dq : sc.dq.p;
+    int64_t cur = -1;
+    for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
+      const int64_t bh = it / nkb, kb = it % nkb, b = bh / H, h = bh % H;
+      if (bh != cur) {
+        cur = bh;
+        if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
+        if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
+        for (int64_t i = 0; i < Lq; ++i) {
+          sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
+          sc.lse2.p[i] = lse[bh * Lq + i] * kLog2e;
+          const float* orow = o.row(b, h, i);
+          const float* drow = dout.row(b, h, i);
+          float acc = 0.0f;
+          for (int64_t cc = 0; cc < dvw; ++cc) acc += orow[cc] * drow[cc];
+          sc.dd.p[i] = acc;
+        }
+      }
+      const float* qrows = pad_q ? sc.qp.p : q.row(b, h, 0);
+      const int64_t ldq = pad_q ? dp : q.si;
+      const float* dorows = pad_do ? sc.dop.p : dout.row(b, h, 0);
+      const int64_t lddo = pad_do ? dvp : dout.si;
+      const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
+      PackKt(k.row(b, h, 0), k.si, j0, nk, d, sc.kt.p);
+      PackKt(v.row(b, h, 0), v.si, j0, nk, dvw, sc.vt.p);
+      PackRows(k.row(b, h, j0), k.si, nk, d, dp, sc.kn.p);
+      std::memset(sc.dk.p, 0, sizeof(float) * static_cast<size_t>(kBK * dp));
+      std::memset(sc.dv.p, 0, sizeof(float) * static_cast<size_t>(kBK * dvp));
+      float* dqh = dqacc + bh * Lq * dp;
+      for (int64_t qb = 0; qb < nqb; ++qb) {
+        const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+        int64_t first = rows;  // first micro block with a visible key in this block
+        for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+          const int64_t mr = std::min(kMR, rows - r0);
+          int64_t lo = Lk, hi = 0;
+          for (int64_t r = r0; r < r0 + mr; ++r) {
+            lo = std::min(lo, sc.kend[static_cast<size_t>(i0 + r)]);
+            hi = std::max(hi, sc.kend[static_cast<size_t>(i0 + r)]);
+          }
+          float* prow = sc.p.p + r0 * kBK;
+          float* dsrow = sc.ds.p + r0 * kBK;
+          if (hi <= j0) {
+            std::memset(prow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
+            std::memset(dsrow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
+            continue;
+          }
+          if (first == rows) first = r0;
+          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
+          ScoreTile(mr, nvec, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
+          ScoreTile(mr, nvec, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
+          const DF df;
+          for (int64_t r = 0; r < mr; ++r) {
+            const int64_t i = i0 + r0 + r;
+            float* pr = prow + r * kBK;
+            float* dr = dsrow + r * kBK;
+            const int64_t ke = sc.kend[static_cast<size_t>(i)];
+            if (general || lo < j0 + nvec * kL) {
+              MaskBeyond(pr, nvec, j0, ke);
+              if (general && ke > j0) apply_general(mask, b, h, i, j0, std::min(nk, ke - j0), pr);
+            }
+            WeightsRow(pr, nvec, sc.lse2.p[i]);
+            const VF vd = hn::Set(df, sc.dd.p[i]);
+            if (!dropout) {
+              for (int64_t vv = 0; vv < nvec; ++vv) {
+                const VF pv = hn::Load(df, pr + vv * kL);
+                hn::Store(hn::Mul(pv, hn::Sub(hn::Load(df, dr + vv * kL), vd)), df, dr + vv * kL);
+              }
+            } else {
+              dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
+              for (int64_t j = 0; j < nvec * kL; ++j) {
+                const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
+                dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
+                pr[j] *= zj;
+              }
+            }
+            for (int64_t vv = nvec; vv < kNV; ++vv) {  // keys no row of this micro tile sees
+              hn::Store(hn::Zero(df), df, pr + vv * kL);
+              hn::Store(hn::Zero(df), df, dr + vv * kL);
+            }
+          }
+          GemmNN(mr, dp, dsrow, kBK, nvis, sc.kn.p, dp, dqh + (i0 + r0) * dp, dp, nullptr);
+        }
+        if (first == rows) continue;
+        const int64_t n = rows - first;
+        GemmTN(nk, dvp, sc.p.p + first * kBK, kBK, n, dorows + (i0 + first) * lddo, lddo, sc.dv.p, dvp);
+        GemmTN(nk, dp, sc.ds.p + first * kBK, kBK, n, qrows + (i0 + first) * ldq, ldq, sc.dk.p, dp);
+      }
+      for (int64_t j = 0; j < nk; ++j) {
+        float* dkr = dk + (bh * Lk + j0 + j) * d;
+        float* dvr = dv + (bh * Lk + j0 + j) * dvw;
+        for (int64_t cc = 0; cc < d; ++cc) dkr[cc] = sc.dk.p[j * dp + cc] * scale;
+        for (int64_t cc = 0; cc < dvw; ++cc) dvr[cc] = sc.dv.p[j * dvp + cc];
+      }
+    }
+  });
+  // dq = scale · Σ_w partial_w
+  const int64_t rows = B * H * Lq;
+  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* dst = dq + r * d;
+      for (int64_t cc = 0; cc < d; ++cc) {
+        float acc = direct_dq ? dst[cc] : 0.0f;
+        for (int w = direct_dq ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + cc];
+        dst[cc] = acc * scale;
+      }
+    }
+  });
+}
+
+}  // namespace
+}  // namespace HWY_NAMESPACE
+}  // namespace qkv::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qkv::kernels {
+
+HWY_EXPORT(ForwardImpl);
+HWY_EXPORT(WeightsImpl);
+HWY_EXPORT(BackwardImpl);
+
+void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                   const FlashMask& mask, float* out, float* lse) {
+  HWY_DYNAMIC_DISPATCH(ForwardImpl)(dims, scale, q, k, v, mask, out, lse);
+}
+
+void flash_weights(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
+                   const FlashMask& mask, float* weights) {
+  HWY_DYNAMIC_DISPATCH(WeightsImpl)(dims, scale, q, k, lse, mask, weights);
+}
+
+void flash_backward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
+                    const FlashIn& out, const FlashIn& dout, const float* lse, const FlashMask& mask, float* dq,
+                    float* dk, float* dv) {
+  HWY_DYNAMIC_DISPATCH(BackwardImpl)(dims, scale, q, k, v, out, dout, lse, mask, dq, dk, dv);
+}
+
+}  // namespace qkv::kernels
+#endif

@@ -1,0 +1,103 @@
+// Scores that overflow or that float32 cannot resolve are an error in every backend and both
+// directions (never zeros, inf weights or non-finite gradients from finite inputs), while
+// large but representable inputs still match the float64 reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+
+#include "gradcheck.h"
+#include "qkv/ops/sdpa/sdpa.h"
+#include "qkv/ops/sdpa/sdpa_bf16.h"
+
+using namespace qkv;
+
+namespace {
+
+template <typename F>
+void expect_error_with(F&& f, const std::string& piece, const std::string& label) {
+  try {
+    f();
+    ADD_FAILURE() << label << ": no exception; expected one mentioning '" << piece << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(piece), std::string::npos) << label << ": " << e.what();
+  }
+}
+
+TensorF filled(Shape s, float value) {
+  TensorF t(s);
+  t.fill(value);
+  return t;
+}
+
+Tensor<bf16> to_bf16(const TensorF& t) {
+  Tensor<bf16> out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
+  return out;
+}
+
+}  // namespace
+
+TEST(SdpaRange, HugeFiniteScoresAreAnErrorInEveryBackend) {
+  Rng rng(4);
+  const TensorF big = filled({1, 2, 5, 8}, 1e20f), v = test::randn<float>({1, 2, 5, 3}, rng);
+  SdpaOptions need;
+  need.need_weights = true;
+  for (auto backend : {AttentionBackend::reference, AttentionBackend::fused}) {
+    const std::string label = backend == AttentionBackend::fused ? "fused" : "reference";
+    expect_error_with([&] { sdpa_forward(big, big, v, {}, {}, backend); }, "the scores are too large for float32",
+                      label);
+    expect_error_with([&] { sdpa_forward(big, big, v, {}, need, backend); }, "'q'", label);
+  }
+  expect_error_with([&] { sdpa_forward_bf16(to_bf16(big), to_bf16(big), to_bf16(v)); }, "too large", "bf16");
+  const TensorD bigd = filled({1, 1, 3, 4}, 1e20f).cast<double>();
+  expect_error_with([&] { sdpa_forward(bigd, bigd, bigd); }, "too large for float64", "float64");
+}
+
+TEST(SdpaRange, HugeScaleIsAnErrorForwardAndBackward) {
+  Rng rng(5);
+  TensorF q = test::randn<float>({1, 1, 4, 8}, rng), k = test::randn<float>({1, 1, 6, 8}, rng),
+          v = test::randn<float>({1, 1, 6, 2}, rng);
+  SdpaOptions o;
+  o.scale = 1e30;
+  o.need_weights = true;
+  SdpaOptions ok;
+  ok.need_weights = true;
+  for (auto backend : {AttentionBackend::reference, AttentionBackend::fused}) {
+    const std::string label = backend == AttentionBackend::fused ? "fused" : "reference";
+    expect_error_with([&] { sdpa_forward(q, k, v, {}, o, backend); }, "scale q, k or 'scale' down", label);
+    auto fwd = sdpa_forward(q, k, v, {}, ok, backend);
+    expect_error_with([&] { sdpa_backward(filled({1, 1, 4, 2}, 1.0f), q, k, v, fwd, {}, o, backend); },
+                      "too large", label);
+  }
+  o.scale = 1e300;  // finite as a double, inf as a float
+  expect_error_with([&] { sdpa_forward(q, k, v, {}, o); }, "'scale' is 1e+300; it overflows float32", "scale");
+}
+
+TEST(SdpaRange, OverflowingGradientsFromFiniteInputsAreAnError) {
+  Rng rng(6);
+  TensorF q = test::randn<float>({1, 1, 4, 8}, rng), k = test::randn<float>({1, 1, 2, 8}, rng),
+          v = test::randn<float>({1, 1, 2, 3}, rng);
+  const TensorF dout = filled({1, 1, 4, 3}, 3e38f);  // dv sums 4 queries' 3e38: beyond float32
+  for (auto backend : {AttentionBackend::reference, AttentionBackend::fused}) {
+    const std::string label = backend == AttentionBackend::fused ? "fused" : "reference";
+    auto fwd = sdpa_forward(q, k, v, {}, {}, backend);
+    expect_error_with([&] { sdpa_backward(dout, q, k, v, fwd, {}, {}, backend); }, "overflows", label);
+  }
+  auto fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v));
+  expect_error_with([&] { sdpa_backward_bf16(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd); }, "overflows", "bf16");
+}
+
+TEST(SdpaRange, LargeRepresentableInputsStillMatchTheFloat64Reference) {
+  Rng rng(7);
+  // Entries near 100: scores of a few thousand, far inside the bound; a hard but exact softmax.
+  TensorF q = test::randn<float>({1, 2, 5, 16}, rng), k = test::randn<float>({1, 2, 7, 16}, rng),
+          v = test::randn<float>({1, 2, 7, 4}, rng);
+  for (int64_t i = 0; i < q.numel(); ++i) q[i] *= 100;
+  for (int64_t i = 0; i < k.numel(); ++i) k[i] *= 3;
+  auto ref = sdpa_forward(q.cast<double>(), k.cast<double>(), v.cast<double>());
+  for (auto backend : {AttentionBackend::reference, AttentionBackend::fused}) {
+    auto f = sdpa_forward(q, k, v, {}, {}, backend);
+    EXPECT_TRUE(test::tensors_close(backend == AttentionBackend::fused ? "fused" : "reference", f.out.cast<double>(), ref.out, 5e-3));
+  }
+}

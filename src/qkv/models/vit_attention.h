@@ -6,7 +6,7 @@
 //             add the identity for the residual path and renormalise rows, A = (W̄ + I)/2;
 //             multiply the blocks' matrices from the first to the last, R = A_depth ··· A_1,
 //             and keep R's class-token row over the patches
-//   probs     (classes,) softmax of the logits
+//   probs     (classes,) softmax of the logits (models/vit_predict.h)
 #pragma once
 
 #include <vector>

@@ -345,7 +345,7 @@ ExplainResult run_explain(const ExplainOptions& o, std::ostream& out) {
   const TensorF& bi = mha.in_proj_bias.value;
   auto project = [&](int part) {
     TensorF y({L, P});
-    nn::linear_forward(r.mha_input.data(), Wi.data() + part * P * d, bi.data() + part * P, y.data(), L, d, P);
+    linear_forward(r.mha_input.data(), Wi.data() + part * P * d, bi.data() + part * P, y.data(), L, d, P);
     return y.view({1, L, H, hd}).permute({0, 2, 1, 3}).contiguous();  // (1, H, L, hd)
   };
   TensorF q = project(0), k = project(1), v = project(2);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 
+#include "gradcheck.h"
 #include "qkv/nn/embedding.h"
 #include "qkv/nn/gru.h"
 
@@ -15,12 +16,7 @@ using qkv::Rng;
 using qkv::TensorD;
 using qkv::TensorF;
 using qkv::TensorI;
-
-TensorD randn(qkv::Shape shape, Rng& rng, double scale = 1.0) {
-  TensorD t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = scale * rng.normal();
-  return t;
-}
+using qkv::test::randn;
 
 // PyTorch's nn.GRU (batch_first, one layer) written out with scalars, in double.
 TensorD gru_scalar_reference(const qkv::nn::GRU<double>& g, const TensorD& x, const TensorD& h0) {
@@ -62,22 +58,10 @@ double max_abs_diff(const TensorD& a, const TensorD& b) {
   return m;
 }
 
-// Central finite differences of f with respect to every element of t, against `analytic`.
+// Central finite differences of f with respect to every element of t, against `analytic`, relative
+// to the largest numeric gradient.
 void expect_grad_matches(const char* what, TensorD& t, const TensorD& analytic, const std::function<double()>& f) {
-  const double eps = 1e-6;
-  double worst = 0, scale = 1e-12;
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    double keep = t[i];
-    t[i] = keep + eps;
-    double up = f();
-    t[i] = keep - eps;
-    double down = f();
-    t[i] = keep;
-    double numeric = (up - down) / (2 * eps);
-    worst = std::max(worst, std::abs(numeric - analytic[i]));
-    scale = std::max(scale, std::abs(numeric));
-  }
-  EXPECT_LT(worst / scale, 1e-6) << what << ": max abs error " << worst << " (largest gradient " << scale << ")";
+  EXPECT_TRUE(qkv::test::tensors_close(what, analytic, qkv::test::numeric_grad(t, f), 1e-6, qkv::test::kRelativeOnly));
 }
 
 TEST(GruTest, ForwardMatchesScalarReferenceOfTorchEquations) {

@@ -66,8 +66,8 @@ TEST(AttentionScoring, AdditiveScoresGrad) {
               1e-14);
   auto grads = additive_scores_backward(g, fwd.features, w_v);
   auto loss = [&] { return test::dot(additive_scores(qp, kp, w_v).scores, g); };
-  EXPECT_TRUE(grad_close("dqp", grads.dqp, numeric_grad(qp, loss)));
-  EXPECT_TRUE(grad_close("dkp", grads.dkp, numeric_grad(kp, loss)));
+  EXPECT_TRUE(grad_close("dq", grads.dq, numeric_grad(qp, loss)));
+  EXPECT_TRUE(grad_close("dk", grads.dk, numeric_grad(kp, loss)));
   EXPECT_TRUE(grad_close("dw_v", grads.dw_v, numeric_grad(w_v, loss)));
 }
 

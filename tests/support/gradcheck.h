@@ -1,5 +1,5 @@
-// Shared test helpers: random tensors, central finite differences in float64, and tolerances
-// that scale with the data.
+// Shared test helpers: random tensors (the one randn), central finite differences in float64, and
+// the one closeness check, whose tolerance scales with the data.
 //
 // Typical gradient check of an op y = f(x) with analytic backward dx = f'(x)ᵀ g:
 //   TensorD g = randn(y.shape(), rng);                 // a random upstream gradient
@@ -87,19 +87,29 @@ double numeric_grad_scalar(double& x, F&& loss, double eps = 1e-6) {
   return (up - down) / (2 * eps);
 }
 
-// max |a − b| <= tol · max(1, max |b|): an error relative to the gradient's own scale.
+// The one closeness check of the tests: max |a − b| <= tol · max(scale_floor, max |b|), an error
+// relative to the reference b's own scale. scale_floor 1 (the default) suits O(1) data and
+// gradients; kRelativeOnly makes it purely relative (small references). Infinities must match
+// exactly (they are skipped); a NaN in either fails.
+inline constexpr double kRelativeOnly = 1e-12;
+
 template <typename T>
 ::testing::AssertionResult tensors_close(const std::string& what, const Tensor<T>& a, const Tensor<T>& b,
-                                         double tol) {
+                                         double tol, double scale_floor = 1.0) {
   if (a.shape() != b.shape())
     return ::testing::AssertionFailure() << what << ": shape " << shape_str(a.shape()) << " vs "
                                          << shape_str(b.shape());
   auto va = a.to_vector(), vb = b.to_vector();
-  double scale = 1.0, worst = 0.0;
+  double scale = scale_floor, worst = 0.0;
   size_t at = 0;
-  for (T x : vb) scale = std::max(scale, std::abs(static_cast<double>(x)));
   for (size_t i = 0; i < va.size(); ++i) {
-    double e = std::abs(static_cast<double>(va[i]) - static_cast<double>(vb[i]));
+    const double x = static_cast<double>(va[i]), y = static_cast<double>(vb[i]);
+    if (std::isinf(x) || std::isinf(y)) {
+      if (x == y) continue;
+      return ::testing::AssertionFailure() << what << ": flat index " << i << " is " << x << " vs " << y;
+    }
+    scale = std::max(scale, std::abs(y));
+    double e = std::abs(x - y);
     if (!(e <= worst)) {
       worst = e;
       at = i;

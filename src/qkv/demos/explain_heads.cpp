@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "qkv/core/rng.h"
-#include "qkv/nn/linear.h"
+#include "qkv/ops/linear/linear.h"
 #include "qkv/nn/multihead_attention.h"
 #include "qkv/ops/sdpa/sdpa.h"
 
@@ -24,7 +24,7 @@ void multihead(const ExplainOptions& o, std::ostream& out, ExplainResult& r) {
   const TensorF& bi = mha.in_proj_bias.value;
   auto project = [&](int part) {
     TensorF y({L, P});
-    nn::linear_forward(r.mha_input.data(), Wi.data() + part * P * d, bi.data() + part * P, y.data(), L, d, P);
+    linear_forward(r.mha_input.data(), Wi.data() + part * P * d, bi.data() + part * P, y.data(), L, d, P);
     return y.view({1, L, H, hd}).permute({0, 2, 1, 3}).contiguous();  // (1, H, L, hd)
   };
   TensorF q = project(0), k = project(1), v = project(2);

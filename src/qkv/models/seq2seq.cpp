@@ -166,8 +166,8 @@ void Seq2Seq<T>::backward(const Tensor<T>& dlogits) {
   }
   // Encoder states were keys, values and (at each row's last valid position) the first state.
   AdditiveGrads<T> ag = s.attention.memory_backward(s.memory);
-  Tensor<T> denc = ag.dkeys.contiguous().clone();
-  Tensor<T> dval = ag.dvalues.contiguous();
+  Tensor<T> denc = ag.dk.contiguous().clone();
+  Tensor<T> dval = ag.dv.contiguous();
   for (int64_t i = 0; i < denc.numel(); ++i) denc[i] += dval[i];
   for (int64_t b = 0; b < B; ++b) {
     T* d = denc.data() + (b * Ls + s.src_lens[b] - 1) * H;
@@ -226,7 +226,7 @@ GreedyResult<T> Seq2Seq<T>::greedy(const TensorI& src, const TensorI& src_lens, 
       std::copy(st.out.data() + b * H, st.out.data() + (b + 1) * H, x.data() + b * EH + E);
       std::copy(st.weights.data() + b * Ls, st.weights.data() + (b + 1) * Ls, out.weights.data() + (b * steps + t) * Ls);
     }
-    nn::linear_forward(x.data(), dec.weight_ih_l0.value.data(), dec.bias_ih_l0.value.data(), gi.data(), B, EH, 3 * H);
+    linear_forward(x.data(), dec.weight_ih_l0.value.data(), dec.bias_ih_l0.value.data(), gi.data(), B, EH, 3 * H);
     nn::gru_cell_forward(B, H, gi.data(), 3 * H, h.data(), H, dec.weight_hh_l0.value.data(),
                          dec.bias_hh_l0.value.data(), gh.data(), gates.data(), 4 * H, h_next.data(), H);
     for (int64_t b = 0; b < B; ++b) {
@@ -234,7 +234,7 @@ GreedyResult<T> Seq2Seq<T>::greedy(const TensorI& src, const TensorI& src_lens, 
       std::copy(st.out.data() + b * H, st.out.data() + (b + 1) * H, d.data() + b * 2 * H + H);
     }
     std::copy(h_next.data(), h_next.data() + B * H, h.data());
-    nn::linear_forward(d.data(), s.dense.weight.value.data(), s.dense.bias.value.data(), logits.data(), B, 2 * H, V);
+    linear_forward(d.data(), s.dense.weight.value.data(), s.dense.bias.value.data(), logits.data(), B, 2 * H, V);
     for (int64_t b = 0; b < B; ++b) {
       const T* row = logits.data() + b * V;
       int64_t best = std::max_element(row, row + V) - row;

@@ -2,11 +2,10 @@
 
 #include <cmath>
 #include <cstring>
-#include <type_traits>
 
 #include "qkv/core/parallel.h"
 #include "qkv/io/safetensors.h"
-#include "qkv/kernels/ew_ops.h"
+#include "qkv/kernels/add_inplace.h"
 #include "qkv/nn/linear.h"
 
 namespace qkv::models {
@@ -23,11 +22,7 @@ void add(T* dst, const T* a, const T* b, int64_t n) {
 // y += x over n elements.
 template <typename T>
 void accumulate(T* y, const T* x, int64_t n) {
-  if constexpr (std::is_same_v<T, float>) {
-    kernels::add_inplace(y, x, n);
-  } else {
-    for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-  }
+  kernels::add_inplace(y, x, n);
 }
 
 template <typename T>
@@ -198,7 +193,7 @@ const Tensor<T>& Vit<T>::forward(const Tensor<T>& images_in, bool training, uint
           std::memcpy(row + (ch * p + iy) * p, img + ((b * C + ch) * S + gy * p + iy) * S + gx * p, sizeof(T) * p);
     }
   });
-  nn::linear_forward(P, patch_weight.value.data(), patch_bias.value.data(), embed_.data(), B * N, K, E);
+  linear_forward(P, patch_weight.value.data(), patch_bias.value.data(), embed_.data(), B * N, K, E);
   const T* pos = pos_embed.value.data();
   const T* cls = cls_token.value.data();
   const T* emb = embed_.data();
@@ -252,7 +247,7 @@ void Vit<T>::backward(const Tensor<T>& dlogits) {
     accumulate(dpos, gb, L * E);
     std::memcpy(dpatch_.data() + b * N * E, gb + E, sizeof(T) * N * E);
   }
-  nn::linear_backward<T>(dpatch_.data(), patches_.data(), patch_weight.value.data(), nullptr, patch_weight.grad.data(),
+  linear_backward<T>(dpatch_.data(), patches_.data(), patch_weight.value.data(), nullptr, patch_weight.grad.data(),
                          patch_bias.grad.data(), B * N, K, E);
 }
 

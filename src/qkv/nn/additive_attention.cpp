@@ -105,37 +105,39 @@ Tensor<T> AdditiveAttention<T>::step_backward(AdditiveMemory<T>& mem, const Addi
     for (int64_t x = 0; x < ws.dweights.numel(); ++x) ws.dweights[x] *= dropout_factor<T>(s, x);
   auto sg = additive_scores_backward(masked_softmax_backward(ws.dweights, s.weights), s.features, w_v.value);
   accumulate(mem.dvalues, ws.dv);
-  accumulate(mem.dkeys_proj, sg.dkp);
+  accumulate(mem.dkeys_proj, sg.dk);
   accumulate(w_v.grad, sg.dw_v);
-  return project_backward(sg.dqp, s.query, W_q.value, W_q.grad);
+  return project_backward(sg.dq, s.query, W_q.value, W_q.grad);
 }
 
 template <typename T>
 AdditiveGrads<T> AdditiveAttention<T>::memory_backward(AdditiveMemory<T>& mem) {
   QKV_CHECK(mem.keys_proj.defined(), "AdditiveAttention.backward: argument 'memory' is empty");
   AdditiveGrads<T> g;
-  g.dkeys = project_backward(mem.dkeys_proj, mem.keys, W_k.value, W_k.grad);
-  g.dvalues = mem.dvalues;
+  g.dk = project_backward(mem.dkeys_proj, mem.keys, W_k.value, W_k.grad);
+  g.dv = mem.dvalues;
   mem.dkeys_proj = Tensor<T>(mem.keys_proj.shape());
   mem.dvalues = Tensor<T>(mem.values.shape());
   return g;
 }
 
 template <typename T>
-AdditiveForward<T> AdditiveAttention<T>::forward(const Tensor<T>& queries, const Tensor<T>& keys,
-                                                 const Tensor<T>& values, const TensorI& valid_lens,
-                                                 double dropout_p, uint64_t dropout_seed) {
+const AdditiveForward<T>& AdditiveAttention<T>::forward(const Tensor<T>& queries, const Tensor<T>& keys,
+                                                        const Tensor<T>& values, const TensorI& valid_lens,
+                                                        double dropout_p, uint64_t dropout_seed) {
   AdditiveForward<T> f;
   f.memory = prepare(keys, values, valid_lens);
   f.step = step(f.memory, queries, dropout_p, dropout_seed);
-  return f;
+  fwd_ = std::move(f);
+  return fwd_;
 }
 
 template <typename T>
-AdditiveGrads<T> AdditiveAttention<T>::backward(AdditiveForward<T>& fwd, const Tensor<T>& dout) {
-  Tensor<T> dq = step_backward(fwd.memory, fwd.step, dout);
-  AdditiveGrads<T> g = memory_backward(fwd.memory);
-  g.dqueries = dq;
+AdditiveGrads<T> AdditiveAttention<T>::backward(const Tensor<T>& dout) {
+  QKV_CHECK(fwd_.step.weights.defined(), "AdditiveAttention.backward: called before forward");
+  Tensor<T> dq = step_backward(fwd_.memory, fwd_.step, dout);
+  AdditiveGrads<T> g = memory_backward(fwd_.memory);
+  g.dq = dq;
   return g;
 }
 

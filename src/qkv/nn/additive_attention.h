@@ -15,19 +15,21 @@
 //
 // Two ways to call it:
 // 1. All queries at once:
-//      auto fwd = attn.forward(queries, keys, values, valid_lens);    // fwd.out(), fwd.weights()
-//      auto g = attn.backward(fwd, dout);    // g.dqueries, g.dkeys, g.dvalues; parameter grads +=
+//      const auto& fwd = attn.forward(queries, keys, values, valid_lens);   // fwd.out(), fwd.weights()
+//      auto g = attn.backward(dout);    // g.dq, g.dk, g.dv (queries, keys, values); parameter grads +=
+//    forward() saves what backward needs inside the module (as every module does), so call
+//    backward before the next forward.
 // 2. One decoder step at a time (Bahdanau decoding, Lq = 1 per step): the keys are projected once
 //    per sequence, not once per step, and each step keeps only its small context.
 //      AdditiveMemory<T> mem = attn.prepare(enc_outputs, enc_outputs, valid_lens);  // keys, values
 //      for t: AdditiveStep<T> s_t = attn.step(mem, query_t);   // query_t (B, 1, q_size) → s_t.out (B, 1, dv)
 //      ... later, in reverse order (any order works; the gradients only accumulate):
 //      for t: Tensor<T> dquery_t = attn.step_backward(mem, s_t, dout_t);   // (B, 1, q_size)
-//      AdditiveGrads<T> g = attn.memory_backward(mem);   // g.dkeys, g.dvalues for the whole sequence
+//      AdditiveGrads<T> g = attn.memory_backward(mem);   // g.dk, g.dv for the whole sequence
 //    step_backward accumulates into mem (its key-projection and value gradients) and into the
-//    W_q / w_v gradients; memory_backward turns the key-projection gradient into dkeys and the
+//    W_q / w_v gradients; memory_backward turns the key-projection gradient into dk and the
 //    W_k gradient, and resets mem's accumulators. When keys and values are the same tensor (as
-//    in d2l's decoder), its gradient is dkeys + dvalues.
+//    in d2l's decoder), its gradient is dk + dv.
 // What is saved: AdditiveMemory keeps keys, values (views), valid_lens and keys W_kᵀ (B, Lk, h);
 // AdditiveStep keeps the query (a view), the tanh features (B, Lq, Lk, h) and the weights.
 // Per step the cost is O(B·(q_size·h + Lk·h + Lk·dv)).
@@ -69,9 +71,9 @@ struct AdditiveForward {
 
 template <typename T>
 struct AdditiveGrads {
-  Tensor<T> dqueries;  // (B, Lq, q_size); undefined from memory_backward
-  Tensor<T> dkeys;     // (B, Lk, k_size)
-  Tensor<T> dvalues;   // (B, Lk, dv)
+  Tensor<T> dq;  // queries (B, Lq, q_size); undefined from memory_backward
+  Tensor<T> dk;  // keys (B, Lk, k_size)
+  Tensor<T> dv;  // values (B, Lk, dv)
 };
 
 template <typename T>
@@ -81,9 +83,11 @@ class AdditiveAttention : public nn::Module<T> {
   // d2l's argument order. Initialised like nn.Linear: U(−1/√in, 1/√in).
   AdditiveAttention(int64_t key_size, int64_t query_size, int64_t num_hiddens, Rng& rng);
 
-  AdditiveForward<T> forward(const Tensor<T>& queries, const Tensor<T>& keys, const Tensor<T>& values,
-                             const TensorI& valid_lens = {}, double dropout_p = 0.0, uint64_t dropout_seed = 0);
-  AdditiveGrads<T> backward(AdditiveForward<T>& fwd, const Tensor<T>& dout);
+  const AdditiveForward<T>& forward(const Tensor<T>& queries, const Tensor<T>& keys, const Tensor<T>& values,
+                                    const TensorI& valid_lens = {}, double dropout_p = 0.0,
+                                    uint64_t dropout_seed = 0);
+  // The gradients of the last forward's inputs for the upstream dout (B, Lq, dv).
+  AdditiveGrads<T> backward(const Tensor<T>& dout);
 
   AdditiveMemory<T> prepare(const Tensor<T>& keys, const Tensor<T>& values, const TensorI& valid_lens = {});
   AdditiveStep<T> step(const AdditiveMemory<T>& memory, const Tensor<T>& query, double dropout_p = 0.0,
@@ -100,6 +104,9 @@ class AdditiveAttention : public nn::Module<T> {
   nn::Parameter<T> W_q;  // "W_q.weight" (h, q_size)
   nn::Parameter<T> W_k;  // "W_k.weight" (h, k_size)
   nn::Parameter<T> w_v;  // "w_v.weight" (1, h)
+
+ private:
+  AdditiveForward<T> fwd_;  // the last forward, for backward
 };
 
 }  // namespace qkv

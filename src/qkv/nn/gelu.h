@@ -2,17 +2,13 @@
 //
 //   x: any shape   y: same shape
 // forward() saves x (a view); backward(dy) returns dx = dy·(Φ(x) + x·φ(x)).
-// float: Highway kernels (kernels/ew_ops.h); double: std::erf loops (gradient checks).
+// The arithmetic (formulas, backends) is the op ops/gelu/gelu.h.
 #pragma once
 
 #include "qkv/core/tensor.h"
+#include "qkv/ops/gelu/gelu.h"
 
 namespace qkv::nn {
-
-template <typename T>
-void gelu_forward(const T* x, T* y, int64_t n);
-template <typename T>
-void gelu_backward(const T* x, const T* dy, T* dx, int64_t n);
 
 template <typename T>
 class Gelu {

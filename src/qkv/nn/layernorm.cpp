@@ -1,58 +1,6 @@
 #include "qkv/nn/layernorm.h"
 
-#include <cmath>
-#include <type_traits>
-
-#include "qkv/kernels/ew_ops.h"
-
 namespace qkv::nn {
-
-template <typename T>
-void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, int64_t rows,
-                       int64_t cols, double eps) {
-  if constexpr (std::is_same_v<T, float>) {
-    kernels::layernorm_forward(x, gamma, beta, y, mean, rstd, rows, cols, static_cast<float>(eps));
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* xr = x + r * cols;
-      T mu = 0, var = 0;
-      for (int64_t j = 0; j < cols; ++j) mu += xr[j];
-      mu /= static_cast<T>(cols);
-      for (int64_t j = 0; j < cols; ++j) var += (xr[j] - mu) * (xr[j] - mu);
-      var /= static_cast<T>(cols);
-      T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
-      for (int64_t j = 0; j < cols; ++j) y[r * cols + j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
-      mean[r] = mu;
-      rstd[r] = rs;
-    }
-  }
-}
-
-template <typename T>
-void layernorm_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma, T* dx, T* dgamma,
-                        T* dbeta, int64_t rows, int64_t cols) {
-  if constexpr (std::is_same_v<T, float>) {
-    kernels::layernorm_backward(dy, x, mean, rstd, gamma, dx, dgamma, dbeta, rows, cols);
-  } else {
-    for (int64_t r = 0; r < rows; ++r) {
-      T a = 0, b = 0;
-      for (int64_t j = 0; j < cols; ++j) {
-        T xh = (x[r * cols + j] - mean[r]) * rstd[r];
-        T g = dy[r * cols + j] * gamma[j];
-        a += g;
-        b += g * xh;
-        dgamma[j] += dy[r * cols + j] * xh;
-        dbeta[j] += dy[r * cols + j];
-      }
-      a /= static_cast<T>(cols);
-      b /= static_cast<T>(cols);
-      for (int64_t j = 0; j < cols; ++j) {
-        T xh = (x[r * cols + j] - mean[r]) * rstd[r];
-        dx[r * cols + j] = rstd[r] * (dy[r * cols + j] * gamma[j] - a - xh * b);
-      }
-    }
-  }
-}
 
 template <typename T>
 LayerNorm<T>::LayerNorm(int64_t d, double e) : weight({d}, false), bias({d}, false), eps(e) {
@@ -95,13 +43,5 @@ void LayerNorm<T>::collect_parameters(const std::string& prefix, NamedParameters
 
 template class LayerNorm<float>;
 template class LayerNorm<double>;
-template void layernorm_forward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t,
-                                       int64_t, double);
-template void layernorm_forward<double>(const double*, const double*, const double*, double*, double*, double*,
-                                        int64_t, int64_t, double);
-template void layernorm_backward<float>(const float*, const float*, const float*, const float*, const float*,
-                                        float*, float*, float*, int64_t, int64_t);
-template void layernorm_backward<double>(const double*, const double*, const double*, const double*,
-                                         const double*, double*, double*, double*, int64_t, int64_t);
 
 }  // namespace qkv::nn

@@ -2,11 +2,12 @@
 //
 //   x: (..., E)   weight "weight" γ: (E,)   bias "bias" β: (E,)   y: (..., E)
 // forward() saves x (a view), mean (rows,) and rstd (rows,) = 1/sqrt(var + eps) (biased var).
-// backward(dy) accumulates dγ, dβ and returns dx. float runs the Highway kernels of
-// kernels/ew_ops.h; double runs the reference loops below (gradient checks).
+// backward(dy) accumulates dγ, dβ and returns dx. The arithmetic (formulas, backends) is the op
+// ops/layernorm/layernorm.h.
 #pragma once
 
 #include "qkv/nn/parameter.h"
+#include "qkv/ops/layernorm/layernorm.h"
 
 namespace qkv::nn {
 
@@ -27,13 +28,5 @@ class LayerNorm : public Module<T> {
  private:
   Tensor<T> x_, y_, dx_, mean_, rstd_;
 };
-
-// Raw-buffer forms (rows × cols, contiguous). The float instantiation dispatches to the kernels.
-template <typename T>
-void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, int64_t rows,
-                       int64_t cols, double eps);
-template <typename T>
-void layernorm_backward(const T* dy, const T* x, const T* mean, const T* rstd, const T* gamma, T* dx, T* dgamma,
-                        T* dbeta, int64_t rows, int64_t cols);
 
 }  // namespace qkv::nn

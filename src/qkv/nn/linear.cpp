@@ -2,8 +2,6 @@
 
 #include <cmath>
 
-#include "qkv/kernels/gemm.h"
-
 namespace qkv::nn {
 
 template <typename T>
@@ -16,26 +14,6 @@ Linear<T>::Linear(int64_t in_features, int64_t out_features, bool with_bias, Rng
   if (with_bias) {
     bias = Parameter<T>({out_features}, /*decay=*/false);
     for (int64_t i = 0; i < out_features; ++i) bias.value[i] = static_cast<T>(rng.uniform(-bound, bound));
-  }
-}
-
-template <typename T>
-void linear_forward(const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t in, int64_t out) {
-  if (b) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out; ++o) y[r * out + o] = b[o];
-  }
-  kernels::gemm(false, true, rows, out, in, T(1), x, in, w, in, b ? T(1) : T(0), y, out);
-}
-
-template <typename T>
-void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t rows, int64_t in,
-                     int64_t out) {
-  if (dx) kernels::gemm(false, false, rows, in, out, T(1), dy, out, w, in, T(0), dx, in);
-  kernels::gemm(true, false, out, in, rows, T(1), dy, out, x, in, T(1), dw, in);
-  if (db) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t o = 0; o < out; ++o) db[o] += dy[r * out + o];
   }
 }
 
@@ -80,12 +58,5 @@ void Linear<T>::collect_parameters(const std::string& prefix, NamedParameters<T>
 
 template class Linear<float>;
 template class Linear<double>;
-template void linear_forward<float>(const float*, const float*, const float*, float*, int64_t, int64_t, int64_t);
-template void linear_forward<double>(const double*, const double*, const double*, double*, int64_t, int64_t,
-                                     int64_t);
-template void linear_backward<float>(const float*, const float*, const float*, float*, float*, float*, int64_t,
-                                     int64_t, int64_t);
-template void linear_backward<double>(const double*, const double*, const double*, double*, double*, double*,
-                                      int64_t, int64_t, int64_t);
 
 }  // namespace qkv::nn

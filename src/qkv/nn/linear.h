@@ -3,10 +3,12 @@
 //   x: (..., in)   W "weight": (out, in)   b "bias": (out,)   y: (..., out)
 // forward() saves x (a view, not a copy) for backward().
 // backward(dy) accumulates dW += dyᵀx, db += Σdy and returns dx = dy W.
+// The arithmetic (raw buffers, backends) is the op ops/linear/linear.h.
 #pragma once
 
 #include "qkv/core/rng.h"
 #include "qkv/nn/parameter.h"
+#include "qkv/ops/linear/linear.h"
 
 namespace qkv::nn {
 
@@ -35,13 +37,5 @@ class Linear : public Module<T> {
   Tensor<T> dx_;  // (rows, in) reused between calls
   Shape x_shape_;
 };
-
-// y = x Wᵀ + b on raw row-major buffers (x: rows×in, W: out×in, y: rows×out).
-template <typename T>
-void linear_forward(const T* x, const T* w, const T* b, T* y, int64_t rows, int64_t in, int64_t out);
-// dx = dy W (overwrites, if dx != nullptr); dW += dyᵀ x; db += Σ_rows dy (if db != nullptr).
-template <typename T>
-void linear_backward(const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, int64_t rows, int64_t in,
-                     int64_t out);
 
 }  // namespace qkv::nn

@@ -104,9 +104,9 @@ NWGrads<T> nadaraya_watson_backward(const Tensor<T>& dpred, const Tensor<T>& que
   auto ws = weighted_sum_backward(g, p, v);
   auto sg = gaussian_scores_backward(masked_softmax_backward(ws.dweights, p), q, k, w);
   NWGrads<T> r;
-  r.dqueries = sg.dq.view(queries.shape());
-  r.dkeys = sg.dk.view(keys.shape());
-  r.dvalues = ws.dv.view(values.shape());
+  r.dq = sg.dq.view(queries.shape());
+  r.dk = sg.dk.view(keys.shape());
+  r.dv = ws.dv.view(values.shape());
   r.dw = sg.dw;
   return r;
 }

@@ -10,8 +10,9 @@
 //   the parametric model so that each point is predicted from the others).
 // It is the generic scoring path of scoring.h with the Gaussian score on d = 1.
 // The forward saves the weights (in NWForward); the backward recomputes nothing else:
-//   dvalues_j = Σ_i P_ij dpred_i;  dS = P ∘ (dP − rowsum(P∘dP)) with dP_ij = dpred_i y_j;
-//   dw = Σ dS_ij · (−w (x_i − x_j)²);  dqueries_i = Σ_j dS_ij · (−w²(x_i − x_j)); dkeys = −(column sums).
+//   dv_j = Σ_i P_ij dpred_i;  dS = P ∘ (dP − rowsum(P∘dP)) with dP_ij = dpred_i y_j;
+//   dw = Σ dS_ij · (−w (x_i − x_j)²);  dq_i = Σ_j dS_ij · (−w²(x_i − x_j)); dk = −(column sums).
+// Gradients are named d + the input's short name: dq (queries), dk (keys), dv (values), dw.
 // Templates on T, instantiated for float and double.
 #pragma once
 
@@ -35,7 +36,7 @@ struct NWForward {
 
 template <typename T>
 struct NWGrads {
-  Tensor<T> dqueries, dkeys, dvalues;  // shapes of queries, keys, values
+  Tensor<T> dq, dk, dv;  // shapes of queries, keys, values
   double dw = 0;
 };
 

@@ -145,9 +145,9 @@ AdditiveScoreGrads<T> additive_scores_backward(const Tensor<T>& ds_in, const Ten
           dk[j * h + c] += dpre;
         }
       }
-      for (int64_t c = 0; c < h; ++c) g.dqp.data()[(b * Lq + i) * h + c] = static_cast<T>(dq[c]);
+      for (int64_t c = 0; c < h; ++c) g.dq.data()[(b * Lq + i) * h + c] = static_cast<T>(dq[c]);
     }
-    for (int64_t x = 0; x < Lk * h; ++x) g.dkp.data()[b * Lk * h + x] = static_cast<T>(dk[x]);
+    for (int64_t x = 0; x < Lk * h; ++x) g.dk.data()[b * Lk * h + x] = static_cast<T>(dk[x]);
   }
   for (int64_t c = 0; c < h; ++c) g.dw_v.data()[c] = static_cast<T>(dw[c]);
   return g;
@@ -341,8 +341,8 @@ ScoreGrads<T> AdditiveScorer<T>::backward(const Tensor<T>& dscores) {
   auto g = additive_scores_backward(dscores, features_, w_v_.value);
   for (int64_t c = 0; c < g.dw_v.numel(); ++c) w_v_.grad.data()[c] += g.dw_v[c];
   ScoreGrads<T> out;
-  out.dq = project_backward(g.dqp, q_, W_q_.value, W_q_.grad);
-  out.dk = project_backward(g.dkp, k_, W_k_.value, W_k_.grad);
+  out.dq = project_backward(g.dq, q_, W_q_.value, W_q_.grad);
+  out.dk = project_backward(g.dk, k_, W_k_.value, W_k_.grad);
   return out;
 }
 

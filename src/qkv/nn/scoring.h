@@ -47,7 +47,7 @@ struct AdditiveScores {
 };
 template <typename T>
 struct AdditiveScoreGrads {
-  Tensor<T> dqp, dkp;  // (B, Lq, h), (B, Lk, h)
+  Tensor<T> dq, dk;  // of the projected qp (B, Lq, h) and kp (B, Lk, h)
   Tensor<T> dw_v;      // (1, h)
 };
 template <typename T>

@@ -1,9 +1,8 @@
 #include "qkv/train/adamw.h"
 
 #include <cmath>
-#include <type_traits>
 
-#include "qkv/kernels/ew_ops.h"
+#include "qkv/ops/adamw/adamw.h"
 
 namespace qkv::train {
 
@@ -39,20 +38,10 @@ void AdamW<T>::step() {
     const T* g = p.grad.data();
     T* m = m_[i].data();
     T* v = v_[i].data();
-    if constexpr (std::is_same_v<T, float>) {
-      kernels::AdamWStep s{static_cast<float>(options_.beta1), static_cast<float>(options_.beta2),
-                           static_cast<float>(options_.eps),   static_cast<float>(decay),
-                           static_cast<float>(step_size),      static_cast<float>(inv_sqrt_bc2)};
-      kernels::adamw_update(pv, g, m, v, n, s);
-    } else {
-      const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
-      for (int64_t j = 0; j < n; ++j) {
-        m[j] = b1 * m[j] + (1 - b1) * g[j];
-        v[j] = b2 * v[j] + (1 - b2) * g[j] * g[j];
-        T denom = std::sqrt(v[j]) * static_cast<T>(inv_sqrt_bc2) + static_cast<T>(options_.eps);
-        pv[j] = pv[j] * static_cast<T>(decay) - static_cast<T>(step_size) * (m[j] / denom);
-      }
-    }
+    const AdamWStep<T> s{static_cast<T>(options_.beta1), static_cast<T>(options_.beta2),
+                         static_cast<T>(options_.eps),   static_cast<T>(decay),
+                         static_cast<T>(step_size),      static_cast<T>(inv_sqrt_bc2)};
+    adamw_update(pv, g, m, v, n, s);
   }
 }
 

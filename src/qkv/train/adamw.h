@@ -3,7 +3,7 @@
 // Weight decay applies only to parameters with Parameter::weight_decay == true (weights of
 // linear maps); biases, norms, tokens and position embeddings are not decayed.
 // State per parameter: exp_avg m and exp_avg_sq v (same shape), and the shared step count t.
-// Per step, for each parameter p with gradient g (see kernels/ew_ops.h for the float kernel):
+// Per step, for each parameter p with gradient g (the op ops/adamw/adamw.h):
 //   p ← p·(1 − lr·wd);  m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
 //   p ← p − lr/(1−β1ᵗ) · m / (sqrt(v)/sqrt(1−β2ᵗ) + eps)
 #pragma once

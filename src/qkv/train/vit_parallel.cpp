@@ -3,7 +3,7 @@
 #include <cstring>
 
 #include "qkv/core/parallel.h"
-#include "qkv/kernels/ew_ops.h"
+#include "qkv/kernels/add_inplace.h"
 #include "qkv/train/cross_entropy.h"
 
 namespace qkv::train {

@@ -1,11 +1,12 @@
 // masked_softmax: values by hand, d2l's examples, zero rows for length 0, gradient checks in
-// float64 for every mask kind, hostile inputs.
+// float64 for every mask kind, float against double (also through the op harness), hostile inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "gradcheck.h"
+#include "op_harness.h"
 #include "qkv/ops/masked_softmax/masked_softmax.h"
 
 using namespace qkv;
@@ -140,4 +141,47 @@ TEST(AttentionMaskedSoftmax, HostileInputs) {
     EXPECT_NE(std::string(e.what()).find("argument 'x' has nan at (0, 0, 1)"), std::string::npos) << e.what();
   }
   EXPECT_THROW(masked_softmax_backward(TensorF({2, 3, 5}), x), Error);
+}
+
+namespace {
+
+struct MaskedSoftmaxCase {
+  std::string label;
+  Shape shape;
+  AttentionMask mask;
+  double fd_tol = 1e-6;
+  std::map<std::string, double> rtol = {{"y", 1e-6}, {"dx", 1e-6}};
+  std::string name() const { return label + " " + shape_str(shape); }
+};
+
+template <typename T>
+test::Named run_masked_softmax(const MaskedSoftmaxCase& c, const test::Named& in, const test::Named& up) {
+  const Tensor<T> y = masked_softmax(in.at("x").cast<T>(), c.mask);
+  const Tensor<T> dx = masked_softmax_backward(up.at("y").cast<T>(), y);
+  return {{"y", y.template cast<double>()}, {"dx", dx.template cast<double>()}};
+}
+
+}  // namespace
+
+TEST(AttentionMaskedSoftmax, HarnessReferenceGradientsAndFloat) {
+  AttentionMask per_query, causal_bias;
+  per_query.valid_lens = TensorI::from({2, 3}, {1, 4, 0, 2, 3, 4});
+  causal_bias.causal = Causal::bottom_right;
+  causal_bias.bias = TensorF::from({3, 5}, {0, 1, -1, 0.5f, 2, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0});
+  test::OpHarness<MaskedSoftmaxCase> h;
+  h.cases = {{"no mask", {2, 3, 4}, {}},
+             {"per-query lengths", {2, 3, 4}, per_query},
+             {"causal + bias", {2, 3, 5}, causal_bias},
+             {"long rows", {2, 64, 300}, {}, 0}};
+  h.inputs = [](const MaskedSoftmaxCase& c) {
+    Rng rng(11);
+    return test::Named{{"x", randn(c.shape, rng, 2.0)}};
+  };
+  h.upstream = [](const MaskedSoftmaxCase& c) {
+    Rng rng(12);
+    return test::Named{{"y", randn(c.shape, rng)}};
+  };
+  h.reference = run_masked_softmax<double>;
+  h.fast = run_masked_softmax<float>;
+  h.run();
 }

@@ -1,12 +1,14 @@
 // Rotary position embeddings: the rotation by hand, the relative-position property that is the
 // point of RoPE, the two layouts, partial rotation, offsets for decoding, the gradient against
-// float64 finite differences, float against double, and hostile options.
+// float64 finite differences, float against double (also through the op harness), and hostile
+// options.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
 #include "gradcheck.h"
+#include "op_harness.h"
 #include "qkv/ops/rotary/rotary.h"
 
 using namespace qkv;
@@ -143,4 +145,46 @@ TEST(AttentionRotary, HostileOptionsAreClearErrors) {
             std::string::npos);
   EXPECT_NE(test::error_message_of([] { rotary_forward(TensorF({2, 3, 8})); }).find("rotary_forward"), std::string::npos);
   EXPECT_NE(test::error_message_of([] { rotary_backward(TensorF({1, 1, 2, 3})); }).find("d=3"), std::string::npos);
+}
+
+namespace {
+
+struct RotaryCase {
+  Shape shape;
+  RotaryOptions options;
+  double fd_tol = 1e-6;
+  std::map<std::string, double> rtol = {{"y", 1e-6}, {"dx", 1e-6}};
+  std::string name() const {
+    return shape_str(shape) + " r=" + std::to_string(options.rotary_dim) +
+           (options.interleaved ? " interleaved" : " half-split");
+  }
+};
+
+template <typename T>
+test::Named run_rotary(const RotaryCase& c, const test::Named& in, const test::Named& up) {
+  return {{"y", rotary_forward(in.at("x").cast<T>(), c.options).template cast<double>()},
+          {"dx", rotary_backward(up.at("y").cast<T>(), c.options).template cast<double>()}};
+}
+
+}  // namespace
+
+TEST(AttentionRotary, HarnessReferenceGradientsAndFloat) {
+  RotaryOptions half, interleaved_partial, long_offsets;
+  interleaved_partial.interleaved = true;
+  interleaved_partial.rotary_dim = 4;
+  interleaved_partial.position_offsets = {2, 11};
+  long_offsets.position_offsets = {1000};
+  test::OpHarness<RotaryCase> h;
+  h.cases = {{{2, 2, 3, 6}, half}, {{2, 2, 3, 6}, interleaved_partial}, {{1, 4, 130, 64}, long_offsets, 0}};
+  h.inputs = [](const RotaryCase& c) {
+    Rng rng(13);
+    return test::Named{{"x", randn(c.shape, rng)}};
+  };
+  h.upstream = [](const RotaryCase& c) {
+    Rng rng(14);
+    return test::Named{{"y", randn(c.shape, rng)}};
+  };
+  h.reference = run_rotary<double>;
+  h.fast = run_rotary<float>;
+  h.run();
 }

@@ -5,7 +5,7 @@
 
 #include "command.h"
 #include "validators.h"
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/demos/vit_page.h"
 #include "qkv/pictures/html_page.h"
 #include "qkv/pictures/heatmap.h"
@@ -47,7 +47,7 @@ int run(const MapOptions& o) {
   }
   if (!o.save_input.empty()) qkv::pictures::write_png(o.save_input, gray);
   std::vector<float> x(static_cast<size_t>(S * S));
-  qkv::models::normalize_pixels(gray.pixels.data(), x.data(), S * S);
+  qkv::data::normalize_pixels(gray.pixels.data(), x.data(), S * S);
   auto maps = qkv::models::vit_attention_maps(*model, x.data());
   size_t best = 0;
   for (size_t k = 1; k < maps.probs.size(); ++k)

@@ -6,7 +6,7 @@
 
 #include "command.h"
 #include "validators.h"
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/pictures/image.h"
 #include "qkv/models/vit.h"
 #include "qkv/models/vit_attention.h"
@@ -27,7 +27,7 @@ int run(const PredictOptions& o) {
   if (o.invert)
     for (auto& p : img.pixels) p = static_cast<uint8_t>(255 - p);
   std::vector<float> x(static_cast<size_t>(S * S));
-  qkv::models::normalize_pixels(img.pixels.data(), x.data(), S * S);
+  qkv::data::normalize_pixels(img.pixels.data(), x.data(), S * S);
   qkv::TensorF batch = qkv::TensorF::from({1, 1, S, S}, x);
   const qkv::TensorF& logits = model->forward(batch, false);
   std::vector<double> p(static_cast<size_t>(c.classes));

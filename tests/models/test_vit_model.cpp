@@ -7,6 +7,7 @@
 #include "gradcheck.h"
 #include "tiny_vit.h"
 #include "qkv/models/vit.h"
+#include "qkv/train/checkpoint.h"
 #include "qkv/train/cross_entropy.h"
 
 using namespace qkv;
@@ -77,7 +78,7 @@ TEST(VitModel, SaveLoadRoundTripGivesIdenticalLogits) {
   TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
   TensorF before = m.forward(images).clone();
   auto path = std::filesystem::temp_directory_path() / ("qkv_vit_model_" + std::to_string(::getpid()) + ".safetensors");
-  models::save_vit(path.string(), m);
+  train::save_vit(path.string(), m);
   auto loaded = models::load_vit(path.string());
   EXPECT_EQ(loaded->config().to_json(), m.config().to_json());
   EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());

@@ -6,7 +6,7 @@
 
 #include "hostile_files.h"
 #include "qkv/data/dates.h"
-#include "qkv/demos/seq2seq_dates.h"
+#include "qkv/train/checkpoint.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/models/seq2seq.h"
 #include "qkv/models/vit.h"
@@ -19,7 +19,7 @@ namespace {
 // A valid checkpoint of test::tiny_vit_config(), read back for editing.
 io::SafeTensors tiny_checkpoint(const std::string& path) {
   models::Vit<float> m(test::tiny_vit_config(), 3);
-  models::save_vit(path, m);
+  train::save_vit(path, m);
   return io::read_safetensors(path);
 }
 
@@ -126,17 +126,17 @@ TEST(Seq2SeqLoad, HostileModelsAreRefusedNamingFileAndKeyOrTensor) {
   data::CharVocab vocab;
   Rng rng(1);
   models::Seq2Seq<float> model(models::Seq2SeqConfig{vocab.size(), 4, 6, 5}, rng);
-  demos::save_seq2seq(dir.string(), model);
+  train::save_seq2seq(dir.string(), model);
   const io::SafeTensors f = io::read_safetensors(path);
-  ASSERT_NO_THROW(demos::load_seq2seq(dir.string()));
+  ASSERT_NO_THROW(models::load_seq2seq(dir.string(), data::CharVocab().size()));
 
   io::SafeTensors g = f;
   g.metadata["hidden"] = "1000000";
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); }, {path, "hidden=1000000", "1..4096"});
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); }, {path, "hidden=1000000", "1..4096"});
   g.metadata["hidden"] = "6.5";
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "metadata 'hidden' is '6.5'; expected a positive integer"});
 
   g = f;
@@ -144,19 +144,19 @@ TEST(Seq2SeqLoad, HostileModelsAreRefusedNamingFileAndKeyOrTensor) {
   w[0] = std::numeric_limits<float>::infinity();
   g.put("decoder.dense.weight", w);
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "tensor 'decoder.dense.weight' holds an infinite value at index 0"});
 
   g = f;
   g.put("decoder.rnn.weight_hh_l0", TensorF(Shape{18, 5}));
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "tensor 'decoder.rnn.weight_hh_l0' has shape (18, 5); expected (18, 6)"});
 
   g = f;
   g.put("extra", TensorF(Shape{1}));
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); }, {path, "unexpected tensor 'extra'"});
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); }, {path, "unexpected tensor 'extra'"});
   std::filesystem::remove_all(dir);
 }
 

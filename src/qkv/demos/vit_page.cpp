@@ -1,6 +1,6 @@
 #include "qkv/demos/vit_page.h"
 
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/pictures/html_page.h"
 #include "qkv/pictures/json_tensor.h"
 #include "qkv/models/vit_attention.h"
@@ -14,7 +14,7 @@ std::string vit_page_json(models::Vit<float>& model, const pictures::Image& gray
             "'gray' is ", gray.width, "x", gray.height, "x", gray.channels, "; expected ", S, "x", S,
             "x1 for a grayscale model (channels ", c.channels, ")");
   std::vector<float> x(static_cast<size_t>(S * S));
-  models::normalize_pixels(gray.pixels.data(), x.data(), S * S);
+  data::normalize_pixels(gray.pixels.data(), x.data(), S * S);
   models::VitAttentionMaps maps = models::vit_attention_maps(model, x.data());
 
   nlohmann::json image = nlohmann::json::array();

@@ -1,15 +1,18 @@
-// Loading models from hostile files: the config (vit_config metadata, seq2seq metadata) is
+// Model files: a ViT saved and loaded gives the same logits. Loading models from hostile files: the config (vit_config metadata, seq2seq metadata) is
 // checked against bounds and against the tensors present before any model is allocated; shape,
 // dtype and non-finite errors name the file and the tensor.
 #include <cmath>
 #include <limits>
 
+#include <filesystem>
+
+#include "gradcheck.h"
 #include "hostile_files.h"
 #include "qkv/data/dates.h"
-#include "qkv/train/checkpoint.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/models/seq2seq.h"
 #include "qkv/models/vit.h"
+#include "qkv/train/checkpoint.h"
 #include "tiny_vit.h"
 
 using namespace qkv;
@@ -30,6 +33,20 @@ std::string with_key(const std::string& json, const std::string& key, const std:
 }
 
 }  // namespace
+
+TEST(VitCheckpoint, SaveLoadRoundTripGivesIdenticalLogits) {
+  models::Vit<float> m(test::tiny_vit_config(), 11);
+  Rng rng(2);
+  TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
+  TensorF before = m.forward(images).clone();
+  auto path = std::filesystem::temp_directory_path() / ("qkv_vit_model_" + std::to_string(::getpid()) + ".safetensors");
+  train::save_vit(path.string(), m);
+  auto loaded = models::load_vit(path.string());
+  EXPECT_EQ(loaded->config().to_json(), m.config().to_json());
+  EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());
+  std::filesystem::remove(path);
+  EXPECT_THROW(models::load_vit(path.string()), FileError);
+}
 
 TEST(VitCheckpoint, ParameterShapesFromTheConfigMatchTheModel) {
   for (int64_t depth : {0, 1, 3}) {

@@ -13,6 +13,7 @@
 // gradient by the shard's rows / n), so the summed gradient is that of the batch-mean loss.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <vector>

@@ -1,15 +1,12 @@
 // `qkv predict CHECKPOINT IMAGE.png`: class and probabilities for one grayscale image.
-#include <algorithm>
 #include <cstdio>
 #include <memory>
-#include <numeric>
 
 #include "command.h"
 #include "validators.h"
-#include "qkv/data/fashion_mnist.h"
-#include "qkv/pictures/image.h"
-#include "qkv/models/vit.h"
-#include "qkv/models/vit_attention.h"
+#include "qkv/demos/vit_attention_picture.h"
+#include "qkv/demos/vit_input.h"
+#include "qkv/models/vit_predict.h"
 
 namespace {
 
@@ -22,25 +19,12 @@ int run(const PredictOptions& o) {
   auto model = qkv::models::load_vit(o.checkpoint);
   const auto& c = model->config();
   QKV_CHECK(c.channels == 1, "predict: the model expects ", c.channels, " channels; only grayscale is supported");
-  const int S = static_cast<int>(c.image_size);
-  qkv::pictures::Image img = qkv::pictures::to_gray(qkv::pictures::read_png(o.image), S, S);
-  if (o.invert)
-    for (auto& p : img.pixels) p = static_cast<uint8_t>(255 - p);
-  std::vector<float> x(static_cast<size_t>(S * S));
-  qkv::data::normalize_pixels(img.pixels.data(), x.data(), S * S);
-  qkv::TensorF batch = qkv::TensorF::from({1, 1, S, S}, x);
-  const qkv::TensorF& logits = model->forward(batch, false);
-  std::vector<double> p(static_cast<size_t>(c.classes));
-  double zmax = *std::max_element(logits.data(), logits.data() + c.classes), sum = 0;
-  for (int64_t k = 0; k < c.classes; ++k) sum += p[static_cast<size_t>(k)] = std::exp(logits[k] - zmax);
-  for (auto& v : p) v /= sum;
-  std::vector<size_t> order(p.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return p[a] > p[b]; });
-  const auto& names = qkv::data::fashion_mnist_classes();
-  auto name = [&](size_t k) { return k < names.size() ? names[k] : "?"; };
-  std::printf("class: %s (%zu), probability %.4f\n", name(order[0]), order[0], p[order[0]]);
-  for (size_t k : order) std::printf("  %-12s %.4f\n", name(k), p[k]);
+  const qkv::demos::VitInput input = qkv::demos::vit_input_from_png(o.image, c.image_size, o.invert);
+  const qkv::models::VitPrediction p = qkv::models::vit_predict(*model, input.pixels.data());
+  auto name = [&](int64_t k) { return qkv::demos::class_name(k, c.classes); };
+  std::printf("class: %s (%lld), probability %.4f\n", name(p.best()).c_str(), static_cast<long long>(p.best()),
+              p.probs[static_cast<size_t>(p.best())]);
+  for (int64_t k : p.ranking) std::printf("  %-12s %.4f\n", name(k).c_str(), p.probs[static_cast<size_t>(k)]);
   return 0;
 }
 

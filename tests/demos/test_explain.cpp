@@ -3,6 +3,8 @@
 // and embeddings files are read as documented, and the heatmaps are valid PNGs of the size drawn.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <array>
 #include <cmath>
 #include <cstdio>
@@ -33,17 +35,11 @@ void expect_rows_sum_to_one(const TensorF& w, const char* what) {
   }
 }
 
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("qkv_test_explain_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
-
 }  // namespace
 
 TEST(Explain, DefaultRunsEndToEndAndWritesValidImages) {
   demos::ExplainOptions o;
-  o.out_dir = temp_dir("default").string();
+  o.out_dir = qkv::test::temp_dir("explain_default", false).string();
   o.variance_samples = 1600;
   std::ostringstream out;
   demos::ExplainResult r = demos::run_explain(o, out);
@@ -102,7 +98,7 @@ TEST(Explain, ScaleKeepsTheVarianceOfQkNearOne) {
 TEST(Explain, TokensAndEmbeddingsFile) {
   EXPECT_EQ(demos::split_tokens("the cat sat"), (std::vector<std::string>{"the", "cat", "sat"}));
   EXPECT_EQ(demos::split_tokens("早上好"), (std::vector<std::string>{"早", "上", "好"}));
-  auto dir = temp_dir("emb");
+  auto dir = qkv::test::temp_dir("explain_emb", false);
   fs::create_directories(dir);
   auto file = (dir / "emb.txt").string();
   std::ofstream(file) << "# token and 3 values\nthe 1 0 0\ncat 0 1 0\nsat 0 0 1\nmat 0 0.5 0.5\n";
@@ -144,7 +140,7 @@ TEST(Explain, SameTokenSameEmbedding) {
 }
 
 TEST(Explain, CommandRunsWithTokens) {
-  auto dir = temp_dir("cli");
+  auto dir = qkv::test::temp_dir("explain_cli", false);
   std::string cmd = std::string(QKV_CLI_PATH) + " explain --tokens \"the cat sat\" --out " + dir.string() + " 2>&1";
   FILE* pipe = popen(cmd.c_str(), "r");
   ASSERT_NE(pipe, nullptr);
@@ -162,7 +158,7 @@ TEST(Explain, CommandRunsWithTokens) {
 }
 
 TEST(Explain, EmbeddingsFileValuesAndWidthAreBounded) {
-  auto dir = temp_dir("emblimits");
+  auto dir = qkv::test::temp_dir("explain_emblimits", false);
   fs::create_directories(dir);
   const std::string file = (dir / "emb.txt").string();
   auto expect_error = [&](const std::string& text, const std::string& piece) {

@@ -4,6 +4,8 @@
 // that hold the demos' own numbers. The pages' behaviour in a browser is tested by tests/explorer.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <unistd.h>
 
 #include <filesystem>
@@ -25,13 +27,6 @@ namespace fs = std::filesystem;
 using namespace qkv;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("qkv_test_html_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 // The text between <script type="application/json" id="qkv-data"> and its </script>.
 std::string embedded_json(const std::string& html) {
@@ -75,7 +70,7 @@ TEST(HtmlPage, RenderedPageEmbedsTemplatesDataAndAPolicy) {
 }
 
 TEST(HtmlPage, OutputPathsAreCheckedWithMessagesThatNameTheOption) {
-  fs::path dir = temp_dir("paths");
+  fs::path dir = qkv::test::temp_dir("html_paths");
   std::ofstream(dir / "plain") << "x";
   const std::string what = "qkv nw: --html";
   auto check = [&](const fs::path& p) { return test::error_message_of([&] { pictures::check_output_file(p.string(), what); }); };
@@ -90,7 +85,7 @@ TEST(HtmlPage, OutputPathsAreCheckedWithMessagesThatNameTheOption) {
 }
 
 TEST(HtmlPage, WriteReplacesTheFileAtomically) {
-  fs::path dir = temp_dir("write");
+  fs::path dir = qkv::test::temp_dir("html_write");
   fs::path p = dir / "page.html";
   pictures::write_text_file(p.string(), "first", "test");
   pictures::write_text_file(p.string(), "second", "test");

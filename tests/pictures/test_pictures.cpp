@@ -3,6 +3,8 @@
 // figures of the expected size.
 #include <gtest/gtest.h>
 
+#include "temp_dir.h"
+
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -19,13 +21,6 @@ namespace fs = std::filesystem;
 using namespace qkv::pictures;
 
 namespace {
-
-fs::path temp_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("qkv_test_io_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 Image pattern(int w, int h, int c) {
   Image im(w, h, c);
@@ -45,7 +40,7 @@ int ink(const Image& im, int x0, int y0, int x1, int y1) {
 }  // namespace
 
 TEST(IoPng, RoundTripGrayRgbRgba) {
-  auto dir = temp_dir("roundtrip");
+  auto dir = qkv::test::temp_dir("io_roundtrip");
   for (int c : {1, 3, 4}) {
     Image im = pattern(17, 9, c);
     auto path = (dir / ("im" + std::to_string(c) + ".png")).string();
@@ -60,7 +55,7 @@ TEST(IoPng, RoundTripGrayRgbRgba) {
 }
 
 TEST(IoPng, WriteIsAtomicAndLeavesNoTempFile) {
-  auto dir = temp_dir("atomic");
+  auto dir = qkv::test::temp_dir("io_atomic");
   auto path = (dir / "a.png").string();
   write_png(path, pattern(5, 5, 3));
   write_png(path, pattern(6, 4, 1));  // replaces the first file in one step
@@ -75,7 +70,7 @@ TEST(IoPng, WriteIsAtomicAndLeavesNoTempFile) {
 }
 
 TEST(IoPng, ErrorsNameThePath) {
-  auto dir = temp_dir("errors");
+  auto dir = qkv::test::temp_dir("io_errors");
   auto missing = (dir / "missing.png").string();
   try {
     read_png(missing);
@@ -239,7 +234,7 @@ TEST(IoHeatmap, PanelsColourBarAndSize) {
   EXPECT_EQ(two.height, one.height);
   EXPECT_GT(one.height, 3 * 60);
   // The brightest cell (0.7, top-left) gets viridis' yellow end; the darkest its purple end.
-  auto dir = temp_dir("heatmap");
+  auto dir = qkv::test::temp_dir("io_heatmap");
   auto path = (dir / "h.png").string();
   write_heatmap(path, {p}, {.cell_px = 60, .annotate = false});
   Image back = read_png(path);

@@ -10,13 +10,13 @@
 
 #include <string>
 
-#include "qkv/pictures/image.h"
+#include "qkv/demos/vit_input.h"
 #include "qkv/models/vit.h"
 
 namespace qkv::demos {
 
-// gray: S × S, one channel, as the model expects; truth: the true class name or empty.
-std::string vit_page_json(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth);
-std::string vit_page_html(models::Vit<float>& model, const pictures::Image& gray, const std::string& truth);
+// input: S × S, one channel, as the model expects (demos/vit_input.h); its truth may be empty.
+std::string vit_page_json(models::Vit<float>& model, const VitInput& input);
+std::string vit_page_html(models::Vit<float>& model, const VitInput& input);
 
 }  // namespace qkv::demos

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "qkv/models/vit_predict.h"
+
 namespace qkv::models {
 
 VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
@@ -15,9 +17,7 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
   const TensorF& logits = model.forward(x, false, 0, true);
   VitAttentionMaps out;
   out.grid = c.grid();
-  double zmax = *std::max_element(logits.data(), logits.data() + c.classes), sum = 0;
-  for (int64_t k = 0; k < c.classes; ++k) sum += std::exp(logits[k] - zmax);
-  for (int64_t k = 0; k < c.classes; ++k) out.probs.push_back(static_cast<float>(std::exp(logits[k] - zmax) / sum));
+  out.probs = prediction_from_logits(logits).probs;
 
   const TensorF& last = model.attention_weights(c.depth - 1);  // (1, H, 1, L): the class token's row
   for (int64_t h = 0; h < H; ++h) {

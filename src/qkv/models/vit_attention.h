@@ -6,7 +6,7 @@
 //             add the identity for the residual path and renormalise rows, A = (W̄ + I)/2;
 //             multiply the blocks' matrices from the first to the last, R = A_depth ··· A_1,
 //             and keep R's class-token row over the patches
-//   probs     (classes,) softmax of the logits
+//   probs     (classes,) softmax of the logits (models/vit_predict.h)
 #pragma once
 
 #include <vector>
@@ -22,7 +22,7 @@ struct VitAttentionMaps {
   std::vector<float> probs;
 };
 
-// image: (C, S, S) normalised pixels (see normalize_pixels). Runs a batch-1 forward with the
+// image: (C, S, S) normalised pixels (see data::normalize_pixels). Runs a batch-1 forward with the
 // attention weights kept (the model's buffers are resized to batch 1).
 VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image);
 

@@ -111,17 +111,25 @@ std::string format_value(double v, int decimals) {
   return s;
 }
 
-}  // namespace
+struct Scale {
+  double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
+};
 
-Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptions& options) {
+// A colour bar: ticks, the width of its tick labels and the whole block (gap, bar, labels, title).
+struct Bar {
+  std::vector<double> ticks;
+  double step = 1;
+  int label_w = 0, block_w = 0, height = 0;
+};
+
+// Sizes shared by every panel of one figure.
+struct Metrics {
+  int cell = 0, tick_px = 0, annot_px = 0;
+  bool annotate = false;
+};
+
+void check_panels(const std::vector<HeatmapPanel>& panels) {
   QKV_CHECK(!panels.empty(), "render_heatmap: no panels given");
-  struct Scale {
-    double lo = std::numeric_limits<double>::infinity(), hi = -std::numeric_limits<double>::infinity();
-  };
-  Scale all;
-  std::vector<Scale> own(panels.size());
-  int max_side = 0;
-  bool cjk = false;
   for (size_t i = 0; i < panels.size(); ++i) {
     const auto& p = panels[i];
     QKV_CHECK(p.rows > 0 && p.cols > 0, "render_heatmap: panel ", i, " ('", p.title, "') has ", p.rows, "x",
@@ -132,50 +140,147 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
               i, " has ", p.row_labels.size(), " row labels; expected ", p.rows, " (or none)");
     QKV_CHECK(p.col_labels.empty() || p.col_labels.size() == static_cast<size_t>(p.cols), "render_heatmap: panel ",
               i, " has ", p.col_labels.size(), " column labels; expected ", p.cols, " (or none)");
-    for (float v : p.values)
+  }
+}
+
+// Each panel's colour scale: its own finite range, or the figure's (shared_scale), then vmin/vmax.
+std::vector<Scale> colour_scales(const std::vector<HeatmapPanel>& panels, const HeatmapOptions& options) {
+  Scale all;
+  std::vector<Scale> own(panels.size());
+  for (size_t i = 0; i < panels.size(); ++i) {
+    for (float v : panels[i].values)
       if (std::isfinite(v)) {
         own[i].lo = std::min(own[i].lo, static_cast<double>(v));
         own[i].hi = std::max(own[i].hi, static_cast<double>(v));
       }
     all.lo = std::min(all.lo, own[i].lo);
     all.hi = std::max(all.hi, own[i].hi);
-    max_side = std::max({max_side, p.rows, p.cols});
-    cjk = cjk || has_wide_chars(p.row_labels) || has_wide_chars(p.col_labels);
   }
-  auto finish = [&](Scale sc, size_t panel) {
+  std::vector<Scale> scales(panels.size());
+  for (size_t i = 0; i < panels.size(); ++i) {
+    Scale sc = options.shared_scale ? all : own[i];
     if (options.vmin) sc.lo = *options.vmin;
     if (options.vmax) sc.hi = *options.vmax;
-    QKV_CHECK(std::isfinite(sc.lo) && std::isfinite(sc.hi), "render_heatmap: the colour scale of panel ", panel,
+    QKV_CHECK(std::isfinite(sc.lo) && std::isfinite(sc.hi), "render_heatmap: the colour scale of panel ", i,
               " [", sc.lo, ", ", sc.hi, "] is not finite (all values NaN or infinite, or vmin/vmax not finite)");
     QKV_CHECK(sc.lo <= sc.hi, "render_heatmap: vmin=", sc.lo, " is greater than vmax=", sc.hi);
     if (sc.hi == sc.lo) sc.hi = sc.lo + (sc.lo == 0 ? 1.0 : std::abs(sc.lo) * 0.1);
-    return sc;
-  };
-  std::vector<Scale> scales(panels.size());
-  for (size_t i = 0; i < panels.size(); ++i) scales[i] = finish(options.shared_scale ? all : own[i], i);
+    scales[i] = sc;
+  }
+  return scales;
+}
 
-  int cell = options.cell_px > 0 ? options.cell_px : std::clamp(440 / max_side, 3, 64);
-  int tick_px = options.tick_px > 0 ? options.tick_px : (cjk ? 18 : 14);
-  bool annotate = options.annotate.value_or(cell >= 36);
-  int annot_px = std::clamp(cell * 3 / 10, 9, 16);
+Metrics figure_metrics(const std::vector<HeatmapPanel>& panels, const HeatmapOptions& options) {
+  int max_side = 0;
+  bool cjk = false;
+  for (const auto& p : panels) {
+    max_side = std::max({max_side, p.rows, p.cols});
+    cjk = cjk || has_wide_chars(p.row_labels) || has_wide_chars(p.col_labels);
+  }
+  Metrics m;
+  m.cell = options.cell_px > 0 ? options.cell_px : std::clamp(440 / max_side, 3, 64);
+  m.tick_px = options.tick_px > 0 ? options.tick_px : (cjk ? 18 : 14);
+  m.annotate = options.annotate.value_or(m.cell >= 36);
+  m.annot_px = std::clamp(m.cell * 3 / 10, 9, 16);
+  return m;
+}
 
-  // A colour bar: ticks, the width of its tick labels and the whole block (gap, bar, labels, title).
-  struct Bar {
-    std::vector<double> ticks;
-    double step = 1;
-    int label_w = 0, block_w = 0, height = 0;
-  };
-  auto make_bar = [&](const Scale& sc, int height) {
-    Bar b;
-    b.height = std::max(height, 100);
-    int target = std::clamp(b.height / 40, 2, 6);
-    b.ticks = nice_ticks(sc.lo, sc.hi, target);
-    while (b.ticks.size() < 2 && target < 64) b.ticks = nice_ticks(sc.lo, sc.hi, target *= 2);
-    b.step = b.ticks.size() > 1 ? b.ticks[1] - b.ticks[0] : sc.hi - sc.lo;
-    for (double t : b.ticks) b.label_w = std::max(b.label_w, Canvas::text_width(format_tick(t, b.step), 13));
-    b.block_w = 24 + kBarWidth + 6 + b.label_w + (options.colorbar_label.empty() ? 0 : kAxisPx + 14);
-    return b;
-  };
+Bar make_bar(const Scale& sc, int height, const HeatmapOptions& options) {
+  Bar b;
+  b.height = std::max(height, 100);
+  int target = std::clamp(b.height / 40, 2, 6);
+  b.ticks = nice_ticks(sc.lo, sc.hi, target);
+  while (b.ticks.size() < 2 && target < 64) b.ticks = nice_ticks(sc.lo, sc.hi, target *= 2);
+  b.step = b.ticks.size() > 1 ? b.ticks[1] - b.ticks[0] : sc.hi - sc.lo;
+  for (double t : b.ticks) b.label_w = std::max(b.label_w, Canvas::text_width(format_tick(t, b.step), 13));
+  b.block_w = 24 + kBarWidth + 6 + b.label_w + (options.colorbar_label.empty() ? 0 : kAxisPx + 14);
+  return b;
+}
+
+PanelLayout layout_panel(const HeatmapPanel& p, const Metrics& m) {
+  PanelLayout L;
+  L.cols = column_ticks(p, m.cell, m.tick_px);
+  L.rows = row_ticks(p, m.cell, m.tick_px);
+  L.matrix_w = p.cols * m.cell;
+  L.matrix_h = p.rows * m.cell;
+  L.left = L.rows.extent + (p.row_axis.empty() ? 0 : kAxisPx + 10);
+  int title_w = Canvas::text_width(p.title, kPanelTitlePx);
+  L.width = std::max(L.left + L.matrix_w, L.left + L.matrix_w / 2 + title_w / 2 + 4);
+  int col_axis_w = Canvas::text_width(p.col_axis, kAxisPx);
+  L.width = std::max(L.width, L.left + L.matrix_w / 2 + col_axis_w / 2 + 4);
+  return L;
+}
+
+// Colour bar with its left edge at bx and its top at `top`: hi at the top, lo at the bottom.
+void draw_bar(Canvas& canvas, int bx, int top, const Bar& bar, const Scale& sc, const HeatmapOptions& options) {
+  for (int y = 0; y < bar.height; ++y) {
+    double t = 1.0 - (y + 0.5) / bar.height;
+    canvas.fill_rect(bx, top + y, kBarWidth, 1, colormap_color(options.colormap, t));
+  }
+  canvas.rect_outline(bx - 1, top - 1, kBarWidth + 2, bar.height + 2, kDarkGray);
+  for (double t : bar.ticks) {
+    double y = top + (1.0 - (t - sc.lo) / (sc.hi - sc.lo)) * bar.height;
+    if (y < top - 0.5 || y > top + bar.height + 0.5) continue;
+    canvas.fill_rect(bx + kBarWidth, static_cast<int>(std::lround(y)), 4, 1, kDarkGray);
+    canvas.text(bx + kBarWidth + 6, y, format_tick(t, bar.step), 13, kBlack, HAlign::left, VAlign::middle);
+  }
+  if (!options.colorbar_label.empty())
+    canvas.text_vertical(bx + kBarWidth + 6 + bar.label_w + 8 + kAxisPx / 2.0, top + bar.height / 2.0,
+                         options.colorbar_label, kAxisPx, kDarkGray);
+}
+
+// One panel whose left edge is x0: title, cells (annotated when they are large), ticks, axes.
+void draw_panel(Canvas& canvas, int x0, int top, const HeatmapPanel& p, const PanelLayout& L, const Scale& sc,
+                const Metrics& m, const HeatmapOptions& options) {
+  const int cell = m.cell, tick_px = m.tick_px;
+  int mx = x0 + L.left;  // matrix left
+  if (!p.title.empty())
+    canvas.text(mx + L.matrix_w / 2.0, top - 8, p.title, kPanelTitlePx, kBlack, HAlign::center, VAlign::bottom);
+  for (int r = 0; r < p.rows; ++r)
+    for (int c = 0; c < p.cols; ++c) {
+      double v = p.values[static_cast<size_t>(r) * p.cols + c];
+      Color col = std::isfinite(v) ? colormap_color(options.colormap, (v - sc.lo) / (sc.hi - sc.lo)) : kLightGray;
+      canvas.fill_rect(mx + c * cell, top + r * cell, cell, cell, col);
+      if (m.annotate) {
+        std::string s = std::isfinite(v) ? format_value(v, options.annotate_decimals) : "nan";
+        Color tc = luminance(col) > 0.35 ? kBlack : kWhite;
+        canvas.text(mx + c * cell + cell / 2.0, top + r * cell + cell / 2.0, s, m.annot_px, tc, HAlign::center,
+                    VAlign::middle);
+      }
+    }
+  canvas.rect_outline(mx - 1, top - 1, L.matrix_w + 2, L.matrix_h + 2, kDarkGray);
+  // Row ticks: label right-aligned left of the matrix.
+  for (int r = 0; r < p.rows; r += L.rows.step) {
+    double cy = top + r * cell + cell / 2.0;
+    canvas.fill_rect(mx - 5, static_cast<int>(cy), 4, 1, kDarkGray);
+    canvas.text(mx - 8, cy, L.rows.labels[static_cast<size_t>(r)], tick_px, kBlack, HAlign::right, VAlign::middle);
+  }
+  // Column ticks below the matrix.
+  int by = top + L.matrix_h + 1;
+  for (int c = 0; c < p.cols; c += L.cols.step) {
+    double cx = mx + c * cell + cell / 2.0;
+    canvas.fill_rect(static_cast<int>(cx), by, 1, 4, kDarkGray);
+    const std::string& s = L.cols.labels[static_cast<size_t>(c)];
+    if (L.cols.vertical) {
+      int w = Canvas::text_width(s, tick_px);
+      canvas.text_vertical(cx, by + 7 + w / 2.0, s, tick_px, kBlack);
+    } else {
+      canvas.text(cx, by + 6, s, tick_px, kBlack, HAlign::center, VAlign::top);
+    }
+  }
+  if (!p.col_axis.empty())
+    canvas.text(mx + L.matrix_w / 2.0, by + L.cols.extent + 2, p.col_axis, kAxisPx, kDarkGray, HAlign::center,
+                VAlign::top);
+  if (!p.row_axis.empty())
+    canvas.text_vertical(x0 + kAxisPx / 2.0 + 2, top + L.matrix_h / 2.0, p.row_axis, kAxisPx, kDarkGray);
+}
+
+}  // namespace
+
+Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptions& options) {
+  check_panels(panels);
+  const std::vector<Scale> scales = colour_scales(panels, options);
+  const Metrics m = figure_metrics(panels, options);
 
   std::vector<PanelLayout> layouts;
   std::vector<Bar> bars;  // one per panel (own scales) or one for the figure (shared)
@@ -184,18 +289,9 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
   bool any_title = false;
   for (size_t i = 0; i < panels.size(); ++i) {
     const auto& p = panels[i];
-    PanelLayout L;
-    L.cols = column_ticks(p, cell, tick_px);
-    L.rows = row_ticks(p, cell, tick_px);
-    L.matrix_w = p.cols * cell;
-    L.matrix_h = p.rows * cell;
-    L.left = L.rows.extent + (p.row_axis.empty() ? 0 : kAxisPx + 10);
-    int title_w = Canvas::text_width(p.title, kPanelTitlePx);
-    L.width = std::max(L.left + L.matrix_w, L.left + L.matrix_w / 2 + title_w / 2 + 4);
-    int col_axis_w = Canvas::text_width(p.col_axis, kAxisPx);
-    L.width = std::max(L.width, L.left + L.matrix_w / 2 + col_axis_w / 2 + 4);
+    PanelLayout L = layout_panel(p, m);
     if (!options.shared_scale) {
-      bars.push_back(make_bar(scales[i], L.matrix_h));
+      bars.push_back(make_bar(scales[i], L.matrix_h, options));
       L.width = std::max(L.width, L.left + L.matrix_w + bars.back().block_w);
       content_h = std::max(content_h, bars.back().height);
     }
@@ -206,7 +302,7 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
   }
   int figure_bar_w = 0;
   if (options.shared_scale) {
-    bars.push_back(make_bar(scales[0], matrix_h_max));
+    bars.push_back(make_bar(scales[0], matrix_h_max, options));
     figure_bar_w = bars.back().block_w;
     content_h = std::max(content_h, bars.back().height);
   }
@@ -222,75 +318,15 @@ Image render_heatmap(const std::vector<HeatmapPanel>& panels, const HeatmapOptio
   Canvas canvas(width, height);
   if (!options.title.empty())
     canvas.text(width / 2.0, kMargin, options.title, kTitlePx, kBlack, HAlign::center, VAlign::top);
-  int top = kMargin + title_h + panel_title_h;  // y of every matrix's first row
-
-  // Colour bar with its left edge at bx: hi at the top, lo at the bottom, values to the right.
-  auto draw_bar = [&](int bx, const Bar& bar, const Scale& sc) {
-    for (int y = 0; y < bar.height; ++y) {
-      double t = 1.0 - (y + 0.5) / bar.height;
-      canvas.fill_rect(bx, top + y, kBarWidth, 1, colormap_color(options.colormap, t));
-    }
-    canvas.rect_outline(bx - 1, top - 1, kBarWidth + 2, bar.height + 2, kDarkGray);
-    for (double t : bar.ticks) {
-      double y = top + (1.0 - (t - sc.lo) / (sc.hi - sc.lo)) * bar.height;
-      if (y < top - 0.5 || y > top + bar.height + 0.5) continue;
-      canvas.fill_rect(bx + kBarWidth, static_cast<int>(std::lround(y)), 4, 1, kDarkGray);
-      canvas.text(bx + kBarWidth + 6, y, format_tick(t, bar.step), 13, kBlack, HAlign::left, VAlign::middle);
-    }
-    if (!options.colorbar_label.empty())
-      canvas.text_vertical(bx + kBarWidth + 6 + bar.label_w + 8 + kAxisPx / 2.0, top + bar.height / 2.0,
-                           options.colorbar_label, kAxisPx, kDarkGray);
-  };
-
+  const int top = kMargin + title_h + panel_title_h;  // y of every matrix's first row
   int x0 = kMargin;
   for (size_t pi = 0; pi < panels.size(); ++pi) {
-    const HeatmapPanel& p = panels[pi];
     const PanelLayout& L = layouts[pi];
-    const Scale& sc = scales[pi];
-    int mx = x0 + L.left;  // matrix left
-    if (!p.title.empty())
-      canvas.text(mx + L.matrix_w / 2.0, top - 8, p.title, kPanelTitlePx, kBlack, HAlign::center, VAlign::bottom);
-    for (int r = 0; r < p.rows; ++r)
-      for (int c = 0; c < p.cols; ++c) {
-        double v = p.values[static_cast<size_t>(r) * p.cols + c];
-        Color col = std::isfinite(v) ? colormap_color(options.colormap, (v - sc.lo) / (sc.hi - sc.lo)) : kLightGray;
-        canvas.fill_rect(mx + c * cell, top + r * cell, cell, cell, col);
-        if (annotate) {
-          std::string s = std::isfinite(v) ? format_value(v, options.annotate_decimals) : "nan";
-          Color tc = luminance(col) > 0.35 ? kBlack : kWhite;
-          canvas.text(mx + c * cell + cell / 2.0, top + r * cell + cell / 2.0, s, annot_px, tc, HAlign::center,
-                      VAlign::middle);
-        }
-      }
-    canvas.rect_outline(mx - 1, top - 1, L.matrix_w + 2, L.matrix_h + 2, kDarkGray);
-    // Row ticks: label right-aligned left of the matrix.
-    for (int r = 0; r < p.rows; r += L.rows.step) {
-      double cy = top + r * cell + cell / 2.0;
-      canvas.fill_rect(mx - 5, static_cast<int>(cy), 4, 1, kDarkGray);
-      canvas.text(mx - 8, cy, L.rows.labels[static_cast<size_t>(r)], tick_px, kBlack, HAlign::right, VAlign::middle);
-    }
-    // Column ticks below the matrix.
-    int by = top + L.matrix_h + 1;
-    for (int c = 0; c < p.cols; c += L.cols.step) {
-      double cx = mx + c * cell + cell / 2.0;
-      canvas.fill_rect(static_cast<int>(cx), by, 1, 4, kDarkGray);
-      const std::string& s = L.cols.labels[static_cast<size_t>(c)];
-      if (L.cols.vertical) {
-        int w = Canvas::text_width(s, tick_px);
-        canvas.text_vertical(cx, by + 7 + w / 2.0, s, tick_px, kBlack);
-      } else {
-        canvas.text(cx, by + 6, s, tick_px, kBlack, HAlign::center, VAlign::top);
-      }
-    }
-    if (!p.col_axis.empty())
-      canvas.text(mx + L.matrix_w / 2.0, by + L.cols.extent + 2, p.col_axis, kAxisPx, kDarkGray, HAlign::center,
-                  VAlign::top);
-    if (!p.row_axis.empty())
-      canvas.text_vertical(x0 + kAxisPx / 2.0 + 2, top + L.matrix_h / 2.0, p.row_axis, kAxisPx, kDarkGray);
-    if (!options.shared_scale) draw_bar(mx + L.matrix_w + 24, bars[pi], sc);
+    draw_panel(canvas, x0, top, panels[pi], L, scales[pi], m, options);
+    if (!options.shared_scale) draw_bar(canvas, x0 + L.left + L.matrix_w + 24, top, bars[pi], scales[pi], options);
     x0 += L.width + kPanelGap;
   }
-  if (options.shared_scale) draw_bar(kMargin + panels_w + 24, bars[0], scales[0]);
+  if (options.shared_scale) draw_bar(canvas, kMargin + panels_w + 24, top, bars[0], scales[0], options);
   return canvas.take();
 }
 

@@ -5,10 +5,10 @@
 
 #include "command.h"
 #include "validators.h"
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/models/vit.h"
 #include "qkv/train/vit_memory.h"
-#include "qkv/train/vit_trainer.h"
+#include "qkv/train/vit_evaluate.h"
 
 namespace {
 

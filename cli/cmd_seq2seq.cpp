@@ -1,6 +1,6 @@
 // `qkv seq2seq`: train the date translator (encoder–decoder with additive attention), or with
 // --translate translate one date with a saved model. The library does the work
-// (demos/seq2seq_dates.h); this file only maps arguments.
+// (demos/seq2seq_dates.h, train/seq2seq_trainer.h); this file only maps arguments.
 #include <iostream>
 #include <memory>
 #include <string>
@@ -35,8 +35,8 @@ int run(const Options& o) {
   if (!o.translate.empty()) {
     std::vector<qkv::demos::Translation> examples;
     QKV_CHECK(!o.model.empty(), "seq2seq: --translate needs --model DIR (a directory written by --out)");
-    auto model = qkv::demos::load_seq2seq(o.model);
     qkv::data::CharVocab vocab;
+    auto model = qkv::models::load_seq2seq(o.model, vocab.size());
     for (size_t i = 0; i < o.translate.size(); ++i) {
       auto t = qkv::demos::translate(*model, vocab, o.translate[i]);
       std::cout << t.output << "\n";
@@ -69,19 +69,19 @@ qkv::cli::Command reg(
       app.add_option("--attention", t.attention, "Hidden width of the additive attention")
           ->capture_default_str()
           ->check(qkv::cli::int_in(1, 8192));
-      app.add_option("--steps", t.steps, "Training steps")->capture_default_str()->check(qkv::cli::int_in(1, 10000000));
-      app.add_option("--batch", t.batch, "Batch size")->capture_default_str()->check(qkv::cli::int_in(1, 100000));
-      app.add_option("--lr", t.lr, "Peak learning rate (AdamW, warm-up then cosine decay)")
+      app.add_option("--steps", t.training.steps, "Training steps")->capture_default_str()->check(qkv::cli::int_in(1, 10000000));
+      app.add_option("--batch", t.training.batch, "Batch size")->capture_default_str()->check(qkv::cli::int_in(1, 100000));
+      app.add_option("--lr", t.training.lr, "Peak learning rate (AdamW, warm-up then cosine decay)")
           ->capture_default_str()
           ->check(qkv::cli::positive_real());
-      app.add_option("--weight-decay", t.weight_decay, "AdamW weight decay")->capture_default_str()->check(qkv::cli::non_negative_real());
-      app.add_option("--clip", t.clip, "Gradient-norm clipping threshold")->capture_default_str()->check(qkv::cli::non_negative_real());
-      app.add_option("--warmup", t.warmup, "Warm-up steps")->capture_default_str()->check(qkv::cli::int_in(0, 10000000));
+      app.add_option("--weight-decay", t.training.weight_decay, "AdamW weight decay")->capture_default_str()->check(qkv::cli::non_negative_real());
+      app.add_option("--clip", t.training.clip, "Gradient-norm clipping threshold (0: off)")->capture_default_str()->check(qkv::cli::non_negative_real());
+      app.add_option("--warmup", t.training.warmup, "Warm-up steps")->capture_default_str()->check(qkv::cli::int_in(0, 10000000));
       app.add_option("--seed", t.seed, "Seed of initialisation, batches and the held-out split")->capture_default_str();
       app.add_option("--eval-size", t.eval_size, "Held-out dates to evaluate")
           ->capture_default_str()
           ->check(qkv::cli::int_in(1, qkv::demos::kMaxSeq2SeqEvalSize));
-      app.add_option("--log-every", t.log_every, "Progress line every N steps (0: none)")
+      app.add_option("--log-every", t.training.log_every, "Progress line every N steps (0: none)")
           ->capture_default_str()
           ->check(qkv::cli::int_in(0, 10000000));
       app.add_option("--examples", t.examples, "Example translations to print")->capture_default_str()->check(qkv::cli::int_in(0, 1000000));

@@ -5,6 +5,7 @@
 
 #include "command.h"
 #include "validators.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/train/vit_trainer.h"
 #include "vit_options.h"
 

@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/io/safetensors.h"
 
 using namespace qkv;

@@ -173,18 +173,18 @@ TEST(Seq2SeqTest, YearDigitsOfTheOutputAttendToTheYearInTheInput) {
   o.embed = 16;
   o.hidden = 32;
   o.attention = 16;
-  o.batch = 32;
-  o.steps = 450;
-  o.lr = 1e-2;
+  o.training.batch = 32;
+  o.training.steps = 450;
+  o.training.lr = 1e-2;
   o.eval_size = 100;
-  o.log_every = 0;
+  o.training.log_every = 0;
   o.examples = 0;
   o.seed = 5;
   o.out_dir = dir.string();
   std::ostringstream log;
   auto result = qkv::demos::run_seq2seq_dates(o, log);
   EXPECT_GT(result.exact_match, 0.3) << log.str();  // chance is about 1e-7
-  auto model = qkv::demos::load_seq2seq(dir.string());
+  auto model = qkv::models::load_seq2seq(dir.string(), qkv::data::CharVocab().size());
   // Single translations are products of one row: one thread avoids waking a second for each.
   const int threads = qkv::num_threads();
   qkv::set_num_threads(1);
@@ -247,7 +247,7 @@ TEST(Seq2SeqTest, CommandTrainsSavesTranslatesAndDraws) {
   ASSERT_TRUE(std::filesystem::exists(png));
   qkv::pictures::Image img = qkv::pictures::read_png(png);
   // The same model, reloaded in this process, gives the same translation and the same figure size.
-  auto model = qkv::demos::load_seq2seq(dir.string());
+  auto model = qkv::models::load_seq2seq(dir.string(), qkv::data::CharVocab().size());
   qkv::data::CharVocab vocab;
   auto t = qkv::demos::translate(*model, vocab, "3 March 1999");
   EXPECT_EQ(t.weights.dim(1), 12);
@@ -265,7 +265,7 @@ TEST(Seq2SeqTest, CommandTrainsSavesTranslatesAndDraws) {
   EXPECT_NE(bad.find("not in the vocabulary"), std::string::npos) << bad;
   std::string missing = run_command("seq2seq --translate \"3 March 1999\" --model " + (dir / "nope").string());
   EXPECT_NE(missing.find("does not exist"), std::string::npos) << missing;
-  EXPECT_THROW(qkv::demos::load_seq2seq((dir / "nope").string()), qkv::FileError);
+  EXPECT_THROW(qkv::models::load_seq2seq((dir / "nope").string(), qkv::data::CharVocab().size()), qkv::FileError);
   std::filesystem::remove_all(dir);
 }
 

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "qkv/models/vit.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/train/augment.h"
 
 using namespace qkv;
@@ -19,7 +19,7 @@ std::vector<uint8_t> ramp(int64_t S) {
 
 float norm(uint8_t v) {
   float f;
-  models::normalize_pixels(&v, &f, 1);
+  data::normalize_pixels(&v, &f, 1);
   return f;
 }
 }  // namespace

@@ -1,15 +1,18 @@
-// Loading models from hostile files: the config (vit_config metadata, seq2seq metadata) is
+// Model files: a ViT saved and loaded gives the same logits. Loading models from hostile files: the config (vit_config metadata, seq2seq metadata) is
 // checked against bounds and against the tensors present before any model is allocated; shape,
 // dtype and non-finite errors name the file and the tensor.
 #include <cmath>
 #include <limits>
 
+#include <filesystem>
+
+#include "gradcheck.h"
 #include "hostile_files.h"
 #include "qkv/data/dates.h"
-#include "qkv/demos/seq2seq_dates.h"
 #include "qkv/io/safetensors.h"
 #include "qkv/models/seq2seq.h"
 #include "qkv/models/vit.h"
+#include "qkv/train/checkpoint.h"
 #include "tiny_vit.h"
 
 using namespace qkv;
@@ -19,7 +22,7 @@ namespace {
 // A valid checkpoint of test::tiny_vit_config(), read back for editing.
 io::SafeTensors tiny_checkpoint(const std::string& path) {
   models::Vit<float> m(test::tiny_vit_config(), 3);
-  models::save_vit(path, m);
+  train::save_vit(path, m);
   return io::read_safetensors(path);
 }
 
@@ -30,6 +33,20 @@ std::string with_key(const std::string& json, const std::string& key, const std:
 }
 
 }  // namespace
+
+TEST(VitCheckpoint, SaveLoadRoundTripGivesIdenticalLogits) {
+  models::Vit<float> m(test::tiny_vit_config(), 11);
+  Rng rng(2);
+  TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
+  TensorF before = m.forward(images).clone();
+  auto path = std::filesystem::temp_directory_path() / ("qkv_vit_model_" + std::to_string(::getpid()) + ".safetensors");
+  train::save_vit(path.string(), m);
+  auto loaded = models::load_vit(path.string());
+  EXPECT_EQ(loaded->config().to_json(), m.config().to_json());
+  EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());
+  std::filesystem::remove(path);
+  EXPECT_THROW(models::load_vit(path.string()), FileError);
+}
 
 TEST(VitCheckpoint, ParameterShapesFromTheConfigMatchTheModel) {
   for (int64_t depth : {0, 1, 3}) {
@@ -126,17 +143,17 @@ TEST(Seq2SeqLoad, HostileModelsAreRefusedNamingFileAndKeyOrTensor) {
   data::CharVocab vocab;
   Rng rng(1);
   models::Seq2Seq<float> model(models::Seq2SeqConfig{vocab.size(), 4, 6, 5}, rng);
-  demos::save_seq2seq(dir.string(), model);
+  train::save_seq2seq(dir.string(), model);
   const io::SafeTensors f = io::read_safetensors(path);
-  ASSERT_NO_THROW(demos::load_seq2seq(dir.string()));
+  ASSERT_NO_THROW(models::load_seq2seq(dir.string(), data::CharVocab().size()));
 
   io::SafeTensors g = f;
   g.metadata["hidden"] = "1000000";
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); }, {path, "hidden=1000000", "1..4096"});
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); }, {path, "hidden=1000000", "1..4096"});
   g.metadata["hidden"] = "6.5";
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "metadata 'hidden' is '6.5'; expected a positive integer"});
 
   g = f;
@@ -144,19 +161,19 @@ TEST(Seq2SeqLoad, HostileModelsAreRefusedNamingFileAndKeyOrTensor) {
   w[0] = std::numeric_limits<float>::infinity();
   g.put("decoder.dense.weight", w);
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "tensor 'decoder.dense.weight' holds an infinite value at index 0"});
 
   g = f;
   g.put("decoder.rnn.weight_hh_l0", TensorF(Shape{18, 5}));
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); },
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); },
                                {path, "tensor 'decoder.rnn.weight_hh_l0' has shape (18, 5); expected (18, 6)"});
 
   g = f;
   g.put("extra", TensorF(Shape{1}));
   io::write_safetensors(path, g);
-  test::expect_file_error_with([&] { demos::load_seq2seq(dir.string()); }, {path, "unexpected tensor 'extra'"});
+  test::expect_file_error_with([&] { models::load_seq2seq(dir.string(), data::CharVocab().size()); }, {path, "unexpected tensor 'extra'"});
   std::filesystem::remove_all(dir);
 }
 

@@ -6,7 +6,6 @@
 // bytes, image/label count mismatch) throws qkv::FileError naming the file.
 #pragma once
 
-#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,6 +19,8 @@ struct IdxImages {
 
 IdxImages read_idx_images(const std::string& path);
 std::vector<uint8_t> read_idx_labels(const std::string& path);
+// Throws qkv::FileError "IDX file '<path>': <what>" (the message of every IDX problem).
+[[noreturn]] void fail_idx_file(const std::string& path, const std::string& what);
 
 // Images with their labels, e.g. one split of Fashion-MNIST.
 struct ImageDataset {
@@ -28,15 +29,5 @@ struct ImageDataset {
   std::vector<uint8_t> labels;  // count
   const uint8_t* image(int64_t i) const { return pixels.data() + i * rows * cols; }
 };
-
-// Reads <dir>/{train,t10k}-images-idx3-ubyte.gz and the matching labels file; checks that the
-// counts agree and that labels are < 10. limit > 0 keeps only the first `limit` examples.
-ImageDataset load_fashion_mnist(const std::string& dir, bool train, int64_t limit = 0);
-
-// /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist), or $QKV_FASHION_MNIST.
-std::string default_fashion_mnist_dir();
-
-// "T-shirt/top", "Trouser", ..., "Ankle boot".
-const std::array<const char*, 10>& fashion_mnist_classes();
 
 }  // namespace qkv::data

@@ -1,23 +1,14 @@
 #include "qkv/demos/seq2seq_dates.h"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
-#include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <iomanip>
-
-#include <nlohmann/json.hpp>
 
 #include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/pictures/heatmap.h"
-#include "qkv/io/input_file.h"
-#include "qkv/io/safetensors.h"
-#include "qkv/train/adamw.h"
-#include "qkv/train/cross_entropy.h"
-#include "qkv/train/schedule.h"
+#include "qkv/train/checkpoint.h"
+#include "qkv/train/data_parallel.h"
 
 namespace qkv::demos {
 namespace {
@@ -121,7 +112,7 @@ namespace {
 // gates and attention of every date in the batch (dates are at most ~40 characters).
 void check_training_memory(const Seq2SeqDatesOptions& o) {
   const double V = 64, E = static_cast<double>(o.embed), H = static_cast<double>(o.hidden),
-               A = static_cast<double>(o.attention), T = 40, B = static_cast<double>(o.batch);
+               A = static_cast<double>(o.attention), T = 40, B = static_cast<double>(o.training.batch);
   const double params = 2 * V * E + 3 * (E + H) * H + 3 * (E + 2 * H) * H + 2 * H * A + A + 2 * H * V;
   const double replicas = std::max(1, num_threads());
   const double activations = B * T * (12 * H + 2 * T + A * T + 2 * V);
@@ -129,126 +120,37 @@ void check_training_memory(const Seq2SeqDatesOptions& o) {
                "--embed, --hidden, --attention and --batch");
 }
 
-}  // namespace
-
-Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream& log) {
-  QKV_CHECK(o.steps > 0 && o.batch > 0 && o.eval_size > 0, "seq2seq: steps=", o.steps, ", batch=", o.batch,
-            " and eval_size=", o.eval_size, " must be positive");
-  QKV_CHECK(o.warmup >= 0, "seq2seq: warmup=", o.warmup, " must not be negative");
-  QKV_CHECK(o.eval_size <= kMaxSeq2SeqEvalSize, "seq2seq: eval_size (--eval-size) is ", o.eval_size,
-            "; expected at most ", kMaxSeq2SeqEvalSize);
-  QKV_CHECK(std::isfinite(o.lr) && o.lr > 0, "seq2seq: lr (--lr) is ", o.lr, "; expected a finite number > 0");
-  QKV_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0 && std::isfinite(o.clip) && o.clip >= 0,
-            "seq2seq: weight_decay=", o.weight_decay, " and clip=", o.clip, "; expected finite numbers >= 0");
+void check_options(const Seq2SeqDatesOptions& o) {
+  o.training.validate();
+  QKV_CHECK(o.eval_size > 0 && o.eval_size <= kMaxSeq2SeqEvalSize, "seq2seq: eval_size (--eval-size) is ", o.eval_size,
+            "; expected an integer in [1, ", kMaxSeq2SeqEvalSize, "]");
   check_training_memory(o);
-  const int64_t warmup = std::min(o.warmup, o.steps);
-  data::CharVocab vocab;
   // Fail before training, not after: the example must be translatable and the output writable.
   QKV_CHECK(!o.example.empty(), "seq2seq: argument 'example' is empty");
-  vocab.encode(o.example);
+  data::CharVocab().encode(o.example);
   if (!o.out_dir.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(o.out_dir, ec);
     if (ec || !std::filesystem::is_directory(o.out_dir))
       throw FileError(str("seq2seq: cannot create the output directory '", o.out_dir, "'", ec ? ": " + ec.message() : ""));
   }
-  data::DateGenerator gen(o.seed);
-  Rng init_rng(o.seed * 4 + 1), batch_rng(o.seed * 4 + 2), eval_rng(o.seed * 4 + 3);
-  models::Seq2SeqConfig cfg{vocab.size(), o.embed, o.hidden, o.attention};
-  models::Seq2Seq<float> model(cfg, init_rng);
-  train::AdamWOptions ao;
-  ao.lr = o.lr;
-  ao.weight_decay = o.weight_decay;
-  train::AdamW<float> opt(model.named_parameters(), ao);
+}
 
-  int64_t n_params = 0;
-  for (auto& [name, p] : model.named_parameters()) n_params += p->value.numel();
-  log << "seq2seq: GRU encoder-decoder with additive attention, E=" << o.embed << " H=" << o.hidden
-      << " A=" << o.attention << " (" << n_params << " parameters), " << o.steps << " steps of " << o.batch
-      << " dates\n";
-
-  // Replicas for the data-parallel workers (replica 0 is the model itself).
-  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), o.batch)));
-  std::vector<std::unique_ptr<models::Seq2Seq<float>>> extra;
-  std::vector<models::Seq2Seq<float>*> replicas{&model};
-  std::vector<nn::NamedParameters<float>> replica_params{model.named_parameters()};
-  for (int w = 1; w < workers; ++w) {
+// One replica per data-parallel worker; replica 0 is initialised from the seed, the others
+// receive its values.
+std::unique_ptr<train::DataParallel<models::Seq2Seq<float>>> make_replicas(const models::Seq2SeqConfig& cfg,
+                                                                           const Seq2SeqDatesOptions& o) {
+  const int workers = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(num_threads(), o.training.batch)));
+  Rng init_rng(o.seed * 4 + 1);
+  return std::make_unique<train::DataParallel<models::Seq2Seq<float>>>(workers, [&](int w) {
     Rng unused(0);
-    extra.push_back(std::make_unique<models::Seq2Seq<float>>(cfg, unused));
-    replicas.push_back(extra.back().get());
-    replica_params.push_back(extra.back()->named_parameters());
-  }
-  auto sync_replicas = [&] {
-    for (int w = 1; w < workers; ++w)
-      for (size_t i = 0; i < replica_params[0].size(); ++i)
-        replica_params[static_cast<size_t>(w)][i].second->value.copy_from(replica_params[0][i].second->value);
-  };
-  sync_replicas();
-  log << "threads: " << workers << " data-parallel worker" << (workers > 1 ? "s" : "") << "\n";
+    return std::make_unique<models::Seq2Seq<float>>(cfg, w == 0 ? init_rng : unused);
+  });
+}
 
-  Seq2SeqDatesResult result;
-  std::vector<TensorF> dlogits(static_cast<size_t>(workers));
-  std::vector<train::CrossEntropyResult> ces(static_cast<size_t>(workers));
-  double loss_avg = 0;
-  int64_t correct = 0, counted = 0;
-  auto t0 = std::chrono::steady_clock::now();
-  for (int64_t step = 0; step < o.steps; ++step) {
-    auto pairs = gen.sample(batch_rng, data::Split::train, o.batch);
-    const size_t n = pairs.size();
-    parallel_workers(workers, [&](int w, int W) {
-      const size_t lo = n * static_cast<size_t>(w) / static_cast<size_t>(W);
-      const size_t hi = n * static_cast<size_t>(w + 1) / static_cast<size_t>(W);
-      std::vector<data::DatePair> part(pairs.begin() + static_cast<std::ptrdiff_t>(lo),
-                                       pairs.begin() + static_cast<std::ptrdiff_t>(hi));
-      auto b = data::make_batch(vocab, part, kSourcePad);
-      auto& m = *replicas[static_cast<size_t>(w)];
-      auto& dl = dlogits[static_cast<size_t>(w)];
-      const TensorF& logits = m.forward(b.src, b.src_lens, b.tgt_in);
-      const int64_t N = logits.dim(0) * logits.dim(1);
-      ces[static_cast<size_t>(w)] = train::cross_entropy(logits.view({N, cfg.vocab}), b.tgt_out.view({N}), &dl);
-      // Each slice's mean loss, weighted by its share of the batch, sums to the batch mean.
-      const float share = static_cast<float>(hi - lo) / static_cast<float>(n);
-      for (int64_t i = 0; i < dl.numel(); ++i) dl[i] *= share;
-      m.zero_grad();
-      m.backward(dl.view(logits.shape()));
-    });
-    double loss = 0;
-    for (int w = 0; w < workers; ++w) {
-      auto& ce = ces[static_cast<size_t>(w)];
-      loss += ce.loss * static_cast<double>(ce.count);
-      correct += ce.correct;
-      counted += ce.count;
-      if (w > 0) {
-        for (size_t i = 0; i < replica_params[0].size(); ++i) {
-          auto& g0 = replica_params[0][i].second->grad;
-          const auto& gw = replica_params[static_cast<size_t>(w)][i].second->grad;
-          for (int64_t k = 0; k < g0.numel(); ++k) g0[k] += gw[k];
-        }
-      }
-    }
-    loss /= static_cast<double>(n * kTargetSteps);
-    QKV_CHECK(std::isfinite(loss), "seq2seq: the loss became ", loss, " at step ", step, "; lower --lr or --clip");
-    train::clip_grad_norm(opt.params(), o.clip);
-    opt.set_lr(train::warmup_cosine_lr(step, warmup, o.steps, o.lr, o.lr * 0.02));
-    opt.step();
-    sync_replicas();
-    loss_avg = step == 0 ? loss : 0.95 * loss_avg + 0.05 * loss;
-    if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step + 1 == o.steps)) {
-      double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      log << "step " << std::setw(5) << step + 1 << "  loss " << std::fixed << std::setprecision(4) << loss_avg
-          << "  char acc " << std::setprecision(4) << static_cast<double>(correct) / static_cast<double>(counted)
-          << "  lr " << std::scientific << std::setprecision(2) << opt.lr() << std::fixed << "  "
-          << std::setprecision(1) << secs << " s\n";
-      correct = counted = 0;
-    }
-  }
-  result.train_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  result.final_loss = loss_avg;
-
-  auto held = gen.sample(eval_rng, data::Split::heldout, o.eval_size);
-  result.exact_match = exact_match(replicas, vocab, held);
-  log << std::fixed << std::setprecision(1) << "trained in " << result.train_seconds << " s; held-out dates: "
-      << held.size() << "\n";
+// Prints the held-out examples and translates `o.example`.
+void report_examples(const Seq2SeqDatesOptions& o, models::Seq2Seq<float>& model, const data::CharVocab& vocab,
+                     const std::vector<data::DatePair>& held, Seq2SeqDatesResult& result, std::ostream& log) {
   for (int64_t i = 0; i < std::min<int64_t>(o.examples, static_cast<int64_t>(held.size())); ++i) {
     auto& p = held[static_cast<size_t>(i)];
     auto t = translate(model, vocab, p.human);
@@ -260,8 +162,48 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
   result.example = translate(model, vocab, o.example);
   result.examples.push_back(result.example);
   log << "example: \"" << o.example << "\" -> " << result.example.output << "\n";
+}
+
+}  // namespace
+
+Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream& log) {
+  check_options(o);
+  const data::CharVocab vocab;
+  data::DateGenerator gen(o.seed);
+  Rng batch_rng(o.seed * 4 + 2), eval_rng(o.seed * 4 + 3);
+  const models::Seq2SeqConfig cfg{vocab.size(), o.embed, o.hidden, o.attention};
+  auto dp = make_replicas(cfg, o);
+  models::Seq2Seq<float>& model = dp->model();
+
+  int64_t n_params = 0;
+  for (auto& [name, p] : model.named_parameters()) n_params += p->value.numel();
+  log << "seq2seq: GRU encoder-decoder with additive attention, E=" << o.embed << " H=" << o.hidden
+      << " A=" << o.attention << " (" << n_params << " parameters), " << o.training.steps << " steps of "
+      << o.training.batch << " dates\n";
+  log << "threads: " << dp->replicas() << " data-parallel worker" << (dp->replicas() > 1 ? "s" : "") << "\n";
+
+  std::vector<data::DatePair> pairs;
+  train::SequenceBatches batches;
+  batches.draw = [&](int64_t) {
+    pairs = gen.sample(batch_rng, data::Split::train, o.training.batch);
+    return static_cast<int64_t>(pairs.size());
+  };
+  batches.rows = [&](int64_t r0, int64_t r1) {
+    const std::vector<data::DatePair> part(pairs.begin() + r0, pairs.begin() + r1);
+    return data::make_batch(vocab, part, kSourcePad);
+  };
+  const train::Seq2SeqTrainResult trained = train::train_seq2seq(*dp, o.training, batches, log);
+
+  Seq2SeqDatesResult result;
+  result.train_seconds = trained.seconds;
+  result.final_loss = trained.final_loss;
+  auto held = gen.sample(eval_rng, data::Split::heldout, o.eval_size);
+  result.exact_match = exact_match(dp->all(), vocab, held);
+  log << std::fixed << std::setprecision(1) << "trained in " << result.train_seconds << " s; held-out dates: "
+      << held.size() << "\n";
+  report_examples(o, model, vocab, held, result, log);
   if (!o.out_dir.empty()) {
-    save_seq2seq(o.out_dir, model);
+    train::save_seq2seq(o.out_dir, model);
     log << "model saved to " << o.out_dir << "\n";
   }
   std::string heatmap = o.heatmap;
@@ -271,44 +213,6 @@ Seq2SeqDatesResult run_seq2seq_dates(const Seq2SeqDatesOptions& o, std::ostream&
     log << "alignment heatmap: " << heatmap << "\n";
   }
   return result;
-}
-
-}  // namespace qkv::demos
-
-namespace qkv::demos {
-
-void save_seq2seq(const std::string& dir, models::Seq2Seq<float>& model) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) throw FileError(str("save_seq2seq: cannot create directory '", dir, "': ", ec.message()));
-  io::SafeTensors file;
-  for (auto& [name, p] : model.named_parameters()) file.put(name, p->value);
-  const auto& c = model.config();
-  file.metadata["format"] = "qkv.seq2seq.dates";
-  file.metadata["vocab"] = std::to_string(c.vocab);
-  file.metadata["embed"] = std::to_string(c.embed);
-  file.metadata["hidden"] = std::to_string(c.hidden);
-  file.metadata["attention"] = std::to_string(c.attention);
-  io::write_safetensors((std::filesystem::path(dir) / "model.safetensors").string(), file);
-}
-
-std::unique_ptr<models::Seq2Seq<float>> load_seq2seq(const std::string& dir) {
-  const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
-  const std::string where = "load_seq2seq: '" + io::printable_path(path) + "'";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw FileError(str(where, " does not exist; train with `qkv seq2seq --out ", io::printable_path(dir), "` first"));
-  io::SafeTensors file = io::read_safetensors(path);
-  data::CharVocab vocab;
-  // Names, shapes and finite values are checked before the model allocates anything.
-  const models::Seq2SeqConfig c = models::checked_seq2seq_config(file, vocab.size());
-  const auto shapes = c.parameter_shapes();
-  Rng rng(0);
-  auto model = std::make_unique<models::Seq2Seq<float>>(c, rng);
-  std::map<std::string, TensorF> dict;
-  for (const auto& [name, shape] : shapes) dict[name] = file.get_f32(name);
-  model->load_state_dict(dict);
-  return model;
 }
 
 }  // namespace qkv::demos

@@ -1,18 +1,17 @@
-// `qkv seq2seq`: train the attention encoder–decoder (models/seq2seq.h) to translate human
-// dates into ISO 8601 (data/dates.h), measure exact match on the held-out dates, save the model
-// and draw the alignment heatmap (output characters × input characters) of one example.
+// `qkv seq2seq`: the date-translation task. Trains the attention encoder–decoder
+// (models/seq2seq.h) with train/seq2seq_trainer.h to translate human dates into ISO 8601
+// (data/dates.h), measures exact match on the held-out dates, saves the model
+// (train::save_seq2seq) and draws the alignment heatmap (output characters × input characters)
+// of one example. This file holds only the task: its data (fresh batches of training-split
+// dates every step, padded to a fixed source length), the model's construction (replica 0
+// initialised from the seed, one replica per data-parallel worker) and how it reports.
 //
-// Training: fresh batches of training-split dates every step, teacher forcing, softmax
-// cross-entropy (train/cross_entropy.h), AdamW with gradient clipping (train/adamw.h), linear
-// warm-up then cosine decay of the learning rate. Evaluation: greedy decoding of `eval_size`
-// held-out dates; a prediction counts when all 10 characters and the <eos> are right.
-// Threads: data parallel. Each of the qkv::num_threads() workers runs forward and backward
-// for its slice of the batch on its own replica of the model (every kernel inside is serial,
-// so the small per-step GEMMs never wait on each other); the replicas' gradients are summed,
-// one AdamW step updates the master and its values are copied back to the replicas. The same
-// seed and thread count give the same run; another thread count changes only the rounding.
+// Evaluation: greedy decoding of `eval_size` held-out dates; a prediction counts when all 10
+// characters and the <eos> are right. The same seed and thread count give the same run;
+// another thread count changes only the rounding.
 // A saved model is a directory holding model.safetensors (io/safetensors.h): the parameters
-// under their PyTorch-style names, and the sizes and the vocabulary in its metadata.
+// under their PyTorch-style names, and the sizes and the vocabulary in its metadata
+// (models::load_seq2seq reads it).
 #pragma once
 
 #include <cstdint>
@@ -22,6 +21,7 @@
 
 #include "qkv/data/dates.h"
 #include "qkv/models/seq2seq.h"
+#include "qkv/train/seq2seq_trainer.h"
 
 namespace qkv::demos {
 
@@ -32,15 +32,9 @@ struct Seq2SeqDatesOptions {
   int64_t embed = 32;
   int64_t hidden = 64;
   int64_t attention = 32;
-  int64_t steps = 1200;
-  int64_t batch = 64;
-  double lr = 5e-3;
-  double weight_decay = 0.01;
-  double clip = 1.0;
-  int64_t warmup = 50;
-  uint64_t seed = 0;       // initialisation, batches and the held-out split
+  train::Seq2SeqTrainOptions training;
+  uint64_t seed = 0;        // initialisation, batches and the held-out split
   int64_t eval_size = 2000;
-  int64_t log_every = 100;  // 0: no progress lines
   int64_t examples = 6;     // translations printed after training
   std::string out_dir;      // save the model here (empty: do not save)
   std::string heatmap;      // alignment PNG (empty: <out_dir>/alignment.png, or none without out_dir)
@@ -73,10 +67,6 @@ double exact_match(const std::vector<models::Seq2Seq<float>*>& replicas, const d
                    const std::vector<data::DatePair>& pairs, int64_t batch = 250);
 double exact_match(models::Seq2Seq<float>& model, const data::CharVocab& vocab,
                    const std::vector<data::DatePair>& pairs, int64_t batch = 250);
-
-void save_seq2seq(const std::string& dir, models::Seq2Seq<float>& model);
-// Throws qkv::FileError naming the path when the directory, config or weights are missing or corrupt.
-std::unique_ptr<models::Seq2Seq<float>> load_seq2seq(const std::string& dir);
 
 // Alignment heatmap of a translation (rows: output characters, columns: input characters).
 void write_alignment_heatmap(const std::string& path, const Translation& t);

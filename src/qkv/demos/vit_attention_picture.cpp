@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/pictures/heatmap.h"
 
 namespace qkv::demos {

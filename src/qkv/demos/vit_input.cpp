@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "qkv/data/idx.h"
+#include "qkv/data/fashion_mnist.h"
 #include "qkv/models/vit.h"
 
 namespace qkv::demos {
@@ -13,7 +13,7 @@ VitInput vit_input_from_gray(pictures::Image gray, std::string truth) {
   VitInput in;
   const int64_t S = gray.width;
   in.pixels = TensorF({1, S, S});
-  models::normalize_pixels(gray.pixels.data(), in.pixels.data(), S * S);
+  data::normalize_pixels(gray.pixels.data(), in.pixels.data(), S * S);
   in.gray = std::move(gray);
   in.truth = std::move(truth);
   return in;

@@ -2,7 +2,7 @@
 // a grey S × S picture, as people see it, and the normalised tensor the model reads.
 //
 //   gray: S × S, one channel, 0..255 (Fashion-MNIST's polarity: light object on black)
-//   pixels: (C = 1, S, S) float, normalize_pixels(gray)
+//   pixels: (C = 1, S, S) float, data::normalize_pixels(gray)
 //   truth: the class name when the image comes from the test set, else empty
 // From a PNG: decoded, converted to grey, resized bilinearly to S × S, inverted on request
 // (photos of dark objects on white), then normalised. From the test set: image `index` as is.

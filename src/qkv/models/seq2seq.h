@@ -88,4 +88,9 @@ class Seq2Seq : public nn::Module<T> {
   Tensor<T> weights_;
 };
 
+// The model saved by train::save_seq2seq: <dir>/model.safetensors, checked as above (the
+// vocabulary must have expected_vocab entries). Throws qkv::FileError naming the path when the
+// directory, config or weights are missing or corrupt.
+std::unique_ptr<Seq2Seq<float>> load_seq2seq(const std::string& dir, int64_t expected_vocab);
+
 }  // namespace qkv::models

@@ -265,19 +265,6 @@ template class VitBlock<double>;
 template class Vit<float>;
 template class Vit<double>;
 
-void normalize_pixels(const uint8_t* pixels, float* out, int64_t n) {
-  constexpr float mean = 0.2860f, inv_std = 1.0f / 0.3530f;
-  for (int64_t i = 0; i < n; ++i) out[i] = (static_cast<float>(pixels[i]) * (1.0f / 255.0f) - mean) * inv_std;
-}
-
-void save_vit(const std::string& path, Vit<float>& model) {
-  io::SafeTensors f;
-  for (auto& [name, p] : model.named_parameters()) f.put(name, p->value);
-  f.metadata["vit_config"] = model.config().to_json();
-  f.metadata["format"] = "qkv-vit";
-  io::write_safetensors(path, f);
-}
-
 std::unique_ptr<Vit<float>> load_vit(const std::string& path) {
   io::SafeTensors f = io::read_safetensors(path);
   auto model = std::make_unique<Vit<float>>(checked_vit_config(f));

@@ -3,7 +3,7 @@
 // Glossary: B batch, C channels, S image side, p patch side, G = S/p patches per side,
 // N = G² patches, L = N + 1 tokens (class token first), E width, H heads, F MLP hidden width.
 //
-//   images (B, C, S, S) float (already normalised by the caller: see normalize_pixels)
+//   images (B, C, S, S) float (already normalised by the caller, e.g. data::normalize_pixels)
 //   patches (B·N, C·p·p)            patch (gy, gx) → row gy·G + gx, column c·p·p + iy·p + ix
 //   tokens  (B, L, E)               [cls_token ; patches·Wᵀ + b] + pos_embed
 //   blocks  × depth (pre-norm):     x ← x + MHSA(LN1(x));  x ← x + MLP(LN2(x))   (MLP: fc1 → GELU → fc2)
@@ -11,7 +11,7 @@
 // Only the class token reaches the head, so the last block runs for that token alone (its
 // query attends to every token's key and value): the same logits, about 1/depth less work.
 //
-// Parameters (PyTorch state_dict names; a torch module built as in tests/python/test_vit_parity.py
+// Parameters (PyTorch state_dict names; a torch module built as in tests/python/torch_vit.py
 // — nn.Conv2d(C, E, p, stride=p) patch embedding, nn.MultiheadAttention(batch_first=True),
 // nn.LayerNorm, nn.Linear — loads the same weights unchanged):
 //   cls_token (1, 1, E)   pos_embed (1, L, E)
@@ -124,18 +124,14 @@ class Vit : public nn::Module<T> {
  private:
   VitConfig config_;
   int64_t B_ = 0;
-  Tensor<T> patches_, embed_, tokens_, cls_, dcls_rows_, dtokens_, dpatch_;
+  Tensor<T> patches_, embed_, tokens_, cls_, dtokens_, dpatch_;
 };
 
-// Pixels 0..255 → (x/255 − 0.2860)/0.3530 (Fashion-MNIST's mean and std), n values.
-void normalize_pixels(const uint8_t* pixels, float* out, int64_t n);
-
-// Checkpoint helpers: the model's weights under their state_dict names plus the config as
-// metadata "vit_config" (JSON). load_vit accepts any safetensors file holding those keys
-// (extra keys such as "optim.*" are ignored); it validates the config and checks every tensor
-// (present, F32, shape, finite) before allocating the model, and throws qkv::FileError
+// The model file written by train::save_vit: the model's weights under their state_dict names
+// plus the config as metadata "vit_config" (JSON). load_vit accepts any safetensors file holding
+// those keys (extra keys such as "optim.*" are ignored); it validates the config and checks every
+// tensor (present, F32, shape, finite) before allocating the model, and throws qkv::FileError
 // naming the file and the key or tensor.
-void save_vit(const std::string& path, Vit<float>& model);
 std::unique_ptr<Vit<float>> load_vit(const std::string& path);
 // What load_vit checks before it allocates the model: the "vit_config" metadata (integers within
 // the bounds of validate()) and every tensor it implies (present, F32, its shape, finite).

@@ -22,7 +22,7 @@ struct VitAttentionMaps {
   std::vector<float> probs;
 };
 
-// image: (C, S, S) normalised pixels (see normalize_pixels). Runs a batch-1 forward with the
+// image: (C, S, S) normalised pixels (see data::normalize_pixels). Runs a batch-1 forward with the
 // attention weights kept (the model's buffers are resized to batch 1).
 VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image);
 

@@ -1,6 +1,6 @@
 // What a trained ViT says about one image: its class probabilities, most likely first.
 //
-//   image: (C, S, S) normalised pixels (see normalize_pixels)   logits: (1, classes)
+//   image: (C, S, S) normalised pixels (see data::normalize_pixels)   logits: (1, classes)
 //   probs: (classes,) = softmax(logits), through the masked_softmax op (no mask)
 //   ranking: the class indices ordered by falling probability (ties: lower index first)
 #pragma once

@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "qkv/models/vit.h"
+#include "qkv/data/fashion_mnist.h"
 
 namespace qkv::train {
 
@@ -10,7 +10,7 @@ void augment_into(const uint8_t* img, int64_t S, int64_t dy, int64_t dx, bool fl
   static const float background = [] {
     float v;
     const uint8_t zero = 0;
-    models::normalize_pixels(&zero, &v, 1);
+    data::normalize_pixels(&zero, &v, 1);
     return v;
   }();
   for (int64_t y = 0; y < S; ++y) {
@@ -20,7 +20,7 @@ void augment_into(const uint8_t* img, int64_t S, int64_t dy, int64_t dx, bool fl
       if (sy < 0 || sy >= S || sx < 0 || sx >= S) {
         out[y * S + x] = background;
       } else {
-        models::normalize_pixels(img + sy * S + sx, out + y * S + x, 1);
+        data::normalize_pixels(img + sy * S + sx, out + y * S + x, 1);
       }
     }
   }
@@ -40,7 +40,7 @@ bool random_erase(float* img, int64_t S, double p, Rng& rng) {
     for (int64_t y = y0; y < y0 + h; ++y)
       for (int64_t x = x0; x < x0 + w; ++x) {
         const auto v = static_cast<uint8_t>(rng.below(256));
-        models::normalize_pixels(&v, img + y * S + x, 1);
+        data::normalize_pixels(&v, img + y * S + x, 1);
       }
     return true;
   }

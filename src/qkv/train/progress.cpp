@@ -1,9 +1,17 @@
 #include "qkv/train/progress.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdio>
+#include <iostream>
 
 namespace qkv::train {
+
+bool is_terminal(const std::ostream& out) {
+  if (&out == &std::cerr) return ::isatty(STDERR_FILENO) != 0;
+  return &out == &std::cout && ::isatty(STDOUT_FILENO) != 0;
+}
 
 std::string format_duration(double seconds) {
   if (!std::isfinite(seconds) || seconds < 0) return "?";

@@ -29,6 +29,9 @@ class ProgressBar {
   std::chrono::steady_clock::time_point last_draw_{};
 };
 
+// True when `out` is std::cerr or std::cout and that stream is a terminal (redraw in place).
+bool is_terminal(const std::ostream& out);
+
 // "1:05" / "12:03:09"
 std::string format_duration(double seconds);
 

@@ -1,6 +1,7 @@
-// Training and evaluation of a ViT on an image-classification dataset (Fashion-MNIST).
+// Training of a ViT on an image-classification dataset (Fashion-MNIST); evaluation: vit_evaluate.h.
 //
-// One step (data-parallel over the threads, see vit_parallel.h): a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
+// The ViT's task for the shared trainer (train/trainer.h: optimizer, schedule, clipping, run
+// files, progress). One step (data-parallel over the threads, see vit_parallel.h): a mini-batch (B, 1, S, S) of normalised pixels (optionally randomly shifted by up to
 // crop_pad pixels with zero fill, flipped left-right, randomly erased), forward, cross-entropy, backward,
 // global-norm clipping, AdamW with linear warm-up then cosine decay, per step.
 // Reproducible: epoch e shuffles and augments with Rng(mix(seed, e)) and dropout seeds come from
@@ -18,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "qkv/data/idx.h"
 #include "qkv/models/vit.h"
+#include "qkv/train/trainer.h"
 
 namespace qkv::train {
 
@@ -54,37 +55,8 @@ struct VitTrainOptions {
   std::string to_json() const;  // every field except paths and flags that do not change results
 };
 
-struct EpochMetrics {
-  int64_t epoch = 0, step = 0;
-  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = -1, lr = 0;
-  double images_per_second = 0, seconds = 0;
-  std::string to_json() const;
-};
-
-struct VitTrainResult {
-  std::vector<EpochMetrics> epochs;  // of this run (after a resume: the remaining epochs)
-  std::vector<float> step_losses;    // loss of every step taken in this run
-  double test_accuracy = 0;        // after the last epoch run (-1 if not evaluated)
-  int64_t steps = 0;               // optimizer steps so far, including resumed ones
-  bool finished = false;           // false when stopped early by stop_after
-};
+using VitTrainResult = TrainResult;
 
 VitTrainResult train_vit(const VitTrainOptions& options, std::ostream& log);
-
-struct EvalResult {
-  double accuracy = 0, loss = 0;
-  int64_t count = 0;
-  std::vector<int64_t> confusion;  // classes × classes, row = true class, column = prediction
-};
-
-// Accuracy, mean cross-entropy and confusion matrix over the whole dataset, in batches of
-// `batch` (the last batch is padded, so the model's buffers keep one shape).
-EvalResult evaluate(models::Vit<float>& model, const data::ImageDataset& ds, int64_t batch);
-// Same with the batch split over the replicas' threads.
-class VitDataParallel;
-EvalResult evaluate(VitDataParallel& dp, const data::ImageDataset& ds, int64_t batch);
-
-// Fills `out` (count, 1, S, S) with normalised pixels of images idx[0..count).
-void make_batch(const data::ImageDataset& ds, const int64_t* idx, int64_t count, float* out);
 
 }  // namespace qkv::train

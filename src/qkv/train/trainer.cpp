@@ -1,0 +1,174 @@
+#include "qkv/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "qkv/train/progress.h"
+#include "qkv/train/run_files.h"
+#include "qkv/train/schedule.h"
+
+namespace qkv::train {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Runs f(); once the optimizer has taken a step, an error inside the model (non-finite logits
+// reaching cross_entropy) means the run diverged, and the message says so and names --lr.
+template <typename F>
+auto unless_diverged(const TrainerOptions& o, int64_t steps_taken, int64_t epoch, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const Error& e) {
+    if (steps_taken == 0) throw;
+    fail(o.name, ": training diverged in epoch ", epoch, " (", e.what(), "); lower the learning rate (--lr ", o.lr,
+         ") or clip gradients (--clip)");
+  }
+}
+
+// A diverged run stops with the parameter's name instead of writing NaN checkpoints.
+void check_finite(const nn::NamedParameters<float>& params, const TrainerOptions& o, int64_t epoch) {
+  for (auto& [name, p] : params) {
+    const float* v = p->value.data();
+    for (int64_t i = 0; i < p->value.numel(); ++i)
+      QKV_CHECK(std::isfinite(v[i]), o.name, ": parameter '", name, "' became ", v[i], " in epoch ", epoch,
+                "; lower the learning rate (--lr ", o.lr, ") or clip gradients (--clip)");
+  }
+}
+
+AdamWOptions with_lr(AdamWOptions a, double lr) {
+  a.lr = lr;
+  return a;
+}
+
+std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
+  std::ostringstream msg;
+  msg << "epoch " << m.epoch << "/" << epochs << ": train loss " << m.train_loss << " acc " << m.train_accuracy;
+  if (m.test_accuracy >= 0) msg << ", test loss " << m.test_loss << " acc " << m.test_accuracy;
+  msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s, " << format_duration(m.seconds);
+  return msg.str();
+}
+
+}  // namespace
+
+void TrainerOptions::validate() const {
+  QKV_CHECK(epochs >= 1 && steps_per_epoch >= 1, name, ": epochs is ", epochs, " and steps_per_epoch is ",
+            steps_per_epoch, "; expected >= 1 each");
+  QKV_CHECK(std::isfinite(clip_grad_norm) && clip_grad_norm >= 0, name, ": clip_grad_norm (--clip) is ", clip_grad_norm,
+            "; expected a finite number >= 0 (0: off)");
+  QKV_CHECK(stop_after >= 0, name, ": stop_after (--stop-after) is ", stop_after, "; expected >= 0 (0: never)");
+  QKV_CHECK(!resume || !out_dir.empty(), name, ": --resume needs an output directory (--out)");
+}
+
+std::string EpochMetrics::to_json() const {
+  nlohmann::json j = {{"epoch", epoch},
+                      {"step", step},
+                      {"train_loss", train_loss},
+                      {"train_accuracy", train_accuracy},
+                      {"lr", lr},
+                      {"images_per_second", images_per_second},
+                      {"seconds", seconds}};
+  if (test_accuracy >= 0) {
+    j["test_loss"] = test_loss;
+    j["test_accuracy"] = test_accuracy;
+  }
+  return j.dump();
+}
+
+Trainer::Trainer(TrainTask& task, const TrainerOptions& options)
+    : task_(task), o_(options), params_(task.model().named_parameters()), optimizer_(params_, with_lr(options.adamw, options.lr)) {
+  o_.validate();
+}
+
+TrainResult Trainer::run(std::ostream& log) {
+  const int64_t steps_per_epoch = o_.steps_per_epoch;
+  const int64_t total_steps = steps_per_epoch * o_.epochs;
+  int64_t start_epoch = 0;
+  std::optional<RunFiles> files;
+  if (!o_.out_dir.empty()) {
+    files.emplace(o_.out_dir);
+    if (int n = files->remove_stale_temp_files())
+      log << "removed " << n << " temporary file" << (n > 1 ? "s" : "") << " left in " << o_.out_dir
+          << " by an interrupted run\n";
+  }
+  if (o_.resume) {
+    const std::string ck = files->checkpoint();
+    start_epoch = resume_from_checkpoint(ck, task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name).epoch;
+    task_.parameters_changed();
+    files->keep_metrics_up_to(start_epoch, log);
+    log << "resumed from " << ck << " at epoch " << start_epoch << " (step " << optimizer_.steps() << ")\n";
+  } else if (files) {
+    files->start_fresh();
+  }
+
+  ProgressBar bar(log, is_terminal(log), o_.progress);
+  TrainResult result;
+  const auto run_start = Clock::now();
+  int64_t samples_done = 0;
+  double last_test = -1;
+  const int64_t end_epoch = o_.stop_after > 0 ? std::min(o_.epochs, start_epoch + o_.stop_after) : o_.epochs;
+  for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
+    const auto epoch_start = Clock::now();
+    task_.begin_epoch(epoch);
+    double loss_sum = 0;
+    int64_t correct = 0, seen = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      const int64_t step = epoch * steps_per_epoch + s;
+      optimizer_.set_lr(warmup_cosine_lr(step, o_.warmup_steps, total_steps, o_.lr, o_.min_lr));
+      const StepStats st = unless_diverged(o_, optimizer_.steps(), epoch + 1, [&] { return task_.train_step(epoch, s, step); });
+      QKV_CHECK(std::isfinite(st.loss), o_.name, ": the training loss became ", st.loss, " at epoch ", epoch + 1, " step ",
+                s + 1, "; lower the learning rate (--lr ", o_.lr, ") or clip gradients (--clip)");
+      if (o_.clip_grad_norm > 0) clip_grad_norm(params_, o_.clip_grad_norm);
+      optimizer_.step();
+      task_.parameters_changed();
+      loss_sum += st.loss;
+      correct += st.correct;
+      seen += st.count;
+      samples_done += st.count;
+      result.step_losses.push_back(static_cast<float>(st.loss));
+      task_.after_step(step, st, optimizer_.lr());
+      const double elapsed = seconds_since(run_start);
+      const double per_second = static_cast<double>(samples_done) / std::max(elapsed, 1e-9);
+      const double left = static_cast<double>((o_.epochs - epoch) * steps_per_epoch - s - 1) *
+                          static_cast<double>(st.count) / per_second;
+      bar.update(epoch + 1, o_.epochs, s + 1, steps_per_epoch, loss_sum / static_cast<double>(s + 1),
+                 static_cast<double>(correct) / static_cast<double>(seen), per_second, left);
+    }
+    EpochMetrics m;
+    m.epoch = epoch + 1;
+    m.step = optimizer_.steps();
+    m.train_loss = loss_sum / static_cast<double>(steps_per_epoch);
+    m.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
+    m.lr = optimizer_.lr();
+    m.images_per_second = static_cast<double>(seen) / std::max(seconds_since(epoch_start), 1e-9);
+    if (o_.eval_each_epoch || epoch + 1 == o_.epochs) {
+      if (auto ev = unless_diverged(o_, optimizer_.steps(), m.epoch, [&] { return task_.evaluate(); })) {
+        m.test_loss = ev->loss;
+        m.test_accuracy = ev->accuracy;
+        QKV_CHECK(std::isfinite(ev->loss), o_.name, ": the test loss became ", ev->loss, " after epoch ", m.epoch,
+                  "; lower the learning rate (--lr ", o_.lr, ") or clip gradients (--clip)");
+        last_test = ev->accuracy;
+      }
+    }
+    m.seconds = seconds_since(run_start);
+    if (o_.epoch_lines) bar.line(epoch_line(m, o_.epochs));
+    result.epochs.push_back(m);
+    check_finite(params_, o_, m.epoch);
+    if (files) {
+      files->append_metrics(m.to_json());  // before the checkpoint: see run_files.h
+      write_checkpoint(files->checkpoint(), params_, optimizer_, task_.checkpoint_metadata(), o_.run_config, m.epoch);
+    }
+  }
+  result.steps = optimizer_.steps();
+  result.finished = end_epoch == o_.epochs;
+  if (result.finished && last_test < 0)
+    if (auto ev = task_.evaluate()) last_test = ev->accuracy;
+  result.test_accuracy = last_test;
+  if (result.finished && files) task_.save_model(files->model());
+  return result;
+}
+
+}  // namespace qkv::train

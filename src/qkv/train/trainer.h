@@ -1,0 +1,103 @@
+// The training loop every model shares: optimizer, schedule, clipping, run files, progress.
+//
+// A model plugs in through a TrainTask: its model (replica 0 of a train::DataParallel, whose
+// parameters the optimizer updates), one step's forward and backward (train_step: fills the
+// batch of that step, leaves the gradient of the batch-mean loss in the model's parameters,
+// returns the step's loss and counts), what to do after the parameters change (copy them to the
+// replicas), and optionally an evaluation, the metadata of its files and per-step reporting.
+//
+// Per step s (0-based over the run; epoch e has steps [e·steps_per_epoch, (e+1)·steps_per_epoch)):
+//   lr ← warmup_cosine_lr(s, warmup_steps, epochs·steps_per_epoch, lr, min_lr)   (train/schedule.h)
+//   stats ← task.train_step(e, s − e·steps_per_epoch, s)      the loss must be finite
+//   clip the global gradient norm to clip_grad_norm (0: off);  AdamW step;  task.parameters_changed()
+// Per epoch: train loss = mean of the steps' losses, accuracy = Σ correct / Σ count, the task's
+// evaluation (every epoch with eval_each_epoch, else after the last), a summary line
+// (epoch_lines), then with an output directory (train/run_files.h) a line in metrics.jsonl and
+// an atomic checkpoint (train/checkpoint.h); at the end of the run the model file. With resume
+// the run continues from <out_dir>/checkpoint.safetensors exactly as the uninterrupted one.
+// A diverged run (an error inside the model after the first step, a non-finite loss or
+// parameter) stops with a message naming --lr and --clip instead of writing NaN checkpoints.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "qkv/nn/parameter.h"
+#include "qkv/train/adamw.h"
+#include "qkv/train/checkpoint.h"
+#include "qkv/train/data_parallel.h"
+
+namespace qkv::train {
+
+struct TrainerOptions {
+  std::string name = "train";  // prefix of messages ("train_vit")
+  int64_t epochs = 1;
+  int64_t steps_per_epoch = 1;
+  int64_t warmup_steps = 0;
+  double lr = 1e-3, min_lr = 0;
+  AdamWOptions adamw;           // its lr is the schedule's
+  double clip_grad_norm = 0;    // 0: no clipping
+  std::string out_dir;          // empty: no run files
+  bool resume = false;          // continue from <out_dir>/checkpoint.safetensors
+  int64_t stop_after = 0;       // > 0: return after this many epochs of this invocation
+  bool progress = true;         // progress bar
+  bool epoch_lines = true;      // one summary line per epoch
+  bool eval_each_epoch = true;  // else only after the last epoch
+  std::string run_config;       // JSON of the options that change results, compared on resume
+
+  // Throws qkv::Error naming the field (and the CLI option) that is out of range.
+  void validate() const;
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0;
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+  virtual nn::Module<float>& model() = 0;
+  virtual void begin_epoch(int64_t /*epoch*/) {}
+  virtual StepStats train_step(int64_t epoch, int64_t step_in_epoch, int64_t step) = 0;
+  virtual void parameters_changed() = 0;
+  // Held-out loss and accuracy; nullopt: the task has none (it reports on its own).
+  virtual std::optional<Evaluation> evaluate() { return std::nullopt; }
+  // After each optimizer step (lr: the step's learning rate).
+  virtual void after_step(int64_t /*step*/, const StepStats& /*stats*/, double /*lr*/) {}
+  // Metadata of the checkpoint (format, config) and the final model file at `path`.
+  virtual Metadata checkpoint_metadata() const { return {}; }
+  virtual void save_model(const std::string& /*path*/) {}
+};
+
+struct EpochMetrics {
+  int64_t epoch = 0, step = 0;
+  double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = -1, lr = 0;
+  double images_per_second = 0, seconds = 0;  // images: counted rows of the steps
+  std::string to_json() const;
+};
+
+struct TrainResult {
+  std::vector<EpochMetrics> epochs;  // of this run (after a resume: the remaining epochs)
+  std::vector<float> step_losses;    // loss of every step taken in this run
+  double test_accuracy = 0;          // after the last epoch run (-1 if not evaluated)
+  int64_t steps = 0;                 // optimizer steps so far, including resumed ones
+  bool finished = false;             // false when stopped early by stop_after
+};
+
+class Trainer {
+ public:
+  Trainer(TrainTask& task, const TrainerOptions& options);
+  TrainResult run(std::ostream& log);
+  AdamW<float>& optimizer() { return optimizer_; }
+
+ private:
+  TrainTask& task_;
+  TrainerOptions o_;
+  nn::NamedParameters<float> params_;
+  AdamW<float> optimizer_;
+};
+
+}  // namespace qkv::train

@@ -1,0 +1,149 @@
+// The shared training machinery: data-parallel replicas (gradient sum, sync) and the trainer's
+// loop (schedule, step count, stop_after, clipping off at 0) on a linear least-squares task.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <sstream>
+
+#include "qkv/core/rng.h"
+#include "qkv/nn/linear.h"
+#include "qkv/train/data_parallel.h"
+#include "qkv/train/schedule.h"
+#include "qkv/train/trainer.h"
+
+using namespace qkv;
+
+namespace {
+
+constexpr int64_t kIn = 4, kOut = 3, kRows = 10;
+
+struct Data {
+  TensorF x{{kRows, kIn}}, y{{kRows, kOut}};
+  Data() {
+    Rng rng(3);
+    for (int64_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(rng.normal());
+    for (int64_t i = 0; i < y.numel(); ++i) y[i] = static_cast<float>(rng.normal());
+  }
+};
+
+// Rows [r0, r1) of the mean over kRows rows of ½·|W·x + b − y|²: the shard's summed loss, and
+// its share of the batch-mean gradient accumulated into the replica.
+train::ShardStats squared_error(nn::Linear<float>& m, const Data& d, int64_t r0, int64_t r1) {
+  const TensorF x = d.x.slice(0, r0, r1).contiguous();
+  const TensorF& out = m.forward(x);
+  TensorF dy({r1 - r0, kOut});
+  double loss = 0;
+  for (int64_t i = 0; i < r1 - r0; ++i)
+    for (int64_t j = 0; j < kOut; ++j) {
+      const float e = out.at({i, j}) - d.y.at({r0 + i, j});
+      loss += 0.5 * static_cast<double>(e) * e;
+      dy.at({i, j}) = e / static_cast<float>(kRows);
+    }
+  m.backward(dy);
+  return {loss, 0, r1 - r0};
+}
+
+std::unique_ptr<nn::Linear<float>> make_linear(int w) {
+  Rng rng(static_cast<uint64_t>(11 + w));  // different on purpose: the replicas start from replica 0
+  return std::make_unique<nn::Linear<float>>(kIn, kOut, true, rng);
+}
+
+}  // namespace
+
+TEST(DataParallelTest, ReplicasStartEqualAndTheirGradientsSumToTheWholeBatchGradient) {
+  const Data d;
+  train::DataParallel<nn::Linear<float>> one(1, make_linear), three(3, make_linear);
+  for (int w = 1; w < 3; ++w)
+    for (int64_t i = 0; i < three.model().weight.value.numel(); ++i)
+      ASSERT_EQ(three.replica(w).weight.value[i], three.model().weight.value[i]);
+  auto shard = [&](nn::Linear<float>& m, int, int64_t r0, int64_t r1) { return squared_error(m, d, r0, r1); };
+  const train::StepStats a = one.forward_backward(kRows, shard);
+  const train::StepStats b = three.forward_backward(kRows, shard);
+  EXPECT_EQ(a.count, kRows);
+  EXPECT_EQ(b.count, kRows);
+  EXPECT_NEAR(a.loss, b.loss, 1e-6 * std::abs(a.loss));
+  const TensorF& ga = one.model().weight.grad;
+  const TensorF& gb = three.model().weight.grad;
+  for (int64_t i = 0; i < ga.numel(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-6f * (1.0f + std::abs(ga[i]))) << i;
+  // A second step starts from zeroed gradients: the same sum again.
+  three.forward_backward(kRows, shard);
+  for (int64_t i = 0; i < ga.numel(); ++i) EXPECT_NEAR(ga[i], gb[i], 1e-6f * (1.0f + std::abs(ga[i]))) << i;
+}
+
+namespace {
+
+class LinearTask final : public train::TrainTask {
+ public:
+  explicit LinearTask(const Data& d) : d_(d), dp_(2, make_linear) {}
+  nn::Module<float>& model() override { return dp_.model(); }
+  void parameters_changed() override { dp_.sync(); }
+  train::StepStats train_step(int64_t, int64_t, int64_t) override {
+    return dp_.forward_backward(kRows, [&](nn::Linear<float>& m, int, int64_t r0, int64_t r1) {
+      return squared_error(m, d_, r0, r1);
+    });
+  }
+  void after_step(int64_t step, const train::StepStats&, double lr) override {
+    steps.push_back(step);
+    lrs.push_back(lr);
+  }
+  std::vector<int64_t> steps;
+  std::vector<double> lrs;
+
+ private:
+  const Data& d_;
+  train::DataParallel<nn::Linear<float>> dp_;
+};
+
+}  // namespace
+
+TEST(TrainerTest, FollowsTheScheduleLowersTheLossAndStopsWhereAsked) {
+  const Data d;
+  train::TrainerOptions o;
+  o.name = "linear";
+  o.epochs = 4;
+  o.steps_per_epoch = 5;
+  o.warmup_steps = 3;
+  o.lr = 0.05;
+  o.min_lr = 0.001;
+  o.adamw.weight_decay = 0;
+  o.clip_grad_norm = 0;  // off: no error, no clipping
+  o.progress = false;
+  o.epoch_lines = false;
+  LinearTask task(d);
+  train::Trainer trainer(task, o);
+  std::ostringstream log;
+  const train::TrainResult r = trainer.run(log);
+  EXPECT_TRUE(r.finished);
+  EXPECT_EQ(r.steps, 20);
+  ASSERT_EQ(task.steps.size(), 20u);
+  for (int64_t s = 0; s < 20; ++s) {
+    EXPECT_EQ(task.steps[static_cast<size_t>(s)], s);
+    EXPECT_DOUBLE_EQ(task.lrs[static_cast<size_t>(s)], train::warmup_cosine_lr(s, 3, 20, 0.05, 0.001));
+  }
+  ASSERT_EQ(r.epochs.size(), 4u);
+  EXPECT_LT(r.epochs.back().train_loss, r.epochs.front().train_loss);
+  EXPECT_EQ(r.test_accuracy, -1) << "the task has no evaluation";
+  EXPECT_EQ(log.str(), "") << "no progress bar, no epoch lines";
+
+  o.stop_after = 1;
+  LinearTask stopped(d);
+  const train::TrainResult s = train::Trainer(stopped, o).run(log);
+  EXPECT_FALSE(s.finished);
+  EXPECT_EQ(s.steps, 5);
+  EXPECT_EQ(s.epochs.size(), 1u);
+}
+
+TEST(TrainerTest, RefusesOptionsOutOfRangeNamingThem) {
+  train::TrainerOptions o;
+  o.name = "linear";
+  o.clip_grad_norm = -1;
+  try {
+    o.validate();
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("linear: clip_grad_norm (--clip) is -1"), std::string::npos) << e.what();
+  }
+  o.clip_grad_norm = 0;
+  o.resume = true;
+  EXPECT_THROW(o.validate(), Error);
+}

@@ -19,7 +19,6 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/ops/sdpa/sdpa.h"
-#include "qkv/ops/sdpa/sdpa_bf16.h"
 #include "qkv/core/memory_budget.h"
 #include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
@@ -194,7 +193,7 @@ int run(const BenchOptions& o) {
         double bf_ms = 0;
         if (!o.no_bf16) {
           Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
-          bf_ms = best_ms(reps, [&] { sdpa_forward_bf16(qb, kb, vb, mask, {}); });
+          bf_ms = best_ms(reps, [&] { sdpa_forward(qb, kb, vb, mask, {}); });
         }
         const double fgf = flops / (fwd_ms * 1e6), bgf = bwd_ms > 0 ? 2.5 * flops / (bwd_ms * 1e6) : 0.0;
         const double bfgf = bf_ms > 0 ? flops / (bf_ms * 1e6) : 0.0;

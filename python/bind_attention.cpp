@@ -8,11 +8,12 @@
 //   additive_attention(queries, keys, values, W_q, W_k, w_v, valid_lens=None, return_weights=False)
 //   nadaraya_watson(queries, keys, values, w=1.0, exclude_self=False, return_weights=False)
 //   manual_seed(seed)
-// SDPA shapes: q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv) with the same leading dims (at least
-// (L, d)); leading dims map to (B, H): (L, d) → (1, 1); (B, L, d) → (B, 1); (b1, ..., H, L, d) →
-// (b1·…, H). attn_mask broadcasts to (..., Lq, Lk); bool True = may attend (F.scaled_dot_product_attention),
-// float is added to the scaled scores. valid_lens has the batch dims (q's dims before (H, L, d), or
-// before (L, d) for 3-d q), optionally followed by Lq. is_causal is top-left aligned (as torch).
+// SDPA shapes (the library's rules, sdpa_shapes.h): q (..., Lq, d), k (..., Lk, d), v (..., Lk, dv)
+// with the same leading dims (at least (L, d)); leading dims map to (B, H): (L, d) → (1, 1);
+// (B, L, d) → (B, 1); (b1, ..., H, L, d) → (b1·…, H). attn_mask broadcasts to (..., Lq, Lk); bool
+// True = may attend (F.scaled_dot_product_attention), float is added to the scaled scores.
+// valid_lens has the batch dims (q's dims before (H, L, d), or before (L, d) for 3-d q), optionally
+// followed by Lq. is_causal is top-left aligned (as torch). Empty sequences are refused here.
 // Dropout draws its seed from the module's generator (manual_seed); the backward has no dropout.
 #include <pybind11/stl.h>
 
@@ -23,128 +24,59 @@
 #include "qkv/nn/additive_attention.h"
 #include "qkv/ops/masked_softmax/masked_softmax.h"
 #include "qkv/nn/nadaraya_watson.h"
-#include "qkv/ops/sdpa/sdpa.h"
+#include "qkv/ops/sdpa/sdpa_shapes.h"
 
 namespace qkv::python {
 namespace {
 
-// The arguments of one SDPA call, converted; the arrays stay alive as long as this does.
+// The arguments of one SDPA call, converted; the arrays stay alive as long as this does. The
+// folding of leading dims and the broadcasting of attn_mask are the library's (sdpa_shapes.h).
 struct SdpaCall {
   FloatArray q, k, v;
   BoolArray allowed;
   FloatArray bias;
   IntArray lens;
-  py::object keep_mask;
-  Shape lead;
-  int64_t B = 1, H = 1, Lq = 0, Lk = 0, d = 0, dv = 0;
-  AttentionMask mask;
+  SdpaLayout layout;
+  AttentionMask mask;  // folded to (B, H, Lq, Lk)
   SdpaOptions options;
-
-  Shape out_shape(int64_t last) const {
-    Shape s = lead;
-    s.push_back(Lq);
-    s.push_back(last);
-    return s;
-  }
 };
-
-std::string dims_str(const Shape& lead, const std::string& tail) {
-  std::string s = "(";
-  for (int64_t x : lead) s += std::to_string(x) + ", ";
-  return s + tail + ")";
-}
-
-void convert_attn_mask(const char* fn, py::handle obj, SdpaCall& c) {
-  py::array a = as_array(obj, fn, "attn_mask");
-  char kind = a.dtype().kind();
-  if (kind != 'b' && kind != 'f')
-    throw py::type_error(str(fn, ": argument 'attn_mask' has dtype ", dtype_name(a),
-                             "; expected bool (True = may attend) or a floating additive mask"));
-  Shape full = c.lead;
-  full.push_back(c.Lq);
-  full.push_back(c.Lk);
-  const size_t r = full.size();
-  Shape m(a.shape(), a.shape() + a.ndim());
-  bool ok = m.size() <= r;
-  for (size_t i = 0; ok && i < m.size(); ++i) ok = m[i] == 1 || m[i] == full[r - m.size() + i];
-  QKV_CHECK(ok, fn, ": argument 'attn_mask' has shape ", shape_str(m), "; expected a shape broadcastable to ",
-            shape_str(full));
-  m.insert(m.begin(), r - m.size(), 1);
-  Shape shape4;
-  if (r == 2) {
-    shape4 = {1, 1, m[0], m[1]};
-  } else if (r == 3) {
-    shape4 = {m[0], 1, m[1], m[2]};
-  } else {
-    bool ones = true, same = true;
-    for (size_t i = 0; i + 3 < r; ++i) {
-      ones = ones && m[i] == 1;
-      same = same && m[i] == full[i];
-    }
-    if (!ones && !same) {  // mixed broadcast over several batch dims: materialise them
-      py::module_ np = py::module_::import("numpy");
-      Shape target(full.begin(), full.end() - 3);
-      target.insert(target.end(), m.end() - 3, m.end());
-      a = np.attr("ascontiguousarray")(np.attr("broadcast_to")(a.reshape(std::vector<py::ssize_t>(m.begin(), m.end())),
-                                                                py::tuple(py::cast(target))));
-    }
-    shape4 = {ones ? 1 : c.B, m[r - 3], m[r - 2], m[r - 1]};
-  }
-  if (kind == 'b') {
-    c.allowed = bool_array(a, fn, "attn_mask");
-    c.mask.allowed = c.allowed.t.view(shape4);
-  } else {
-    c.bias = float_array(a, fn, "attn_mask");
-    check_values(fn, "attn_mask", c.bias.t, /*allow_neg_inf=*/true);
-    c.mask.bias = c.bias.t.view(shape4);
-  }
-}
-
-void convert_valid_lens(const char* fn, py::handle obj, SdpaCall& c, size_t rank) {
-  c.lens = int_array(obj, fn, "valid_lens");
-  Shape batch(c.lead.begin(), c.lead.end() - (rank >= 4 ? 1 : 0));
-  Shape per_query = batch;
-  per_query.push_back(c.Lq);
-  const Shape& s = c.lens.t.shape();
-  QKV_CHECK(s == batch || s == per_query, fn, ": argument 'valid_lens' has shape ", shape_str(s), "; expected ",
-            shape_str(batch), " (one length per batch entry) or ", shape_str(per_query), " (one per query)");
-  c.mask.valid_lens = s == batch ? c.lens.t.view({c.B}) : c.lens.t.view({c.B, c.Lq});
-}
 
 void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask,
                 bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
   c.q = float_array(q, fn, "q");
   c.k = float_array(k, fn, "k");
   c.v = float_array(v, fn, "v");
-  const Shape &qs = c.q.t.shape(), &ks = c.k.t.shape(), &vs = c.v.t.shape();
-  const size_t r = qs.size();
-  QKV_CHECK(r >= 2, fn, ": argument 'q' has shape ", shape_str(qs), "; expected (..., L, E) with at least 2 dims");
-  c.lead.assign(qs.begin(), qs.end() - 2);
-  c.Lq = qs[r - 2];
-  c.d = qs[r - 1];
-  QKV_CHECK(ks.size() == r && std::equal(c.lead.begin(), c.lead.end(), ks.begin()) && ks[r - 1] == c.d, fn,
-            ": argument 'k' has shape ", shape_str(ks), "; expected ", dims_str(c.lead, "Lk, " + std::to_string(c.d)),
-            " (the leading dims and head dim of 'q')");
-  c.Lk = ks[r - 2];
-  QKV_CHECK(vs.size() == r && std::equal(c.lead.begin(), c.lead.end(), vs.begin()) && vs[r - 2] == c.Lk, fn,
-            ": argument 'v' has shape ", shape_str(vs), "; expected ", dims_str(c.lead, std::to_string(c.Lk) + ", dv"),
-            " (the leading dims of 'q' and the length of 'k')");
-  c.dv = vs[r - 1];
-  QKV_CHECK(c.Lq > 0 && c.Lk > 0 && c.d > 0 && c.dv > 0, fn, ": empty sequence or feature dimension: q ",
-            shape_str(qs), ", k ", shape_str(ks), ", v ", shape_str(vs));
-  for (size_t i = 0; i < c.lead.size(); ++i)
-    QKV_CHECK(c.lead[i] > 0, fn, ": argument 'q' has shape ", shape_str(qs), "; leading dims must be positive");
+  c.layout = sdpa_layout(fn, c.q.t.shape(), c.k.t.shape(), c.v.t.shape());
+  const SdpaLayout& l = c.layout;
+  QKV_CHECK(l.Lq > 0 && l.Lk > 0 && l.d > 0 && l.dv > 0, fn, ": empty sequence or feature dimension: q ",
+            shape_str(c.q.t.shape()), ", k ", shape_str(c.k.t.shape()), ", v ", shape_str(c.v.t.shape()));
+  for (int64_t x : l.lead)
+    QKV_CHECK(x > 0, fn, ": argument 'q' has shape ", shape_str(c.q.t.shape()), "; leading dims must be positive");
   check_values(fn, "q", c.q.t);
   check_values(fn, "k", c.k.t);
   check_values(fn, "v", c.v.t);
-  if (r == 3) c.B = c.lead[0];
-  if (r >= 4) {
-    c.H = c.lead.back();
-    c.B = numel_of(Shape(c.lead.begin(), c.lead.end() - 1));
+  AttentionMask mask;
+  if (!attn_mask.is_none()) {
+    py::array a = as_array(attn_mask, fn, "attn_mask");
+    const char kind = a.dtype().kind();
+    if (kind != 'b' && kind != 'f')
+      throw py::type_error(str(fn, ": argument 'attn_mask' has dtype ", dtype_name(a),
+                               "; expected bool (True = may attend) or a floating additive mask"));
+    if (kind == 'b') {
+      c.allowed = bool_array(a, fn, "attn_mask");
+      mask.allowed = c.allowed.t;
+    } else {
+      c.bias = float_array(a, fn, "attn_mask");
+      check_values(fn, "attn_mask", c.bias.t, /*allow_neg_inf=*/true);
+      mask.bias = c.bias.t;
+    }
   }
-  if (!attn_mask.is_none()) convert_attn_mask(fn, attn_mask, c);
-  if (!valid_lens.is_none()) convert_valid_lens(fn, valid_lens, c, r);
-  c.mask.causal = is_causal ? Causal::top_left : Causal::none;
+  if (!valid_lens.is_none()) {
+    c.lens = int_array(valid_lens, fn, "valid_lens");
+    mask.valid_lens = c.lens.t;
+  }
+  mask.causal = is_causal ? Causal::top_left : Causal::none;
+  c.mask = fold_mask(fn, mask, l, "attn_mask");
   c.options.scale = scale;
 }
 
@@ -156,15 +88,15 @@ py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double d
   c.options.dropout_p = dropout_p;
   c.options.dropout_seed = dropout_p > 0 ? python_rng().next_u64() : 0;
   c.options.need_weights = return_weights;
+  const SdpaLayout& l = c.layout;
   SdpaForward<float> fwd;
   {
     py::gil_scoped_release nogil;
-    fwd = sdpa_forward(c.q.t.view({c.B, c.H, c.Lq, c.d}), c.k.t.view({c.B, c.H, c.Lk, c.d}),
-                       c.v.t.view({c.B, c.H, c.Lk, c.dv}), c.mask, c.options);
+    fwd = sdpa_forward(fold(c.q.t, l), fold(c.k.t, l), fold(c.v.t, l), c.mask, c.options);
   }
-  py::array_t<float> out = adopt_numpy(fwd.out, c.out_shape(c.dv));
+  py::array_t<float> out = adopt_numpy(fwd.out, l.unfolded({l.Lq, l.dv}));
   if (!return_weights) return std::move(out);
-  return py::make_tuple(out, adopt_numpy(fwd.weights, c.out_shape(c.Lk)));
+  return py::make_tuple(out, adopt_numpy(fwd.weights, l.unfolded({l.Lq, l.Lk})));
 }
 
 py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg attn_mask,
@@ -172,17 +104,18 @@ py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, Array
   const char* fn = "scaled_dot_product_attention_backward";
   SdpaCall c;
   parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
+  const SdpaLayout& l = c.layout;
   FloatArray g = float_array(dout, fn, "dout");
-  QKV_CHECK(g.t.shape() == c.out_shape(c.dv), fn, ": argument 'dout' has shape ", shape_str(g.t.shape()),
-            "; expected ", shape_str(c.out_shape(c.dv)), " (the shape of the output)");
+  const Shape out_shape = l.unfolded({l.Lq, l.dv});
+  QKV_CHECK(g.t.shape() == out_shape, fn, ": argument 'dout' has shape ", shape_str(g.t.shape()), "; expected ",
+            shape_str(out_shape), " (the shape of the output)");
   check_values(fn, "dout", g.t);
   SdpaGrads<float> grads;
   {
     py::gil_scoped_release nogil;
-    TensorF q4 = c.q.t.view({c.B, c.H, c.Lq, c.d}), k4 = c.k.t.view({c.B, c.H, c.Lk, c.d}),
-            v4 = c.v.t.view({c.B, c.H, c.Lk, c.dv});
-    SdpaForward<float> fwd = sdpa_forward(q4, k4, v4, c.mask, c.options);
-    grads = sdpa_backward(g.t.view({c.B, c.H, c.Lq, c.dv}), q4, k4, v4, fwd, c.mask, c.options);
+    const TensorF q4 = fold(c.q.t, l), k4 = fold(c.k.t, l), v4 = fold(c.v.t, l);
+    const SdpaForward<float> fwd = sdpa_forward(q4, k4, v4, c.mask, c.options);
+    grads = sdpa_backward(fold(g.t, l), q4, k4, v4, fwd, c.mask, c.options);
   }
   return py::make_tuple(adopt_numpy(grads.dq, c.q.t.shape()), adopt_numpy(grads.dk, c.k.t.shape()),
                         adopt_numpy(grads.dv, c.v.t.shape()));

@@ -100,7 +100,7 @@ class PyMha {
     TensorF out;
     {
       py::gil_scoped_release nogil;
-      out = m_.forward(q_.t, k_.t, v_.t, c);
+      out = same_k && same_v ? m_.self_attention(q_.t, c) : m_.forward(q_.t, k_.t, v_.t, c);
     }
     have_forward_ = true;
     py::object weights = py::none();

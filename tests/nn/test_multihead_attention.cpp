@@ -46,7 +46,7 @@ void randomise_biases(MultiheadAttention<double>& m, Rng& rng) {
 void check_module_gradients(MultiheadAttention<double>& m, TensorD& q, TensorD& k, TensorD& v, bool self_attention,
                             const MhaCall& call) {
   Rng rng(99);
-  auto run = [&]() -> const TensorD& { return self_attention ? m.forward(q, q, q, call) : m.forward(q, k, v, call); };
+  auto run = [&]() -> const TensorD& { return self_attention ? m.self_attention(q, call) : m.forward(q, k, v, call); };
   TensorD out = run().clone();
   TensorD G = randn(out.shape(), rng);
   auto loss = [&] { return qkv::test::dot(run(), G); };
@@ -79,7 +79,7 @@ TEST(MhaShapes, TextbookEightHeadsOfWidthThree) {
   EXPECT_EQ(m.in_proj_weight.value.shape(), (qkv::Shape{3 * 24, 4}));
   EXPECT_EQ(m.out_proj.weight.value.shape(), (qkv::Shape{4, 24}));
   TensorD x = randn({1, 2, 4}, rng);
-  const TensorD& out = m.forward(x, x, x);
+  const TensorD& out = m.self_attention(x);
   EXPECT_EQ(out.shape(), (qkv::Shape{1, 2, 4}));
   const TensorD& z = m.head_outputs();
   EXPECT_EQ(z.shape(), (qkv::Shape{1, 8, 2, 3}));
@@ -180,7 +180,7 @@ TEST(MhaSelfVsCross, SameResultsAndSummedInputGradient) {
   TensorD x2 = x.clone(), x3 = x.clone();
   TensorD G = randn({2, 5, 8}, rng);
   m.zero_grad();
-  TensorD self_out = m.forward(x, x, x).clone();
+  TensorD self_out = m.self_attention(x).clone();
   EXPECT_TRUE(m.last_was_self_attention());
   TensorD dself = m.backward(G).dquery.clone();
   auto self_grads = m.state_dict();
@@ -196,6 +196,25 @@ TEST(MhaSelfVsCross, SameResultsAndSummedInputGradient) {
   EXPECT_TRUE(tensors_close("dquery", sum, dself, 1e-12));
   size_t i = 0;
   for (auto& [n, p] : m.named_parameters()) EXPECT_TRUE(tensors_close(n, p->grad, gs[i++], 1e-12));
+}
+
+// Self-attention is asked for, never guessed: forward with one tensor three times is
+// cross-attention (three projections, three input gradients) with the same results.
+TEST(MhaSelfVsCross, ForwardWithTheSameTensorIsCrossAttention) {
+  Rng rng(9);
+  MultiheadAttention<double> m(opts(8, 2), rng);
+  randomise_biases(m, rng);
+  TensorD x = randn({2, 5, 8}, rng), G = randn({2, 5, 8}, rng);
+  TensorD self_out = m.self_attention(x).clone();
+  TensorD dself = m.backward(G).dquery.clone();
+  TensorD cross_out = m.forward(x, x, x).clone();
+  EXPECT_FALSE(m.last_was_self_attention());
+  auto g = m.backward(G);
+  ASSERT_TRUE(g.dkey.defined() && g.dvalue.defined());
+  EXPECT_TRUE(tensors_close("out", cross_out, self_out, 1e-13));
+  TensorD sum = g.dquery.clone();
+  for (int64_t i = 0; i < sum.numel(); ++i) sum[i] += g.dkey[i] + g.dvalue[i];
+  EXPECT_TRUE(tensors_close("dquery + dkey + dvalue", sum, dself, 1e-12));
 }
 
 TEST(MhaWeights, PerHeadAndAveraged) {
@@ -237,7 +256,7 @@ TEST(MhaMasks, PolarityBoolEqualsMinusInfinityAndPaddingIsIgnored) {
   MhaCall a;
   a.need_weights = true;
   a.key_padding_mask = TensorB::from({2, 4}, {0, 0, 1, 0, 0, 1, 1, 1});
-  TensorF out_bool = m.forward(x, x, x, a).clone();
+  TensorF out_bool = m.self_attention(x, a).clone();
   TensorF w = m.weights().clone();
   for (int64_t i = 0; i < 4; ++i) {
     EXPECT_EQ(w.at({0, i, 2}), 0.0f);
@@ -246,14 +265,14 @@ TEST(MhaMasks, PolarityBoolEqualsMinusInfinityAndPaddingIsIgnored) {
   }
   MhaCall b;
   b.key_padding_bias = TensorF::from({2, 4}, {0, 0, -inf, 0, 0, -inf, -inf, -inf});
-  EXPECT_TRUE(tensors_close("float padding mask", m.forward(x, x, x, b), out_bool, 1e-6));
+  EXPECT_TRUE(tensors_close("float padding mask", m.self_attention(x, b), out_bool, 1e-6));
   // The same through a per-head (B·H, Lq, Lk) boolean attn_mask.
   MhaCall c;
   c.attn_mask = TensorB({4, 4, 4});
   for (int64_t bh = 0; bh < 4; ++bh)
     for (int64_t i = 0; i < 4; ++i)
       for (int64_t j = 0; j < 4; ++j) c.attn_mask.at({bh, i, j}) = a.key_padding_mask.at({bh / 2, j});
-  EXPECT_TRUE(tensors_close("per-head attn_mask", m.forward(x, x, x, c), out_bool, 1e-6));
+  EXPECT_TRUE(tensors_close("per-head attn_mask", m.self_attention(x, c), out_bool, 1e-6));
   // Bool attn_mask combined with a float padding mask, and float attn_mask with bool padding.
   MhaCall d;
   d.attn_mask = TensorB::from({4, 4}, {0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
@@ -261,7 +280,7 @@ TEST(MhaMasks, PolarityBoolEqualsMinusInfinityAndPaddingIsIgnored) {
   MhaCall e;
   e.attn_bias = TensorF::from({4, 4}, {0, -inf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, -inf});
   e.key_padding_bias = d.key_padding_bias;
-  EXPECT_TRUE(tensors_close("bool+float", m.forward(x, x, x, d).clone(), m.forward(x, x, x, e), 1e-6));
+  EXPECT_TRUE(tensors_close("bool+float", m.self_attention(x, d).clone(), m.self_attention(x, e), 1e-6));
 }
 
 TEST(MhaMasks, CausalEqualsExplicitMask) {
@@ -271,13 +290,13 @@ TEST(MhaMasks, CausalEqualsExplicitMask) {
   MhaCall causal;
   causal.is_causal = true;
   causal.need_weights = true;
-  TensorF out = m.forward(x, x, x, causal).clone();
+  TensorF out = m.self_attention(x, causal).clone();
   TensorF w = m.weights().clone();
   MhaCall expl;
   expl.attn_mask = TensorB({5, 5});
   for (int64_t i = 0; i < 5; ++i)
     for (int64_t j = i + 1; j < 5; ++j) expl.attn_mask.at({i, j}) = 1;
-  EXPECT_TRUE(tensors_close("causal", m.forward(x, x, x, expl), out, 1e-6));
+  EXPECT_TRUE(tensors_close("causal", m.self_attention(x, expl), out, 1e-6));
   for (int64_t b = 0; b < 2; ++b)
     for (int64_t i = 0; i < 5; ++i)
       for (int64_t j = i + 1; j < 5; ++j) EXPECT_EQ(w.at({b, i, j}), 0.0f);
@@ -291,8 +310,8 @@ TEST(MhaEquivariance, PermutingTokensPermutesOutputs) {
   TensorF px({1, 6, 8});
   for (int64_t t = 0; t < 6; ++t)
     for (int64_t e = 0; e < 8; ++e) px.at({0, t, e}) = x.at({0, perm[t], e});
-  TensorF out = m.forward(x, x, x).clone();
-  TensorF pout = m.forward(px, px, px).clone();
+  TensorF out = m.self_attention(x).clone();
+  TensorF pout = m.self_attention(px).clone();
   for (int64_t t = 0; t < 6; ++t)
     for (int64_t e = 0; e < 8; ++e) EXPECT_NEAR(pout.at({0, t, e}), out.at({0, perm[t], e}), 1e-5);
 }
@@ -304,12 +323,12 @@ TEST(MhaDropout, TrainingOnlySeededAndDifferentiable) {
   MultiheadAttention<double> m(o, rng);
   TensorD x = randn({2, 4, 4}, rng);
   MhaCall eval;
-  TensorD a = m.forward(x, x, x, eval).clone();
+  TensorD a = m.self_attention(x, eval).clone();
   MhaCall train;
   train.training = true;
   train.dropout_seed = 42;
-  TensorD b = m.forward(x, x, x, train).clone();
-  TensorD c = m.forward(x, x, x, train).clone();
+  TensorD b = m.self_attention(x, train).clone();
+  TensorD c = m.self_attention(x, train).clone();
   EXPECT_TRUE(tensors_close("same seed", c, b, 0));
   EXPECT_FALSE(tensors_close("dropout changes the output", b, a, 1e-6));
   TensorD none;
@@ -325,15 +344,15 @@ TEST(MhaFloat, AgreesWithDoubleAndReusesBuffers) {
   TensorF xf = x.cast<float>();
   TensorD G = randn({3, 7, 16}, rng);
   TensorF Gf = G.cast<float>();
-  const TensorF& of = mf.forward(xf, xf, xf);
+  const TensorF& of = mf.self_attention(xf);
   const float* first = of.data();
-  EXPECT_TRUE(tensors_close("out", of.cast<double>(), md.forward(x, x, x), 1e-5));
+  EXPECT_TRUE(tensors_close("out", of.cast<double>(), md.self_attention(x), 1e-5));
   TensorF dxf = mf.backward(Gf).dquery;
   const float* first_dx = dxf.data();
   EXPECT_TRUE(tensors_close("dquery", dxf.cast<double>(), md.backward(G).dquery, 1e-5));
   EXPECT_TRUE(
       tensors_close("in_proj_weight.grad", mf.in_proj_weight.grad.cast<double>(), md.in_proj_weight.grad, 1e-5));
-  EXPECT_EQ(mf.forward(xf, xf, xf).data(), first);
+  EXPECT_EQ(mf.self_attention(xf).data(), first);
   EXPECT_EQ(mf.backward(Gf).dquery.data(), first_dx);
 }
 
@@ -433,14 +452,14 @@ TEST(MhaSteadyState, TrainingStepsReuseEveryBuffer) {
   for (int step = 0; step < 3; ++step) {
     const TensorF& x = step == 1 ? x1 : x2;
     call.dropout_seed = 100 + static_cast<uint64_t>(step);
-    const TensorF& y = m.forward(x, x, x, call);
+    const TensorF& y = m.self_attention(x, call);
     const qkv::nn::MhaGrads<float> g = m.backward(dy);
     std::vector<const float*> now = {y.data(), m.head_outputs().data(), m.concatenated().data(), m.weights().data(),
                                      g.dquery.data()};
     if (step == 0) first = now;
     for (size_t t = 0; t < now.size(); ++t) EXPECT_EQ(now[t], first[t]) << "tensor " << t << " at step " << step;
     if (step == 2) {  // the same as a fresh module's first step on this input
-      const TensorF want_y = fresh.forward(x, x, x, call).clone();
+      const TensorF want_y = fresh.self_attention(x, call).clone();
       const TensorF want_w = fresh.weights().clone();
       const TensorF want_dx = fresh.backward(dy).dquery.clone();
       EXPECT_TRUE(tensors_close("y", y, want_y, 0.0));

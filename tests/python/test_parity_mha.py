@@ -105,6 +105,23 @@ def test_self_attention(E, H, B, L):
     compare(t, m, x, x, x, self_attention=True, torch_kwargs={"need_weights": False})
 
 
+def test_self_attention_means_query_is_key_is_value():
+    """Self-attention is the call with one object three times (torch's test); the same data in
+    other objects is cross-attention, whose three gradients sum to the self-attention one."""
+    rng = np.random.default_rng(3)
+    t, m = make_pair(4, 8, 2)
+    x = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    g = rng.standard_normal((2, 5, 8)).astype(np.float32)
+    out_self, _ = m(x, x, x)
+    dx, dk, dv = m.backward(g)
+    assert dk is None and dv is None
+    out_cross, _ = m(x, x.view(), x.view())
+    dq, dk, dv = m.backward(g)
+    assert dk is not None and dv is not None
+    assert_close("out", out_cross, out_self)
+    assert_close("dq + dk + dv", dq + dk + dv, dx)
+
+
 def padding(rng, B, Lk):
     """Bool key padding, True = ignore; every row keeps at least its first key."""
     kpm = rng.random((B, Lk)) < 0.4

@@ -39,7 +39,7 @@ void multihead(const ExplainOptions& o, std::ostream& out, ExplainResult& r) {
   call.need_weights = true;
   call.average_attn_weights = false;
   TensorF x3 = r.mha_input.view({1, L, d});
-  const TensorF& module_out = mha.forward(x3, x3, x3, call);
+  const TensorF& module_out = mha.self_attention(x3, call);
   r.mha_max_diff = std::max(max_abs_diff(module_out.view({L, d}), r.mha_output),
                             max_abs_diff(mha.weights().view({H, L, L}), r.mha_head_weights));
   auto sh = [](std::initializer_list<int64_t> s) { return shape_str(Shape(s)); };

@@ -80,7 +80,7 @@ template <typename T>
 const Tensor<T>& VitBlock<T>::forward(const Tensor<T>& x, bool training, uint64_t seed, bool need_weights) {
   const Tensor<T>& h = norm1.forward(x);
   const nn::MhaCall call = attention_call(training, seed, need_weights);
-  const Tensor<T>& a = attn.forward(h, h, h, call);
+  const Tensor<T>& a = attn.self_attention(h, call);
   ensure_shape(x1_, x.shape());
   add(x1_.data(), x.data(), a.data(), x.numel());
   return mlp_residual(training, seed);

@@ -1,9 +1,10 @@
 // nn.MultiheadAttention (batch_first): projections, head split, SDPA, concatenation, out_proj.
 //
 //   query (B, Lq, E), key (B, Lk, kdim), value (B, Lk, vdim); P = H·hd.
-// forward:  self-attention (query, key and value the same tensor):  qkv = x W_inᵀ + b_in (B·Lq, 3P),
-//           one GEMM; otherwise q = query W_qᵀ + b_q (B·Lq, P), k (B·Lk, P), v (B·Lk, P).
-//           heads are (B, H, L, hd) strided views of those rows (no copy); Z = SDPA(q, k, v, mask);
+// forward:  self_attention(x):  qkv = x W_inᵀ + b_in (B·Lq, 3P),
+//           one GEMM; forward(query, key, value): q = query W_qᵀ + b_q (B·Lq, P), k (B·Lk, P), v (B·Lk, P).
+//           heads are (B, H, L, hd) strided views of those rows (no copy); Z = SDPA(q, k, v, mask),
+//           its arguments validated once here;
 //           concat (B, Lq, P); out = out_proj(concat) (B, Lq, E).
 // saves:    views of the inputs, q, k, v, the SDPA forward (Z, lse, weights), concat (in out_proj).
 // backward: dconcat = out_proj.backward(dout); dZ = its head view; (dq, dk, dv) = SDPA backward;
@@ -81,7 +82,7 @@ struct MultiheadAttention<T>::State {
   SdpaOptions sdpa;
   Tensor<T> dqkv, dpq, dpk, dpv;     // gradients of the projections' outputs
   Tensor<T> dxq, dxk, dxv;           // input gradients (rows)
-  SdpaGrads<T> grads;                // dQ, dK, dV (B, H, L, hd) (storage reused across calls)
+  SdpaGrads<T> grads;                // dq, dk, dv (B, H, L, hd) (storage reused across calls)
 };
 
 template <typename T>
@@ -234,6 +235,18 @@ void build_mask(const MhaCall& call, int64_t B, int64_t H, int64_t Lq, int64_t L
 template <typename T>
 const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Tensor<T>& key,
                                                 const Tensor<T>& value, const MhaCall& call) {
+  return attend(query, key, value, call, false);
+}
+
+template <typename T>
+const Tensor<T>& MultiheadAttention<T>::self_attention(const Tensor<T>& x, const MhaCall& call) {
+  if (!in_proj_weight.value.defined()) return forward(x, x, x, call);
+  return attend(x, x, x, call, true);
+}
+
+template <typename T>
+const Tensor<T>& MultiheadAttention<T>::attend(const Tensor<T>& query, const Tensor<T>& key, const Tensor<T>& value,
+                                               const MhaCall& call, bool self) {
   const char* where = "MultiheadAttention.forward";
   QKV_CHECK(state_, where, ": module was default-constructed; construct it with MhaOptions");
   State& s = *state_;
@@ -247,9 +260,7 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
   s.B = B;
   s.Lq = Lq;
   s.Lk = Lk;
-  s.self_attention = in_proj_weight.value.defined() && query.data() == key.data() && query.data() == value.data() &&
-                     query.shape() == key.shape() && query.shape() == value.shape() &&
-                     query.strides() == key.strides() && query.strides() == value.strides();
+  s.self_attention = self;
 
   build_mask(call, B, H, Lq, Lk, s.allowed, s.bias, s.mask);
   s.sdpa = SdpaOptions{};
@@ -286,7 +297,7 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
     s.v = heads_of(s.pv, B, Lk, 1, 0, H, hd);
   }
 
-  sdpa_forward_into<T>(s.q, s.k, s.v, s.mask, s.sdpa, s.fwd, options_.backend);
+  sdpa_forward_into_validated<T>(s.q, s.k, s.v, s.mask, s.sdpa, s.fwd, options_.backend);
 
   ensure_shape(s.concat, {B, Lq, P});
   merge_heads(s.fwd.out, s.concat.data(), P, 0);
@@ -326,7 +337,7 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
 
   const Tensor<T>& dconcat = out_proj.backward(dout);  // (B, Lq, P), contiguous
   const Tensor<T> dz = heads_of(dconcat.view({B * Lq, P}), B, Lq, 1, 0, H, hd);
-  sdpa_backward_into<T>(dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, s.grads, options_.backend);
+  sdpa_backward_into_validated<T>(dz, s.q, s.k, s.v, s.fwd, s.mask, s.sdpa, s.grads, options_.backend);
   const SdpaGrads<T>& g = s.grads;
 
   T* db_in = in_proj_bias.value.defined() ? in_proj_bias.grad.data() : nullptr;

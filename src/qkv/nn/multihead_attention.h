@@ -16,12 +16,15 @@
 // forward() saves views of its inputs (keep them alive and unchanged until backward), the
 // projected q, k, v (B, H, L, hd), the per-head attention output Z (B, H, Lq, hd), their
 // concatenation (B, Lq, H·hd) and the SDPA log-sum-exp; backward(dout) accumulates every
-// parameter gradient (+=) and returns the input gradients (for self-attention called with one
-// tensor, dquery holds the whole gradient; for cross-attention with key and value the same
-// tensor, its gradient is dkey + dvalue). Returned tensors are the module's buffers, valid
-// until the next call; steady-state calls of the same shapes allocate nothing in the module.
-// Attention runs through qkv::sdpa_forward/sdpa_backward with options.backend (automatic:
-// the fused kernel when it supports the call). need_weights returns the pre-dropout weights.
+// parameter gradient (+=) and returns the input gradients, named after the inputs: dquery,
+// dkey, dvalue. Self-attention is asked for explicitly with self_attention(x): one fused QKV
+// projection, and dquery holds the whole gradient of x (dkey, dvalue undefined). forward(query,
+// key, value) always projects the three separately, even when they are the same tensor (then the
+// gradient of that tensor is dquery + dkey + dvalue). Returned tensors are the module's buffers,
+// valid until the next call; steady-state calls of the same shapes allocate nothing in the module.
+// Attention runs through qkv::sdpa_forward_into/sdpa_backward_into with options.backend (sdpa.h:
+// automatic is the fused kernel for float, the reference for double); the SDPA arguments are
+// validated once per call. need_weights returns the pre-dropout weights.
 #pragma once
 
 #include <cstdint>
@@ -66,9 +69,12 @@ class MultiheadAttention : public Module<T> {
   MultiheadAttention() = default;
   MultiheadAttention(const MhaOptions& options, Rng& rng);
 
-  // Self-attention (one fused QKV projection) when key and value are the same tensor as query.
+  // Attention of query (B, Lq, E) over key (B, Lk, kdim) and value (B, Lk, vdim).
   const Tensor<T>& forward(const Tensor<T>& query, const Tensor<T>& key, const Tensor<T>& value,
                            const MhaCall& call = {});
+  // Self-attention of x (B, L, E): query = key = value = x through one fused QKV projection.
+  // Needs kdim == vdim == embed_dim; otherwise it is forward(x, x, x), which names the mismatch.
+  const Tensor<T>& self_attention(const Tensor<T>& x, const MhaCall& call = {});
   const Tensor<T>& weights() const { return weights_; }  // after forward with need_weights
   MhaGrads<T> backward(const Tensor<T>& dout);
 
@@ -76,7 +82,7 @@ class MultiheadAttention : public Module<T> {
   const Tensor<T>& head_outputs() const;  // Z per head, (B, H, Lq, hd)
   const Tensor<T>& concatenated() const;  // (B, Lq, H·hd), the input of out_proj
   int64_t head_dim() const { return head_dim_; }
-  bool last_was_self_attention() const;
+  bool last_was_self_attention() const;  // the last forward was self_attention(x)
 
   void collect_parameters(const std::string& prefix, NamedParameters<T>& out) override;
   const MhaOptions& options() const { return options_; }
@@ -86,6 +92,9 @@ class MultiheadAttention : public Module<T> {
   Linear<T> out_proj;
 
  private:
+  const Tensor<T>& attend(const Tensor<T>& query, const Tensor<T>& key, const Tensor<T>& value, const MhaCall& call,
+                          bool self);
+
   MhaOptions options_;
   int64_t head_dim_ = 0;
   Tensor<T> weights_;

@@ -1,5 +1,5 @@
-// Test helpers for the fused attention kernels: random inputs, named sweep cases and an
-// obvious double-precision attention (the slow twin of ops/sdpa/flash_f32.cpp).
+// Test helpers for the fused attention kernels: random inputs, named sweep cases, and the one
+// reference (sdpa_reference) in double precision to compare them with.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -8,8 +8,9 @@
 #include <limits>
 #include <string>
 
-#include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/core/rng.h"
+#include "qkv/ops/sdpa/sdpa.h"
+#include "qkv/ops/sdpa/sdpa_reference.h"
 
 namespace qkv::flash_test {
 
@@ -94,83 +95,20 @@ inline AttentionMask make_mask(MaskKind kind, int64_t B, int64_t H, int64_t Lq, 
   return m;
 }
 
-// Attention in double, one score row at a time: out, lse, weights and the gradients.
+// The one reference (sdpa_reference.h) in float64 on the same inputs: out, lse, weights (always
+// computed) and the gradients for the upstream dout.
 struct Naive {
   TensorD out, lse, weights, dq, dk, dv;
 };
 
 inline Naive naive_attention(const TensorF& q, const TensorF& k, const TensorF& v, const TensorF& dout,
                              const AttentionMask& mask, const SdpaOptions& opt) {
-  const int64_t B = q.dim(0), H = q.dim(1), Lq = q.dim(2), Lk = k.dim(2), d = q.dim(3), dv = v.dim(3);
-  const double scale = opt.scale ? *opt.scale : 1.0 / std::sqrt(static_cast<double>(d));
-  const double ninf = -std::numeric_limits<double>::infinity();
-  Naive r{TensorD({B, H, Lq, dv}), TensorD({B, H, Lq}), TensorD({B, H, Lq, Lk}), TensorD({B, H, Lq, d}),
-          TensorD({B, H, Lk, d}), TensorD({B, H, Lk, dv})};
-  TensorB allowed = mask.allowed.defined() ? mask.allowed.expand({B, H, Lq, Lk}) : TensorB();
-  TensorF bias = mask.bias.defined() ? mask.bias.expand({B, H, Lq, Lk}) : TensorF();
-  std::vector<double> s(static_cast<size_t>(Lk)), p(static_cast<size_t>(Lk)), z(static_cast<size_t>(Lk)),
-      dp(static_cast<size_t>(Lk));
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t i = 0; i < Lq; ++i) {
-        double mx = ninf;
-        for (int64_t j = 0; j < Lk; ++j) {
-          bool vis = causal_allows(mask.causal, i, j, Lq, Lk);
-          if (mask.valid_lens.defined()) {
-            int64_t len = mask.valid_lens.rank() == 1 ? mask.valid_lens.at({b}) : mask.valid_lens.at({b, i});
-            vis = vis && j < len;
-          }
-          if (allowed.defined()) vis = vis && allowed.at({b, h, i, j});
-          double sc = ninf;
-          if (vis) {
-            double acc = 0;
-            for (int64_t c = 0; c < d; ++c) acc += double(q.at({b, h, i, c})) * double(k.at({b, h, j, c}));
-            sc = scale * acc + (bias.defined() ? double(bias.at({b, h, i, j})) : 0.0);
-          }
-          s[size_t(j)] = sc;
-          mx = std::max(mx, sc);
-          double zz = 1.0;
-          if (opt.dropout_p > 0) {
-            uint64_t ctr = static_cast<uint64_t>(((b * H + h) * Lq + i) * Lk + j);
-            zz = counter_uniform(opt.dropout_seed, ctr) < opt.dropout_p ? 0.0 : 1.0 / (1.0 - opt.dropout_p);
-          }
-          z[size_t(j)] = zz;
-        }
-        if (mx == ninf) {
-          r.lse.at({b, h, i}) = ninf;
-          continue;  // zero weights, output and gradients
-        }
-        double sum = 0;
-        for (int64_t j = 0; j < Lk; ++j) sum += s[size_t(j)] == ninf ? 0.0 : std::exp(s[size_t(j)] - mx);
-        r.lse.at({b, h, i}) = mx + std::log(sum);
-        for (int64_t j = 0; j < Lk; ++j) {
-          p[size_t(j)] = s[size_t(j)] == ninf ? 0.0 : std::exp(s[size_t(j)] - mx) / sum;
-          r.weights.at({b, h, i, j}) = p[size_t(j)];
-        }
-        for (int64_t c = 0; c < dv; ++c) {
-          double acc = 0;
-          for (int64_t j = 0; j < Lk; ++j) acc += p[size_t(j)] * z[size_t(j)] * double(v.at({b, h, j, c}));
-          r.out.at({b, h, i, c}) = acc;
-        }
-        double D = 0;
-        for (int64_t j = 0; j < Lk; ++j) {
-          double acc = 0;
-          for (int64_t c = 0; c < dv; ++c) acc += double(dout.at({b, h, i, c})) * double(v.at({b, h, j, c}));
-          dp[size_t(j)] = acc * z[size_t(j)];
-          D += p[size_t(j)] * dp[size_t(j)];
-        }
-        for (int64_t j = 0; j < Lk; ++j) {
-          const double pj = p[size_t(j)];
-          if (pj == 0.0) continue;
-          const double ds = pj * (dp[size_t(j)] - D);
-          for (int64_t c = 0; c < dv; ++c) r.dv.at({b, h, j, c}) += pj * z[size_t(j)] * double(dout.at({b, h, i, c}));
-          for (int64_t c = 0; c < d; ++c) {
-            r.dq.at({b, h, i, c}) += scale * ds * double(k.at({b, h, j, c}));
-            r.dk.at({b, h, j, c}) += scale * ds * double(q.at({b, h, i, c}));
-          }
-        }
-      }
-  return r;
+  SdpaOptions o = opt;
+  o.need_weights = true;
+  const TensorD qd = q.cast<double>(), kd = k.cast<double>(), vd = v.cast<double>();
+  const SdpaForward<double> f = sdpa_reference_forward(qd, kd, vd, mask, o);
+  const SdpaGrads<double> g = sdpa_reference_backward(dout.cast<double>(), qd, kd, vd, f, mask, o);
+  return {f.out, f.lse, f.weights, g.dq, g.dk, g.dv};
 }
 
 // Max |a − b| relative to max(max |b|, 1) (the inputs are O(1)); infinities must match exactly.

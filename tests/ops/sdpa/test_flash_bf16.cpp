@@ -1,4 +1,4 @@
-// bfloat16 fused attention (sdpa_forward_bf16) against the double-precision twin evaluated on the
+// bfloat16 fused attention (sdpa_forward on Tensor<bf16>) against the double-precision twin evaluated on the
 // same bf16-rounded inputs: the only extra error is the bf16 rounding of the weights before the
 // product with V, so outputs agree to about 1e-2 of their scale and lse to float32 rounding.
 #include <gtest/gtest.h>
@@ -35,7 +35,7 @@ void run_bf16(const Case& c) {
   opt.need_weights = c.weights;
   const int saved = num_threads();
   set_num_threads(c.threads);
-  SdpaForward<float> fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
+  SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
   set_num_threads(saved);
   Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
   expect_close(fwd.out, ref.out, 1.5e-2, "out");
@@ -73,7 +73,7 @@ TEST(FlashBf16, ExplicitScalesOfEitherSign) {
       AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
       SdpaOptions opt;
       opt.scale = scale;
-      SdpaForward<float> fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
+      SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
       Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
       expect_close(fwd.out, ref.out, 1.5e-2, "out");
       expect_close(fwd.lse, ref.lse, 1e-5, "lse");
@@ -88,8 +88,8 @@ TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
     TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
             v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng)), dout = randn({c.B, c.H, c.Lq, c.dv}, rng);
     AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
-    auto fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v), mask, {});
-    auto g = sdpa_backward_bf16(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd, mask, {});
+    auto fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, {});
+    auto g = sdpa_backward(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd, mask, {});
     Naive ref = naive_attention(q, k, v, dout, mask, {});
     expect_close(g.dq, ref.dq, 3e-2, "dq");
     expect_close(g.dk, ref.dk, 3e-2, "dk");

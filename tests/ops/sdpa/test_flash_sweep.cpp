@@ -1,5 +1,5 @@
-// The fused attention kernels (ops/sdpa/flash_f32.cpp, via the fused backend of sdpa) against an
-// obvious double-precision attention: forward, lse, weights and backward over every head dim,
+// The fused attention kernels (ops/sdpa/flash_f32.cpp, via the fused backend of sdpa) against the
+// one reference (sdpa_reference) in double: forward, lse, weights and backward over every head dim,
 // lengths that are not multiples of the block size, Lq ≠ Lk, d ≠ dv, every mask kind, dropout,
 // and 1 and 2 threads. Each case is named in the failure message.
 #include <gtest/gtest.h>

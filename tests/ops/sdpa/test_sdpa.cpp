@@ -1,6 +1,7 @@
-// Scaled dot-product attention, reference backend: hand-computed values, a dense naive twin for
-// every mask kind, float64 gradient checks, fully masked rows, hostile inputs, and the
-// textbook properties (permutation invariance, the 1/√d scale, "早 上 好").
+// Scaled dot-product attention, reference backend: hand-computed values, the definition of the
+// forward for every mask kind, float64 gradient checks, the float32 backend against the float64
+// reference, fully masked rows, hostile inputs, the backend rule, and the textbook properties
+// (permutation invariance, the 1/√d scale, "早 上 好").
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -22,41 +23,49 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-// Dense, unoptimised twin: builds each score row with explicit visibility, softmax without the
-// max trick (inputs are small), dropout factors, then the weighted sum.
-TensorD naive_sdpa(const TensorD& q, const TensorD& k, const TensorD& v, const AttentionMask& mask,
-                   const SdpaOptions& o, TensorD* weights = nullptr) {
-  int64_t B = q.dim(0), H = q.dim(1), Lq = q.dim(2), Lk = k.dim(2), d = q.dim(3), dv = v.dim(3);
-  double scale = o.scale ? *o.scale : 1.0 / std::sqrt(double(d));
-  TensorD out({B, H, Lq, dv});
-  if (weights) *weights = TensorD({B, H, Lq, Lk});
+// The definition of the forward, checked on a result of the reference: weight (b, h, i, j) is
+// exp(s_ij − lse_i) with s_ij = scale·q_i·k_j + bias_ij on exactly the keys the mask parts of
+// mask.h leave visible (0 elsewhere), each row sums to 1 (or is all 0 with lse = −inf), and
+// out = (W∘Z) V with the dropout factors Z.
+void expect_forward_follows_definition(const TensorD& q, const TensorD& k, const TensorD& v, const AttentionMask& mask,
+                                       const SdpaOptions& o, const SdpaForward<double>& f) {
+  const int64_t B = q.dim(0), H = q.dim(1), Lq = q.dim(2), Lk = k.dim(2), d = q.dim(3), dv = v.dim(3);
+  const double scale = sdpa_scale(o, d);
+  const TensorB allowed = mask.allowed.defined() ? mask.allowed.expand({B, H, Lq, Lk}) : TensorB();
+  const TensorF bias = mask.bias.defined() ? mask.bias.expand({B, H, Lq, Lk}) : TensorF();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < H; ++h)
       for (int64_t i = 0; i < Lq; ++i) {
-        std::vector<double> e(Lk, 0.0);
-        double sum = 0;
+        const double lse = f.lse.at({b, h, i});
+        double rowsum = 0;
+        bool any = false;
         for (int64_t j = 0; j < Lk; ++j) {
           bool vis = causal_allows(mask.causal, i, j, Lq, Lk);
-          if (mask.valid_lens.defined()) {
-            int64_t len = mask.valid_lens.rank() == 1 ? mask.valid_lens.at({b}) : mask.valid_lens.at({b, i});
-            vis = vis && j < len;
+          if (mask.valid_lens.defined())
+            vis = vis && j < (mask.valid_lens.rank() == 1 ? mask.valid_lens.at({b}) : mask.valid_lens.at({b, i}));
+          if (allowed.defined()) vis = vis && allowed.at({b, h, i, j});
+          const double bij = bias.defined() ? double(bias.at({b, h, i, j})) : 0.0;
+          vis = vis && bij != -kInf;
+          const double w = f.weights.at({b, h, i, j});
+          if (!vis) {
+            EXPECT_EQ(w, 0.0) << "masked weight (" << b << ", " << h << ", " << i << ", " << j << ")";
+            continue;
           }
-          if (mask.allowed.defined()) vis = vis && mask.allowed.expand({B, H, Lq, Lk}).at({b, h, i, j});
-          double bias = mask.bias.defined() ? mask.bias.expand({B, H, Lq, Lk}).at({b, h, i, j}) : 0.0;
-          if (!vis || bias == -kInf) continue;
-          double s = 0;
-          for (int64_t c = 0; c < d; ++c) s += q.at({b, h, i, c}) * k.at({b, h, j, c});
-          e[j] = std::exp(s * scale + bias);
-          sum += e[j];
+          any = true;
+          double dot = 0;
+          for (int64_t c = 0; c < d; ++c) dot += q.at({b, h, i, c}) * k.at({b, h, j, c});
+          EXPECT_NEAR(w, std::exp(scale * dot + bij - lse), 1e-12) << "weight (" << b << ", " << h << ", " << i << ", " << j << ")";
+          rowsum += w;
         }
-        for (int64_t j = 0; j < Lk; ++j) {
-          double p = sum > 0 ? e[j] / sum : 0.0;
-          if (weights) weights->at({b, h, i, j}) = p;
-          double z = dropout_factor(o, b, h, i, j, H, Lq, Lk);
-          for (int64_t c = 0; c < dv; ++c) out.at({b, h, i, c}) += p * z * v.at({b, h, j, c});
+        if (!any) EXPECT_EQ(lse, -kInf) << "row (" << b << ", " << h << ", " << i << ")";
+        EXPECT_NEAR(rowsum, any ? 1.0 : 0.0, 1e-12) << "row (" << b << ", " << h << ", " << i << ")";
+        for (int64_t c = 0; c < dv; ++c) {
+          double out = 0;
+          for (int64_t j = 0; j < Lk; ++j)
+            out += f.weights.at({b, h, i, j}) * dropout_factor(o, b, h, i, j, H, Lq, Lk) * v.at({b, h, j, c});
+          EXPECT_NEAR(f.out.at({b, h, i, c}), out, 1e-12) << "out (" << b << ", " << h << ", " << i << ", " << c << ")";
         }
       }
-  return out;
 }
 
 struct Case {
@@ -65,7 +74,8 @@ struct Case {
   SdpaOptions options;
 };
 
-// Forward against the naive twin, then dq, dk, dv against central differences, all in float64.
+// The reference in float64: the forward against its definition, dq, dk, dv against central
+// differences; then the float32 automatic backend (fused) against the float64 reference.
 void check_case(const Case& c, uint64_t seed = 1) {
   Rng rng(seed);
   TensorD q = randn({c.B, c.H, c.Lq, c.d}, rng), k = randn({c.B, c.H, c.Lk, c.d}, rng),
@@ -73,10 +83,7 @@ void check_case(const Case& c, uint64_t seed = 1) {
   SdpaOptions opt = c.options;
   opt.need_weights = true;
   auto fwd = sdpa_forward(q, k, v, c.mask, opt, AttentionBackend::reference);
-  TensorD naive_w;
-  TensorD naive = naive_sdpa(q, k, v, c.mask, opt, &naive_w);
-  EXPECT_TRUE(tensors_close("out", fwd.out, naive, 1e-12));
-  EXPECT_TRUE(tensors_close("weights", fwd.weights, naive_w, 1e-12));
+  expect_forward_follows_definition(q, k, v, c.mask, opt, fwd);
   EXPECT_TRUE(test::all_finite(fwd.out));
 
   auto grads = sdpa_backward(g, q, k, v, fwd, c.mask, opt, AttentionBackend::reference);
@@ -85,6 +92,14 @@ void check_case(const Case& c, uint64_t seed = 1) {
   EXPECT_TRUE(grad_close("dk", grads.dk, numeric_grad(k, loss)));
   EXPECT_TRUE(grad_close("dv", grads.dv, numeric_grad(v, loss)));
   EXPECT_TRUE(test::all_finite(grads.dq) && test::all_finite(grads.dk) && test::all_finite(grads.dv));
+
+  auto ff = sdpa_forward(q.cast<float>(), k.cast<float>(), v.cast<float>(), c.mask, opt);
+  auto gf = sdpa_backward(g.cast<float>(), q.cast<float>(), k.cast<float>(), v.cast<float>(), ff, c.mask, opt);
+  EXPECT_TRUE(tensors_close("float out", ff.out.cast<double>(), fwd.out, 1e-5));
+  EXPECT_TRUE(tensors_close("float weights", ff.weights.cast<double>(), fwd.weights, 1e-5));
+  EXPECT_TRUE(tensors_close("float dq", gf.dq.cast<double>(), grads.dq, 1e-4));
+  EXPECT_TRUE(tensors_close("float dk", gf.dk.cast<double>(), grads.dk, 1e-4));
+  EXPECT_TRUE(tensors_close("float dv", gf.dv.cast<double>(), grads.dv, 1e-4));
 }
 
 }  // namespace
@@ -627,4 +642,88 @@ TEST(AttentionSdpaInto, RejectsBadShapesLikeTheValueApi) {
   sdpa_forward_into(q, k, v, {}, {}, fwd);
   SdpaGrads<double> g;
   EXPECT_THROW(sdpa_backward_into(randn({1, 2, 3, 4}, rng), q, k, v, fwd, {}, {}, g), Error);
+}
+
+TEST(AttentionSdpa, BackendRuleByDtype) {
+  EXPECT_EQ(sdpa_backend<float>(AttentionBackend::automatic), AttentionBackend::fused);
+  EXPECT_EQ(sdpa_backend<double>(AttentionBackend::automatic), AttentionBackend::reference);
+  EXPECT_EQ(sdpa_backend<bf16>(AttentionBackend::automatic), AttentionBackend::fused);
+  for (AttentionBackend b : {AttentionBackend::reference, AttentionBackend::fused}) {
+    EXPECT_EQ(sdpa_backend<float>(b), b);
+    EXPECT_EQ(sdpa_backend<bf16>(b), b);
+  }
+  EXPECT_EQ(sdpa_backend<double>(AttentionBackend::reference), AttentionBackend::reference);
+  EXPECT_NE(test::error_message_of([] { sdpa_backend<double>(AttentionBackend::fused); }).find("float32 only"),
+            std::string::npos);
+}
+
+// bf16 inputs through the same API as float: float32 results, the _into forms reusing storage,
+// and the reference backend equal to the float32 reference on the widened inputs.
+namespace {
+
+Tensor<bf16> to_bf16(const TensorF& t) {
+  Tensor<bf16> out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
+  return out;
+}
+
+TensorF widened(const Tensor<bf16>& t) {
+  TensorF out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(t[i]);
+  return out;
+}
+
+}  // namespace
+
+TEST(AttentionSdpaInto, Bf16MatchesValueApiAndReusesStorage) {
+  Rng rng(43);
+  const int64_t B = 2, H = 2, Lq = 5, Lk = 7, d = 4, dv = 3;
+  const Tensor<bf16> q = to_bf16(randn<float>({B, H, Lq, d}, rng)), k = to_bf16(randn<float>({B, H, Lk, d}, rng)),
+                     v = to_bf16(randn<float>({B, H, Lk, dv}, rng));
+  const TensorF dout = randn<float>({B, H, Lq, dv}, rng);
+  AttentionMask mask;
+  mask.valid_lens = TensorI::from({B, Lq}, {3, 0, 7, 1, 2, 7, 5, 4, 0, 6});
+  SdpaOptions o;
+  o.need_weights = true;
+  o.dropout_p = 0.25;
+  o.dropout_seed = 7;
+  for (AttentionBackend backend : {AttentionBackend::automatic, AttentionBackend::reference}) {
+    SCOPED_TRACE(backend == AttentionBackend::automatic ? "automatic" : "reference");
+    const SdpaForward<float> want = sdpa_forward(q, k, v, mask, o, backend);
+    const SdpaGrads<float> want_g = sdpa_backward(dout, q, k, v, want, mask, o, backend);
+    SdpaForward<float> fwd;
+    SdpaGrads<float> g;
+    sdpa_forward_into(q, k, v, mask, o, fwd, backend);
+    sdpa_backward_into(dout, q, k, v, fwd, mask, o, g, backend);
+    const float* ptrs[] = {fwd.out.data(), fwd.lse.data(), fwd.weights.data(), g.dq.data(), g.dk.data(), g.dv.data()};
+    sdpa_forward_into(q, k, v, mask, o, fwd, backend);
+    sdpa_backward_into(dout, q, k, v, fwd, mask, o, g, backend);
+    EXPECT_TRUE(tensors_close("out", fwd.out, want.out, 0.0));
+    EXPECT_TRUE(tensors_close("weights", fwd.weights, want.weights, 0.0));
+    EXPECT_TRUE(tensors_close("dq", g.dq, want_g.dq, 0.0));
+    EXPECT_TRUE(tensors_close("dk", g.dk, want_g.dk, 0.0));
+    EXPECT_TRUE(tensors_close("dv", g.dv, want_g.dv, 0.0));
+    const float* now[] = {fwd.out.data(), fwd.lse.data(), fwd.weights.data(), g.dq.data(), g.dk.data(), g.dv.data()};
+    for (int t = 0; t < 6; ++t) EXPECT_EQ(now[t], ptrs[t]) << "result " << t << " was reallocated";
+  }
+  const TensorF qf = widened(q), kf = widened(k), vf = widened(v);
+  const SdpaForward<float> r = sdpa_forward(q, k, v, mask, o, AttentionBackend::reference);
+  const SdpaForward<float> rf = sdpa_forward(qf, kf, vf, mask, o, AttentionBackend::reference);
+  EXPECT_TRUE(tensors_close("bf16 reference = float reference on widened inputs", r.out, rf.out, 0.0));
+  const SdpaGrads<float> gr = sdpa_backward(dout, q, k, v, r, mask, o, AttentionBackend::reference);
+  const SdpaGrads<float> grf = sdpa_backward(dout, qf, kf, vf, rf, mask, o, AttentionBackend::reference);
+  EXPECT_TRUE(tensors_close("bf16 reference dq", gr.dq, grf.dq, 0.0));
+  EXPECT_TRUE(tensors_close("bf16 reference dk", gr.dk, grf.dk, 0.0));
+}
+
+TEST(AttentionSdpa, BackwardChecksTheSavedOutputTheFusedBackendReads) {
+  Rng rng(44);
+  const TensorF q = randn<float>({1, 2, 3, 4}, rng), k = randn<float>({1, 2, 5, 4}, rng),
+                v = randn<float>({1, 2, 5, 3}, rng), dout = randn<float>({1, 2, 3, 3}, rng);
+  SdpaForward<float> fwd = sdpa_forward(q, k, v);
+  fwd.out = TensorF({1, 2, 3, 2});
+  EXPECT_NE(test::error_message_of([&] { sdpa_backward(dout, q, k, v, fwd); })
+                .find("argument 'fwd.out' has shape (1, 2, 3, 2); expected (1, 2, 3, 3)"),
+            std::string::npos);
+  EXPECT_NO_THROW(sdpa_backward(dout, q, k, v, fwd, {}, {}, AttentionBackend::reference));
 }

@@ -8,7 +8,6 @@
 
 #include "gradcheck.h"
 #include "qkv/ops/sdpa/sdpa.h"
-#include "qkv/ops/sdpa/sdpa_bf16.h"
 
 using namespace qkv;
 
@@ -49,7 +48,7 @@ TEST(SdpaRange, HugeFiniteScoresAreAnErrorInEveryBackend) {
                       label);
     expect_error_with([&] { sdpa_forward(big, big, v, {}, need, backend); }, "'q'", label);
   }
-  expect_error_with([&] { sdpa_forward_bf16(to_bf16(big), to_bf16(big), to_bf16(v)); }, "too large", "bf16");
+  expect_error_with([&] { sdpa_forward(to_bf16(big), to_bf16(big), to_bf16(v)); }, "too large", "bf16");
   const TensorD bigd = filled({1, 1, 3, 4}, 1e20f).cast<double>();
   expect_error_with([&] { sdpa_forward(bigd, bigd, bigd); }, "too large for float64", "float64");
 }
@@ -84,8 +83,8 @@ TEST(SdpaRange, OverflowingGradientsFromFiniteInputsAreAnError) {
     auto fwd = sdpa_forward(q, k, v, {}, {}, backend);
     expect_error_with([&] { sdpa_backward(dout, q, k, v, fwd, {}, {}, backend); }, "overflows", label);
   }
-  auto fwd = sdpa_forward_bf16(to_bf16(q), to_bf16(k), to_bf16(v));
-  expect_error_with([&] { sdpa_backward_bf16(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd); }, "overflows", "bf16");
+  auto fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v));
+  expect_error_with([&] { sdpa_backward(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd); }, "overflows", "bf16");
 }
 
 TEST(SdpaRange, LargeRepresentableInputsStillMatchTheFloat64Reference) {

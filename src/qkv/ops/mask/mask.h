@@ -53,8 +53,6 @@ class MaskReader {
   int64_t key_limit(int64_t i) const;                // keys >= this are masked by valid_lens (Lk if none)
   bool visible(int64_t i, int64_t j) const;           // causal, valid_lens and allowed together
   float bias(int64_t i, int64_t j) const;             // 0 when there is no bias
-  bool has_bias() const { return bias_.defined(); }
-  bool has_allowed() const { return allowed_.defined(); }
 
  private:
   const AttentionMask& mask_;

@@ -1,6 +1,5 @@
+// Translation of the attention API's arguments into the fused kernels' (see flash_adapter.h).
 #include "qkv/ops/sdpa/flash_adapter.h"
-
-#include <cmath>
 
 namespace qkv::flash_adapter {
 
@@ -8,10 +7,7 @@ kernels::FlashDims dims_of(const Shape& q, const Shape& k, const Shape& v) {
   return {q[0], q[1], q[2], k[2], q[3], v[3]};
 }
 
-float scale_of(const SdpaOptions& options, int64_t d) {
-  if (options.scale) return static_cast<float>(*options.scale);
-  return d > 0 ? static_cast<float>(1.0 / std::sqrt(static_cast<double>(d))) : 1.0f;
-}
+float scale_of(const SdpaOptions& options, int64_t d) { return static_cast<float>(sdpa_scale(options, d)); }
 
 Mask make_mask(const AttentionMask& mask, const SdpaOptions& options, int64_t B, int64_t H, int64_t Lq,
                int64_t Lk) {

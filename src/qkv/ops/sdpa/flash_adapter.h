@@ -1,6 +1,6 @@
 // Internal: turns the attention API's tensors, AttentionMask and SdpaOptions into the raw
 // pointers, strides and FlashMask of the fused kernels (flash.h). Used by
-// sdpa_fused.cpp (float32) and sdpa_bf16.cpp (bfloat16).
+// sdpa_fused.cpp (float32) and sdpa_bf16.cpp (bfloat16). Nothing is saved and nothing computed.
 #pragma once
 
 #include "qkv/ops/sdpa/sdpa.h"
@@ -24,6 +24,7 @@ Mask make_mask(const AttentionMask& mask, const SdpaOptions& options, int64_t B,
 // Sizes of q (B, H, Lq, d), k (B, H, Lk, d), v (B, H, Lk, dv).
 kernels::FlashDims dims_of(const Shape& q, const Shape& k, const Shape& v);
 
+// sdpa_scale (sdpa.h) in float32.
 float scale_of(const SdpaOptions& options, int64_t d);
 
 // A view of a rank-4 tensor whose last dimension is contiguous (`keep` holds a copy if needed).

@@ -1,9 +1,11 @@
-// Scaled dot-product attention: argument validation and backend dispatch (see sdpa.h).
+// Scaled dot-product attention: the default scale, argument validation (once per call) and the
+// backend rule (see sdpa.h).
 #include "qkv/ops/sdpa/sdpa.h"
 
 #include <cmath>
 #include <type_traits>
 
+#include "qkv/ops/sdpa/sdpa_bf16.h"
 #include "qkv/ops/sdpa/sdpa_fused.h"
 #include "qkv/ops/sdpa/sdpa_range.h"
 #include "qkv/ops/sdpa/sdpa_reference.h"
@@ -40,103 +42,187 @@ void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const
   }
 }
 
+double sdpa_scale(const SdpaOptions& options, int64_t d) {
+  return options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(d));
+}
+
+template <typename T>
+AttentionBackend sdpa_backend(AttentionBackend requested, const char* where) {
+  switch (requested) {
+    case AttentionBackend::reference: return AttentionBackend::reference;
+    case AttentionBackend::fused:
+      QKV_CHECK((!std::is_same_v<T, double>), where,
+                ": argument 'backend' is 'fused', which is float32 only (bf16 inputs run it too); use 'reference' "
+                "or 'automatic' for double");
+      return AttentionBackend::fused;
+    case AttentionBackend::automatic:
+      return std::is_same_v<T, double> ? AttentionBackend::reference : AttentionBackend::fused;
+  }
+  return AttentionBackend::reference;
+}
+
 namespace {
 
 template <typename T>
-bool use_fused(const AttentionMask& mask, const SdpaOptions& options, AttentionBackend backend, const char* where) {
-  switch (backend) {
-    case AttentionBackend::reference: return false;
-    case AttentionBackend::fused:
-      QKV_CHECK((std::is_same_v<T, float>), where,
-                ": argument 'backend' is 'fused', which is float32 only; use 'reference' or 'automatic' for "
-                "double");
-      return true;
-    case AttentionBackend::automatic:
-      if constexpr (std::is_same_v<T, float>) return sdpa_fused_supports(mask, options);
-      return false;
+constexpr bool is_bf16 = std::is_same_v<T, bf16>;
+
+template <typename T>
+const char* forward_name() {
+  return is_bf16<T> ? "scaled_dot_product_attention_bf16" : "scaled_dot_product_attention";
+}
+
+template <typename T>
+const char* backward_name() {
+  return is_bf16<T> ? "scaled_dot_product_attention_bf16_backward" : "scaled_dot_product_attention_backward";
+}
+
+template <typename T>
+void run_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
+                 const SdpaOptions& options, SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend) {
+  const bool fused = backend == AttentionBackend::fused;
+  if constexpr (is_bf16<T>) {
+    if (fused) {
+      sdpa_bf16_forward_unchecked(q, k, v, mask, options, result);
+    } else {
+      sdpa_reference_forward_into(widen_bf16(q), widen_bf16(k), widen_bf16(v), mask, options, result);
+    }
+  } else if constexpr (std::is_same_v<T, float>) {
+    if (fused) {
+      sdpa_fused_forward_unchecked(q, k, v, mask, options, result);
+    } else {
+      sdpa_reference_forward_into(q, k, v, mask, options, result);
+    }
+  } else {
+    sdpa_reference_forward_into(q, k, v, mask, options, result);
   }
-  return false;
+}
+
+template <typename T>
+void run_backward(const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                  const SdpaForward<sdpa_result_t<T>>& fwd, const AttentionMask& mask, const SdpaOptions& options,
+                  SdpaGrads<sdpa_result_t<T>>& grads, AttentionBackend backend) {
+  const bool fused = backend == AttentionBackend::fused;
+  if constexpr (is_bf16<T>) {
+    if (fused) {
+      sdpa_bf16_backward_unchecked(dout, q, k, v, fwd, mask, options, grads);
+    } else {
+      sdpa_reference_backward_into(dout, widen_bf16(q), widen_bf16(k), widen_bf16(v), fwd, mask, options, grads);
+    }
+  } else if constexpr (std::is_same_v<T, float>) {
+    if (fused) {
+      sdpa_fused_backward_unchecked(dout, q, k, v, fwd, mask, options, grads);
+    } else {
+      sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
+    }
+  } else {
+    sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
+  }
+}
+
+// A non-finite gradient from finite dout, q, k and v is an error (sdpa_range.h).
+template <typename T>
+void check_grads_finite(const char* where, const SdpaGrads<sdpa_result_t<T>>& g,
+                        const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q, const Tensor<T>& k,
+                        const Tensor<T>& v) {
+  if constexpr (is_bf16<T>) {
+    if (!all_finite_values(dout)) return;
+    check_finite_result(where, "dq", g.dq, {&q, &k, &v});
+    check_finite_result(where, "dk", g.dk, {&q, &k, &v});
+    check_finite_result(where, "dv", g.dv, {&q, &k, &v});
+  } else {
+    check_finite_result(where, "dq", g.dq, {&dout, &q, &k, &v});
+    check_finite_result(where, "dk", g.dk, {&dout, &q, &k, &v});
+    check_finite_result(where, "dv", g.dv, {&dout, &q, &k, &v});
+  }
 }
 
 }  // namespace
 
 template <typename T>
-void sdpa_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
-                       const SdpaOptions& options, SdpaForward<T>& result, AttentionBackend backend) {
-  constexpr const char* where = "scaled_dot_product_attention";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+void sdpa_forward_into_validated(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                                 const AttentionMask& mask, const SdpaOptions& options,
+                                 SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend) {
+  const char* where = forward_name<T>();
   check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
-  bool fused = false;
-  if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) {
-      sdpa_fused_forward_into(q, k, v, mask, options, result);
-      fused = true;
-    }
-  }
-  if (!fused) sdpa_reference_forward_into(q, k, v, mask, options, result);
+  run_forward(q, k, v, mask, options, result, sdpa_backend<T>(backend, where));
   check_finite_result(where, "out", result.out, {&q, &k, &v});
   check_finite_result(where, "weights", result.weights, {&q, &k, &v});
 }
 
 template <typename T>
-void sdpa_backward_into(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
-                        const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
-                        SdpaGrads<T>& grads, AttentionBackend backend) {
-  constexpr const char* where = "scaled_dot_product_attention_backward";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
-  check_shape(where, "dout", dout, {q.dim(0), q.dim(1), q.dim(2), v.dim(3)});
-  QKV_CHECK(fwd.lse.defined(), where, ": argument 'fwd' has no saved 'lse'; pass what sdpa_forward returned");
-  check_shape(where, "fwd.lse", fwd.lse, {q.dim(0), q.dim(1), q.dim(2)});
+void sdpa_backward_into_validated(const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q, const Tensor<T>& k,
+                                  const Tensor<T>& v, const SdpaForward<sdpa_result_t<T>>& fwd,
+                                  const AttentionMask& mask, const SdpaOptions& options,
+                                  SdpaGrads<sdpa_result_t<T>>& grads, AttentionBackend backend) {
+  const char* where = backward_name<T>();
   check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
-  bool fused = false;
-  if (use_fused<T>(mask, options, backend, where)) {
-    if constexpr (std::is_same_v<T, float>) {
-      sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, grads);
-      fused = true;
-    }
-  }
-  if (!fused) sdpa_reference_backward_into(dout, q, k, v, fwd, mask, options, grads);
-  check_finite_result(where, "dq", grads.dq, {&dout, &q, &k, &v});
-  check_finite_result(where, "dk", grads.dk, {&dout, &q, &k, &v});
-  check_finite_result(where, "dv", grads.dv, {&dout, &q, &k, &v});
+  run_backward(dout, q, k, v, fwd, mask, options, grads, sdpa_backend<T>(backend, where));
+  check_grads_finite(where, grads, dout, q, k, v);
 }
 
 template <typename T>
-SdpaForward<T> sdpa_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
-                            const SdpaOptions& options, AttentionBackend backend) {
-  SdpaForward<T> fwd;
+void sdpa_forward_into(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
+                       const SdpaOptions& options, SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend) {
+  validate_sdpa_args(forward_name<T>(), q.shape(), k.shape(), v.shape(), mask, options);
+  sdpa_forward_into_validated(q, k, v, mask, options, result, backend);
+}
+
+template <typename T>
+void sdpa_backward_into(const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q, const Tensor<T>& k,
+                        const Tensor<T>& v, const SdpaForward<sdpa_result_t<T>>& fwd, const AttentionMask& mask,
+                        const SdpaOptions& options, SdpaGrads<sdpa_result_t<T>>& grads, AttentionBackend backend) {
+  const char* where = backward_name<T>();
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  const Shape out_shape{q.dim(0), q.dim(1), q.dim(2), v.dim(3)};
+  check_shape(where, "dout", dout, out_shape);
+  QKV_CHECK(fwd.lse.defined(), where, ": argument 'fwd' has no saved 'lse'; pass what sdpa_forward returned");
+  check_shape(where, "fwd.lse", fwd.lse, {q.dim(0), q.dim(1), q.dim(2)});
+  if (sdpa_backend<T>(backend, where) == AttentionBackend::fused) check_shape(where, "fwd.out", fwd.out, out_shape);
+  sdpa_backward_into_validated(dout, q, k, v, fwd, mask, options, grads, backend);
+}
+
+template <typename T>
+SdpaForward<sdpa_result_t<T>> sdpa_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
+                                           const AttentionMask& mask, const SdpaOptions& options,
+                                           AttentionBackend backend) {
+  SdpaForward<sdpa_result_t<T>> fwd;
   sdpa_forward_into(q, k, v, mask, options, fwd, backend);
   return fwd;
 }
 
 template <typename T>
-SdpaGrads<T> sdpa_backward(const Tensor<T>& dout, const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v,
-                           const SdpaForward<T>& fwd, const AttentionMask& mask, const SdpaOptions& options,
-                           AttentionBackend backend) {
-  SdpaGrads<T> g;
+SdpaGrads<sdpa_result_t<T>> sdpa_backward(const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q,
+                                          const Tensor<T>& k, const Tensor<T>& v,
+                                          const SdpaForward<sdpa_result_t<T>>& fwd, const AttentionMask& mask,
+                                          const SdpaOptions& options, AttentionBackend backend) {
+  SdpaGrads<sdpa_result_t<T>> g;
   sdpa_backward_into(dout, q, k, v, fwd, mask, options, g, backend);
   return g;
 }
 
-#define QKV_INSTANTIATE_INTO(T)                                                                                    \
-  template void sdpa_forward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const AttentionMask&,     \
-                                  const SdpaOptions&, SdpaForward<T>&, AttentionBackend);                          \
-  template void sdpa_backward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,        \
-                                   const SdpaForward<T>&, const AttentionMask&, const SdpaOptions&, SdpaGrads<T>&, \
-                                   AttentionBackend);
-QKV_INSTANTIATE_INTO(float)
-QKV_INSTANTIATE_INTO(double)
-#undef QKV_INSTANTIATE_INTO
-
-template SdpaForward<float> sdpa_forward(const TensorF&, const TensorF&, const TensorF&, const AttentionMask&,
-                                         const SdpaOptions&, AttentionBackend);
-template SdpaForward<double> sdpa_forward(const TensorD&, const TensorD&, const TensorD&, const AttentionMask&,
-                                          const SdpaOptions&, AttentionBackend);
-template SdpaGrads<float> sdpa_backward(const TensorF&, const TensorF&, const TensorF&, const TensorF&,
-                                        const SdpaForward<float>&, const AttentionMask&, const SdpaOptions&,
-                                        AttentionBackend);
-template SdpaGrads<double> sdpa_backward(const TensorD&, const TensorD&, const TensorD&, const TensorD&,
-                                         const SdpaForward<double>&, const AttentionMask&, const SdpaOptions&,
-                                         AttentionBackend);
+#define QKV_INSTANTIATE(T)                                                                                          \
+  template AttentionBackend sdpa_backend<T>(AttentionBackend, const char*);                                         \
+  template void sdpa_forward_into_validated(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,                  \
+                                            const AttentionMask&, const SdpaOptions&,                               \
+                                            SdpaForward<sdpa_result_t<T>>&, AttentionBackend);                      \
+  template void sdpa_backward_into_validated(const Tensor<sdpa_result_t<T>>&, const Tensor<T>&, const Tensor<T>&,  \
+                                             const Tensor<T>&, const SdpaForward<sdpa_result_t<T>>&,                \
+                                             const AttentionMask&, const SdpaOptions&,                              \
+                                             SdpaGrads<sdpa_result_t<T>>&, AttentionBackend);                       \
+  template void sdpa_forward_into(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&, const AttentionMask&,      \
+                                  const SdpaOptions&, SdpaForward<sdpa_result_t<T>>&, AttentionBackend);            \
+  template void sdpa_backward_into(const Tensor<sdpa_result_t<T>>&, const Tensor<T>&, const Tensor<T>&,            \
+                                   const Tensor<T>&, const SdpaForward<sdpa_result_t<T>>&, const AttentionMask&,    \
+                                   const SdpaOptions&, SdpaGrads<sdpa_result_t<T>>&, AttentionBackend);             \
+  template SdpaForward<sdpa_result_t<T>> sdpa_forward(const Tensor<T>&, const Tensor<T>&, const Tensor<T>&,        \
+                                                      const AttentionMask&, const SdpaOptions&, AttentionBackend);  \
+  template SdpaGrads<sdpa_result_t<T>> sdpa_backward(const Tensor<sdpa_result_t<T>>&, const Tensor<T>&,            \
+                                                     const Tensor<T>&, const Tensor<T>&,                            \
+                                                     const SdpaForward<sdpa_result_t<T>>&, const AttentionMask&,    \
+                                                     const SdpaOptions&, AttentionBackend);
+QKV_INSTANTIATE(float)
+QKV_INSTANTIATE(double)
+QKV_INSTANTIATE(bf16)
+#undef QKV_INSTANTIATE
 
 }  // namespace qkv

@@ -1,9 +1,8 @@
+// The bfloat16 backend of sdpa (see sdpa_bf16.h).
 #include "qkv/ops/sdpa/sdpa_bf16.h"
 
 #include "qkv/ops/sdpa/flash_adapter.h"
 #include "qkv/ops/sdpa/sdpa_fused.h"
-#include "qkv/ops/sdpa/sdpa_range.h"
-#include "qkv/ops/sdpa/sdpa_reference.h"
 
 namespace qkv {
 namespace {
@@ -15,53 +14,40 @@ kernels::FlashInBf16 bf16_view(const Tensor<bf16>& t, Tensor<bf16>& keep) {
   return {reinterpret_cast<const uint16_t*>(keep.data()), keep.stride(0), keep.stride(1), keep.stride(2)};
 }
 
-TensorF widen(const Tensor<bf16>& t) {
+}  // namespace
+
+TensorF widen_bf16(const Tensor<bf16>& t) {
   TensorF out(t.shape());
   int64_t i = 0;
   t.for_each_offset([&](int64_t off) { out[i++] = static_cast<float>(t.data()[off]); });
   return out;
 }
 
-}  // namespace
-
-SdpaForward<float> sdpa_forward_bf16(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
-                                     const AttentionMask& mask, const SdpaOptions& options) {
-  const char* where = "scaled_dot_product_attention_bf16";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
-  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
+void sdpa_bf16_forward_unchecked(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
+                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<float>& fwd) {
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
   Tensor<bf16> qk, kk, vk;
-  SdpaForward<float> fwd;
-  fwd.out = TensorF({dm.B, dm.H, dm.Lq, dm.dv});
-  fwd.lse = TensorF({dm.B, dm.H, dm.Lq});
+  ensure_shape(fwd.out, {dm.B, dm.H, dm.Lq, dm.dv});
+  ensure_shape(fwd.lse, {dm.B, dm.H, dm.Lq});
   kernels::flash_forward_bf16(dm, scale, bf16_view(q, qk), bf16_view(k, kk), bf16_view(v, vk), m.fm, fwd.out.data(),
                               fwd.lse.data());
   if (options.need_weights) {
-    const TensorF qf = widen(q), kf = widen(k);
-    fwd.weights = TensorF({dm.B, dm.H, dm.Lq, dm.Lk});
+    const TensorF qf = widen_bf16(q), kf = widen_bf16(k);
+    ensure_shape(fwd.weights, {dm.B, dm.H, dm.Lq, dm.Lk});
     kernels::flash_weights(dm, scale, {qf.data(), qf.stride(0), qf.stride(1), qf.stride(2)},
                            {kf.data(), kf.stride(0), kf.stride(1), kf.stride(2)}, fwd.lse.data(), m.fm,
                            fwd.weights.data());
+  } else {
+    fwd.weights = TensorF();
   }
-  check_finite_result(where, "out", fwd.out, {&q, &k, &v});
-  check_finite_result(where, "weights", fwd.weights, {&q, &k, &v});
-  return fwd;
 }
 
-SdpaGrads<float> sdpa_backward_bf16(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
-                                    const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
-                                    const SdpaOptions& options) {
-  const char* where = "scaled_dot_product_attention_bf16_backward";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
-  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
-  const TensorF qf = widen(q), kf = widen(k), vf = widen(v);
-  SdpaGrads<float> g = sdpa_fused_backward(dout, qf, kf, vf, fwd, mask, options);
-  check_finite_result(where, "dq", g.dq, {&dout, &qf, &kf, &vf});
-  check_finite_result(where, "dk", g.dk, {&dout, &qf, &kf, &vf});
-  check_finite_result(where, "dv", g.dv, {&dout, &qf, &kf, &vf});
-  return g;
+void sdpa_bf16_backward_unchecked(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
+                                  const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
+                                  const SdpaOptions& options, SdpaGrads<float>& grads) {
+  sdpa_fused_backward_unchecked(dout, widen_bf16(q), widen_bf16(k), widen_bf16(v), fwd, mask, options, grads);
 }
 
 }  // namespace qkv

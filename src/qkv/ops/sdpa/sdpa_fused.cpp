@@ -1,19 +1,12 @@
-// The fused backend of sdpa_forward / sdpa_backward: adapts tensors, AttentionMask and
-// SdpaOptions to the tiled online-softmax kernels of flash.h. Every mask kind
-// (causal both alignments, valid_lens (B,) or (B, Lq), allowed, bias), dropout and
-// need_weights (recomputed from the saved lse) are supported.
+// The fused backend of sdpa (see sdpa_fused.h): adapts the arguments to flash.h and runs it.
 #include "qkv/ops/sdpa/sdpa_fused.h"
 
 #include "qkv/ops/sdpa/flash_adapter.h"
 
 namespace qkv {
 
-bool sdpa_fused_supports(const AttentionMask&, const SdpaOptions&) { return true; }
-
-void sdpa_fused_forward_into(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
-                             const SdpaOptions& options, SdpaForward<float>& fwd) {
-  const char* where = "scaled_dot_product_attention";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+void sdpa_fused_forward_unchecked(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
+                                  const SdpaOptions& options, SdpaForward<float>& fwd) {
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
@@ -32,16 +25,10 @@ void sdpa_fused_forward_into(const TensorF& q, const TensorF& k, const TensorF& 
   }
 }
 
-void sdpa_fused_backward_into(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
-                              const SdpaForward<float>& fwd, const AttentionMask& mask, const SdpaOptions& options,
-                              SdpaGrads<float>& g) {
-  const char* where = "scaled_dot_product_attention_backward";
-  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+void sdpa_fused_backward_unchecked(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
+                                   const SdpaForward<float>& fwd, const AttentionMask& mask,
+                                   const SdpaOptions& options, SdpaGrads<float>& g) {
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
-  const Shape out_shape{dm.B, dm.H, dm.Lq, dm.dv};
-  check_shape(where, "dout", dout, out_shape);
-  check_shape(where, "fwd.out", fwd.out, out_shape);
-  check_shape(where, "fwd.lse", fwd.lse, {dm.B, dm.H, dm.Lq});
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
   TensorF qk, kk, vk, ok, dk_;
@@ -56,18 +43,30 @@ void sdpa_fused_backward_into(const TensorF& dout, const TensorF& q, const Tenso
   kernels::flash_backward(dm, scale, qv, kv, vv, ov, dov, lse.data(), m.fm, g.dq.data(), g.dk.data(), g.dv.data());
 }
 
+void check_sdpa_fused_backward_shapes(const char* where, const Shape& q, const Shape& v, const TensorF& dout,
+                                      const SdpaForward<float>& fwd) {
+  const Shape out_shape{q[0], q[1], q[2], v[3]};
+  check_shape(where, "dout", dout, out_shape);
+  check_shape(where, "fwd.out", fwd.out, out_shape);
+  check_shape(where, "fwd.lse", fwd.lse, {q[0], q[1], q[2]});
+}
+
 SdpaForward<float> sdpa_fused_forward(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
                                       const SdpaOptions& options) {
+  validate_sdpa_args("scaled_dot_product_attention", q.shape(), k.shape(), v.shape(), mask, options);
   SdpaForward<float> fwd;
-  sdpa_fused_forward_into(q, k, v, mask, options, fwd);
+  sdpa_fused_forward_unchecked(q, k, v, mask, options, fwd);
   return fwd;
 }
 
 SdpaGrads<float> sdpa_fused_backward(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
                                      const SdpaForward<float>& fwd, const AttentionMask& mask,
                                      const SdpaOptions& options) {
+  const char* where = "scaled_dot_product_attention_backward";
+  validate_sdpa_args(where, q.shape(), k.shape(), v.shape(), mask, options);
+  check_sdpa_fused_backward_shapes(where, q.shape(), v.shape(), dout, fwd);
   SdpaGrads<float> g;
-  sdpa_fused_backward_into(dout, q, k, v, fwd, mask, options, g);
+  sdpa_fused_backward_unchecked(dout, q, k, v, fwd, mask, options, g);
   return g;
 }
 

@@ -45,8 +45,10 @@ double max_row_norm(const Tensor<T>& t) {
   return std::sqrt(*std::max_element(best.begin(), best.end()));
 }
 
+}  // namespace
+
 template <typename T>
-bool all_finite(const Tensor<T>& t) {
+bool all_finite_values(const Tensor<T>& t) {
   if constexpr (!std::is_same_v<T, bf16>) {
     if (t.is_contiguous()) {
       const T* p = t.data();
@@ -59,8 +61,6 @@ bool all_finite(const Tensor<T>& t) {
   t.for_each_offset([&](int64_t off) { ok = ok && std::isfinite(as_double(t.data()[off])); });
   return ok;
 }
-
-}  // namespace
 
 template <typename T>
 void check_score_range(const char* where, const Tensor<T>& q, const Tensor<T>& k, double scale) {
@@ -82,13 +82,16 @@ void check_score_range(const char* where, const Tensor<T>& q, const Tensor<T>& k
 template <typename R, typename T>
 void check_finite_result(const char* where, const char* what, const Tensor<R>& result,
                          std::initializer_list<const Tensor<T>*> inputs) {
-  if (!result.defined() || all_finite(result)) return;
+  if (!result.defined() || all_finite_values(result)) return;
   for (const Tensor<T>* t : inputs)
-    if (t && t->defined() && !all_finite(*t)) return;
+    if (t && t->defined() && !all_finite_values(*t)) return;
   fail(where, ": the result '", what,
        "' overflows (it holds NaN or inf although every input is finite); scale the inputs down");
 }
 
+template bool all_finite_values(const TensorF&);
+template bool all_finite_values(const TensorD&);
+template bool all_finite_values(const Tensor<bf16>&);
 template void check_score_range(const char*, const TensorF&, const TensorF&, double);
 template void check_score_range(const char*, const TensorD&, const TensorD&, double);
 template void check_score_range(const char*, const Tensor<bf16>&, const Tensor<bf16>&, double);

@@ -22,6 +22,10 @@ namespace qkv {
 template <typename T>
 void check_score_range(const char* where, const Tensor<T>& q, const Tensor<T>& k, double scale);
 
+// True when every element of t is finite (T is float, double or bf16).
+template <typename T>
+bool all_finite_values(const Tensor<T>& t);
+
 // Throws when `result` holds NaN or ±inf while every tensor in `inputs` is finite (NaN inputs
 // give NaN outputs, as documented). `what` names the result ("out", "dq", ...).
 template <typename R, typename T>

@@ -9,10 +9,6 @@
 
 namespace qkv {
 
-double sdpa_scale(const SdpaOptions& options, int64_t d) {
-  return options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(d));
-}
-
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();

@@ -5,7 +5,8 @@
 //   lse (B, H, Lq)    weights (B, H, Lq, Lk)
 // Semantics exactly as sdpa.h and mask.h: scores s_ij = scale·q_i·k_j + bias_ij for visible keys,
 // P = softmax over the visible keys, out = (P ∘ Z) V with the dropout factors
-// Z_ij = 0 when counter_uniform(seed, ((b·H + h)·Lq + i)·Lk + j) < p, else 1/(1−p).
+// Z_ij = 0 when counter_uniform(seed, ((b·H + h)·Lq + i)·Lk + j) < p, else 1/(1−p) (sdpa_dropout.h).
+// This is the one reference of the op: every other backend and every test compares against it.
 // Forward saves lse_i = log Σ_j exp(s_ij) (−inf when no key is visible, or every visible key has a
 // −inf bias); such a row gets zero weights and zero output. Every score row is materialised;
 // sums accumulate in double. Inputs may be strided views. Arguments are validated by the
@@ -18,7 +19,7 @@
 #pragma once
 
 #include "qkv/ops/sdpa/sdpa.h"
-#include "qkv/core/rng.h"
+#include "qkv/ops/sdpa/sdpa_dropout.h"
 
 namespace qkv {
 
@@ -47,15 +48,11 @@ template <typename T>
 Tensor<T> sdpa_reference_weights(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& lse,
                                  const AttentionMask& mask, const SdpaOptions& options);
 
-// The scale actually used: options.scale, or 1/√d.
-double sdpa_scale(const SdpaOptions& options, int64_t d);
-
 // Multiplier applied to weight (b, h, i, j) by dropout: 0 (dropped) or 1/(1−p) (kept); 1 when p = 0.
 inline double dropout_factor(const SdpaOptions& options, int64_t b, int64_t h, int64_t i, int64_t j, int64_t H,
                              int64_t Lq, int64_t Lk) {
   if (options.dropout_p <= 0.0) return 1.0;
-  uint64_t counter = static_cast<uint64_t>(((b * H + h) * Lq + i) * Lk + j);
-  if (counter_uniform(options.dropout_seed, counter) < options.dropout_p) return 0.0;
+  if (sdpa_dropped(options.dropout_seed, options.dropout_p, b * H + h, i, j, Lq, Lk)) return 0.0;
   return 1.0 / (1.0 - options.dropout_p);
 }
 

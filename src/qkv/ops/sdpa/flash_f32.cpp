@@ -148,10 +148,12 @@ void GemmNN(int64_t rows, int64_t width, const float* p, int64_t ldp, int64_t n,
       int64_t c0 = 0;
       for (; c0 + kNV * kL <= width; c0 += kNV * kL)
         TileNN<MR, kNV>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al);
-      if (c0 < width)
-        with_count<kNV - 1>((width - c0) / kL, [&](auto nv) {
-          TileNN<MR, decltype(nv)::value>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al);
-        });
+      switch ((width - c0) / kL) {
+        case 1: TileNN<MR, 1>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        case 2: TileNN<MR, 2>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        case 3: TileNN<MR, 3>(p + r0 * ldp, ldp, n, x + c0, ldx, o + r0 * ldo + c0, ldo, al); break;
+        default: break;
+      }
     });
   }
 }
@@ -165,10 +167,12 @@ void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n,
       int64_t c0 = 0;
       for (; c0 + kNV * kL <= width; c0 += kNV * kL)
         TileTN<JR, kNV>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo);
-      if (c0 < width)
-        with_count<kNV - 1>((width - c0) / kL, [&](auto nv) {
-          TileTN<JR, decltype(nv)::value>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo);
-        });
+      switch ((width - c0) / kL) {
+        case 1: TileTN<JR, 1>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        case 2: TileTN<JR, 2>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        case 3: TileTN<JR, 3>(a + j0, lda, n, x + c0, ldx, o + j0 * ldo + c0, ldo); break;
+        default: break;
+      }
     });
   }
 }
@@ -180,7 +184,12 @@ HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda,
   with_count<kMR>(mr, [&](auto m) {
     constexpr int64_t MR = decltype(m)::value;
     for (int64_t v0 = 0; v0 < nvec; v0 += kNV, bt += depth * kBK, s += kBK) {
-      with_count<kNV>(nvec - v0, [&](auto nv) { TileQK<MR, decltype(nv)::value>(a, lda, bt, depth, c, s, lds); });
+      switch (std::min(kNV, nvec - v0)) {
+        case 1: TileQK<MR, 1>(a, lda, bt, depth, c, s, lds); break;
+        case 2: TileQK<MR, 2>(a, lda, bt, depth, c, s, lds); break;
+        case 3: TileQK<MR, 3>(a, lda, bt, depth, c, s, lds); break;
+        default: TileQK<MR, 4>(a, lda, bt, depth, c, s, lds); break;
+      }
     }
   });
 }

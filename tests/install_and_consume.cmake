@@ -6,7 +6,8 @@ if(rc)
   message(FATAL_ERROR "install failed: ${rc}")
 endif()
 # Only public headers are installed: the fused kernels' internals stay out.
-foreach(internal ops/sdpa/flash.h ops/sdpa/flash_common.h ops/sdpa/flash_adapter.h pictures/html_assets.h)
+foreach(internal ops/sdpa/flash.h ops/sdpa/flash_common.h ops/sdpa/flash_adapter.h ops/sdpa/sdpa_bf16.h
+    ops/layernorm/layernorm_simd.h ops/gelu/gelu_simd.h ops/adamw/adamw_simd.h pictures/html_assets.h)
   if(EXISTS ${WORK_DIR}/prefix/include/qkv/${internal})
     message(FATAL_ERROR "internal header installed: qkv/${internal}")
   endif()

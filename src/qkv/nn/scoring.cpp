@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "qkv/ops/masked_softmax/masked_softmax.h"
+#include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/kernels/gemm.h"
 
 namespace qkv {
@@ -300,14 +301,13 @@ Tensor<T> DotProductScorer<T>::forward(const Tensor<T>& q, const Tensor<T>& k) {
   check_qk("DotProductScorer.forward", q, k);
   q_ = q;
   k_ = k;
-  return dot_product_scores(q, k, scale_ ? *scale_ : 1.0 / std::sqrt(static_cast<double>(q.dim(2))));
+  return dot_product_scores(q, k, sdpa_scale({.scale = scale_}, q.dim(2)));
 }
 
 template <typename T>
 ScoreGrads<T> DotProductScorer<T>::backward(const Tensor<T>& dscores) {
   QKV_CHECK(q_.defined(), "DotProductScorer.backward: called before forward");
-  return dot_product_scores_backward(dscores, q_, k_,
-                                     scale_ ? *scale_ : 1.0 / std::sqrt(static_cast<double>(q_.dim(2))));
+  return dot_product_scores_backward(dscores, q_, k_, sdpa_scale({.scale = scale_}, q_.dim(2)));
 }
 
 template <typename T>

@@ -1,11 +1,17 @@
 // bfloat16 fused attention (sdpa_forward on Tensor<bf16>) against the double-precision twin evaluated on the
 // same bf16-rounded inputs: the only extra error is the bf16 rounding of the weights before the
 // product with V, so outputs agree to about 1e-2 of their scale and lse to float32 rounding.
+// Every case also runs the widened float32 kernel by name (flash_forward_bf16_with), the path
+// CPUs without AVX512-BF16 take, whatever this CPU has.
 #include <gtest/gtest.h>
+
+#include <hwy/targets.h>
 
 #include "qkv/ops/sdpa/sdpa_bf16.h"
 #include "qkv/core/parallel.h"
+#include "qkv/kernels/cpu_info.h"
 #include "qkv/ops/sdpa/flash.h"
+#include "qkv/ops/sdpa/flash_adapter.h"
 #include "ops/sdpa/flash_test_util.h"
 
 namespace qkv::flash_test {
@@ -23,8 +29,34 @@ TensorF rounded(const TensorF& t) {
   return out;
 }
 
-void run_bf16(const Case& c) {
-  SCOPED_TRACE(c.name() + (kernels::flash_bf16_native() ? " (AVX512-BF16)" : " (float32 fallback)"));
+// What sdpa_forward on Tensor<bf16> returns, with the bf16 kernel named: out and lse from
+// flash_forward_bf16_with, the weights (when asked) from flash_weights on the saved lse.
+SdpaForward<float> forward_with(kernels::Bf16Kernel kernel, const TensorF& q, const TensorF& k, const TensorF& v,
+                                const AttentionMask& mask, const SdpaOptions& opt) {
+  const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
+  const flash_adapter::Mask m = flash_adapter::make_mask(mask, opt, dm.B, dm.H, dm.Lq, dm.Lk);
+  const float scale = flash_adapter::scale_of(opt, dm.d);
+  Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
+  auto view = [&](const Tensor<bf16>& t) {
+    return kernels::FlashInBf16{reinterpret_cast<const uint16_t*>(t.data()), t.stride(0), t.stride(1), t.stride(2)};
+  };
+  SdpaForward<float> fwd;
+  fwd.out = TensorF({dm.B, dm.H, dm.Lq, dm.dv});
+  fwd.lse = TensorF({dm.B, dm.H, dm.Lq});
+  kernels::flash_forward_bf16_with(kernel, dm, scale, view(qb), view(kb), view(vb), m.fm, fwd.out.data(),
+                                   fwd.lse.data());
+  if (opt.need_weights) {
+    fwd.weights = TensorF({dm.B, dm.H, dm.Lq, dm.Lk});
+    TensorF qk, kk;
+    kernels::flash_weights(dm, scale, flash_adapter::view_of(q, qk), flash_adapter::view_of(k, kk), fwd.lse.data(),
+                           m.fm, fwd.weights.data());
+  }
+  return fwd;
+}
+
+// One case against the twin: through sdpa_forward on Tensor<bf16> (the kernel this CPU runs) unless
+// through_api is false, then through the widened kernel by name.
+void run_bf16(const Case& c, bool through_api = true) {
   Rng rng(static_cast<uint64_t>(c.Lq * 131 + c.Lk * 17 + c.d + int(c.mask)));
   TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
           v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
@@ -33,14 +65,23 @@ void run_bf16(const Case& c) {
   opt.dropout_p = c.dropout;
   opt.dropout_seed = 99;
   opt.need_weights = c.weights;
+  Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
+  auto check = [&](const SdpaForward<float>& fwd) {
+    expect_close(fwd.out, ref.out, 1.5e-2, "out");
+    expect_close(fwd.lse, ref.lse, 1e-5, "lse");
+    if (c.weights) expect_close(fwd.weights, ref.weights, 1e-5, "weights");
+  };
   const int saved = num_threads();
   set_num_threads(c.threads);
-  SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
+  if (through_api) {
+    SCOPED_TRACE(c.name() + (kernels::flash_bf16_native() ? " (AVX512-BF16)" : " (float32 fallback)"));
+    check(sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt));
+  }
+  {
+    SCOPED_TRACE(c.name() + " (Bf16Kernel::widened)");
+    check(forward_with(kernels::Bf16Kernel::widened, q, k, v, mask, opt));
+  }
   set_num_threads(saved);
-  Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
-  expect_close(fwd.out, ref.out, 1.5e-2, "out");
-  expect_close(fwd.lse, ref.lse, 1e-5, "lse");
-  if (c.weights) expect_close(fwd.weights, ref.weights, 1e-5, "weights");
 }
 
 TEST(FlashBf16, EveryHeadDim) {
@@ -98,12 +139,48 @@ TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
 }
 
 TEST(FlashBf16, Float32FallbackGivesTheSameAnswers) {
-  kernels::flash_bf16_allow_native(false);
-  ASSERT_FALSE(kernels::flash_bf16_native());
   for (MaskKind m : {MaskKind::none, MaskKind::causal_tl, MaskKind::combined})
-    run_bf16({2, 2, 70, 90, 32, 48, m, 2, 0.1, true});
-  run_bf16({1, 1, 65, 33, 7, 33, MaskKind::lens_bq, 1});
-  kernels::flash_bf16_allow_native(true);
+    run_bf16({2, 2, 70, 90, 32, 48, m, 2, 0.1, true}, false);
+  run_bf16({1, 1, 65, 33, 7, 33, MaskKind::lens_bq, 1}, false);
+}
+
+// Asking for the native kernel where it does not run (a CPU without AVX512-BF16, or a SIMD target
+// below AVX-512 forced here) is an error that says why.
+TEST(FlashBf16, NativeKernelOnlyWhereTheCpuHasIt) {
+  Rng rng(5);
+  const TensorF q = rounded(randn({1, 1, 4, 8}, rng));
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    if (kernels::flash_bf16_native()) continue;
+    SCOPED_TRACE(std::string("target ") + hwy::TargetName(target));
+    ++checked;
+    try {
+      forward_with(kernels::Bf16Kernel::native, q, q, q, {}, {});
+      ADD_FAILURE() << "no qkv::Error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("kernel is native"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("expected widened"), std::string::npos) << e.what();
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 0) << "every compiled target runs the native kernel";
+}
+
+// The bf16 kernel is chosen like the float32 ones, by Highway's dispatch: on every SIMD target
+// compiled in and supported here (forced one at a time), the native kernel exactly where the
+// target is an AVX-512 one and the CPU has AVX512-BF16, and the twin's answers on each.
+TEST(FlashBf16, EveryCompiledTargetMatchesTheTwin) {
+  const bool cpu_bf16 = kernels::cpu_info().avx512_bf16;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    SCOPED_TRACE(std::string("target ") + hwy::TargetName(target));
+    const bool avx512 = (target & (HWY_AVX3 | HWY_AVX3_DL)) != 0;
+    EXPECT_EQ(kernels::flash_bf16_native(), avx512 && cpu_bf16);
+    run_bf16({2, 2, 53, 70, 32, 48, MaskKind::combined, 2, 0.0, true});
+    run_bf16({1, 1, 130, 129, 7, 33, MaskKind::causal_tl, 1, 0.2});
+  }
+  hwy::SetSupportedTargetsForTest(0);
 }
 
 TEST(FlashBf16, LongSequence) { run_bf16({1, 1, 300, 2049, 32, 32, MaskKind::causal_br, 2}); }

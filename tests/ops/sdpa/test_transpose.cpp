@@ -4,11 +4,13 @@
 #include <cstdint>
 #include <vector>
 
+#include <hwy/targets.h>
+
 #include "qkv/ops/sdpa/transpose_avx512.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 TEST(TransposeAvx512, SixteenBySixteenIntoAStridedPanel) {
-  if (!__builtin_cpu_supports("avx512f")) GTEST_SKIP() << "no AVX-512F on this CPU";
+  if (!(hwy::SupportedTargets() & (HWY_AVX3 | HWY_AVX3_DL))) GTEST_SKIP() << "no AVX-512 on this CPU";
   const int64_t ld_src = 37, ldd = 64;
   std::vector<uint32_t> src(16 * ld_src), dst(16 * ldd, 0xdeadbeefu);
   for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint32_t>(i * 2654435761u);

@@ -63,11 +63,20 @@ void flash_backward(const FlashDims& dims, float scale, const FlashIn& q, const 
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
                         const FlashInBf16& v, const FlashMask& mask, float* out, float* lse);
 
-// True when flash_forward_bf16 runs the AVX512-BF16 kernel on this CPU.
+// True when flash_forward_bf16 runs the AVX512-BF16 kernel: the CPU has AVX512-BF16 and the
+// SIMD target Highway dispatches to is an AVX-512 one.
 bool flash_bf16_native();
 
-// With false, flash_forward_bf16 takes the float32 fallback even where AVX512-BF16 exists (so
-// tests cover the path other CPUs run); true restores the run-time choice.
-void flash_bf16_allow_native(bool allow);
+// The two kernels behind flash_forward_bf16.
+enum class Bf16Kernel {
+  native,   // vdpbf16ps products, weights rounded to bf16 before V; only where flash_bf16_native()
+  widened,  // q, k, v widened to float32, then flash_forward (what CPUs without AVX512-BF16 run)
+};
+
+// flash_forward_bf16 with the kernel named instead of chosen, so tests cover both on one CPU.
+// Throws qkv::Error when `kernel` is native and flash_bf16_native() is false.
+void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float scale, const FlashInBf16& q,
+                             const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out,
+                             float* lse);
 
 }  // namespace qkv::kernels

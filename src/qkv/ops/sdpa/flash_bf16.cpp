@@ -1,43 +1,68 @@
 // bfloat16 fused attention forward: q, k, v in bfloat16, scores, softmax and output in float32.
-// Shapes: see flash.h.
+// Shapes: see flash.h. Forward only (the backward widens to float32 and runs flash_backward).
 //
-// With AVX512-BF16 (checked at run time) the two products use vdpbf16ps, which multiplies pairs
-// of bf16 and accumulates in float32: K is packed once per (batch, head) as Kᵀ panels of
-// pairs along d (one 32-bit lane = k[j][2p], k[j][2p+1]), V as pairs along the key axis
-// (v[2t][c], v[2t+1][c]); the float32 weights of a tile are rounded to bf16 (vcvtneps2bf16)
-// and broadcast as key pairs. Tiles, masks and the online softmax follow flash_f32.cpp, except
+// Two kernels, chosen at run time like the float32 ones: this file is compiled for every SIMD
+// target by Highway (foreach_target) and flash_forward_bf16 goes through HWY_DYNAMIC_DISPATCH.
+// On the AVX-512 targets, when the CPU has AVX512-BF16 (cpu_info), the native kernel runs: the
+// two products use vdpbf16ps, which multiplies pairs of bf16 and accumulates in float32: K is
+// packed once per (batch, head) as Kᵀ panels of pairs along d (one 32-bit lane = k[j][2p],
+// k[j][2p+1]), V as pairs along the key axis (v[2t][c], v[2t+1][c]); the float32 weights of a
+// tile are rounded to bf16 (vcvtneps2bf16) and broadcast as key pairs. The query-block sweep
+// and its finish are flash_f32.cpp's (forward_sweep, finish_rows in flash_common.h), except
 // that the score tile stores raw q·k and the softmax applies scale·log2(e) in the FMA that
-// subtracts the running max (exp2 of s·c − m). Without AVX512-BF16 the inputs are widened to float32 and
-// flash_forward runs instead (same results up to bf16 rounding of the weights).
+// subtracts the running max (exp2 of s·c − m). Everywhere else (and for Bf16Kernel::widened)
+// the inputs are widened to float32 and flash_forward runs (same results up to the bf16
+// rounding of the weights). Highway (1.0.3) has no bf16 dot product, so the micro-kernels are
+// raw AVX-512 intrinsics, compiled only inside the AVX-512 targets with avx512bf16 added.
 // GCC 12 warns inside its own AVX-512 intrinsics (the `__Y = __Y` of _mm512_undefined_*, GCC bug
 // 105593, fixed in GCC 13) wherever they are inlined: silenced for this file, before the header.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "qkv/ops/sdpa/flash_bf16.cpp"
+#include <hwy/foreach_target.h>  // IWYU pragma: keep
+#include <hwy/highway.h>
 
-#include <atomic>
+#if HWY_ARCH_X86
+#include <immintrin.h>
+#endif
+
 #include <cstring>
 #include <vector>
 
-#include "qkv/core/bf16.h"
+#include "qkv/core/error.h"
 #include "qkv/core/parallel.h"
+#include "qkv/kernels/cpu_info.h"
 #include "qkv/ops/sdpa/flash.h"
 #include "qkv/ops/sdpa/flash_common.h"
 #include "qkv/ops/sdpa/transpose_avx512.h"
 
-#define QKV_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
+// The native kernel exists in the AVX-512 targets only; its functions add avx512bf16 to the
+// target's instruction sets and run only where cpu_info() reports it.
+#undef QKV_FLASH_BF16_NATIVE
+#undef QKV_BF16_TARGET
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+#define QKV_FLASH_BF16_NATIVE 1
+#define QKV_BF16_TARGET __attribute__((target("avx512bf16")))
+#else
+#define QKV_FLASH_BF16_NATIVE 0
+#endif
 
+HWY_BEFORE_NAMESPACE();
 namespace qkv::kernels {
+namespace HWY_NAMESPACE {
 namespace {
 
-using namespace flash;
+using namespace qkv::kernels::flash;
+
+#if QKV_FLASH_BF16_NATIVE
 
 constexpr int64_t kBK = 64;  // keys per score tile and packed Kᵀ panel: 4 vectors of 16 float32 scores
 constexpr int64_t kBS = 256; // keys per online-softmax step
 constexpr int64_t kMR = 6;   // query rows per micro tile
 constexpr int64_t kQB = 8 * kMR;
 
-struct Bf16Job {
+struct Job {
   FlashDims dm;
   float c = 0;  // scale · log2(e)
   FlashInBf16 q, k, v;
@@ -47,7 +72,7 @@ struct Bf16Job {
   int64_t nkb = 0, nqb = 0, d2 = 0, dvp = 0, lk2 = 0;
 };
 
-struct Bf16Scratch {
+struct Scratch {
   std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d
   std::vector<uint32_t> vp;  // [lk2][dvp]      pairs along keys
   std::vector<uint32_t> qp;  // [kQB][d2]       pairs along d
@@ -59,18 +84,18 @@ struct Bf16Scratch {
 };
 
 template <typename T>
-void grow(std::vector<T>& v, int64_t n) {
+void Grow(std::vector<T>& v, int64_t n) {
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
 }
 
-inline uint32_t pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
+inline uint32_t Pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
 
 // 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps. The
 // weights are rounded to bf16 (relative error up to 2^-9) before they meet V, so a degree-4
 // minimax polynomial (relative error 2.6e-6 on [−0.5, 0.5], which keeps the saved lse within
 // float32 tolerance for the backward) is enough: two FMAs per vector fewer than the float32
 // kernel's degree-6 one.
-QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
+QKV_BF16_TARGET inline __m512 Exp2(__m512 x) {
   x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 f = _mm512_sub_ps(x, n);
@@ -84,98 +109,75 @@ QKV_BF16_TARGET inline __m512 exp2_ps(__m512 x) {
 
 // s[M][NV·16] (row stride kBS) = a[M][d2 pairs] · kt[d2][kBK pairs], times c when Scale
 // (otherwise the softmax applies c with the max subtraction, one FMA instead of a multiply here).
-template <int M, int NV, bool Scale>
-QKV_BF16_TARGET void tile_qk(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
+template <int64_t M, int64_t NV, bool Scale>
+QKV_BF16_TARGET void TileQK(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
   __m512 acc[M][NV];
-  for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t p = 0; p < d2; ++p) {
     __m512bh b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
-    for (int r = 0; r < M; ++r) {
+    for (int64_t v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
+    for (int64_t r = 0; r < M; ++r) {
       const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * d2 + p]));
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
     }
   }
   const __m512 vc = _mm512_set1_ps(c);
-  for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_store_ps(s + r * kBS + v * 16, Scale ? _mm512_mul_ps(acc[r][v], vc) : acc[r][v]);
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t v = 0; v < NV; ++v)
+      _mm512_store_ps(s + r * kBS + v * 16, Scale ? _mm512_mul_ps(acc[r][v], vc) : acc[r][v]);
 }
 
-template <int M, bool Scale>
-QKV_BF16_TARGET void rows_qk(int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
-  for (int64_t v0 = 0; v0 < nvec; v0 += 4, kt += d2 * kBK, s += kBK) {
-    switch (std::min<int64_t>(4, nvec - v0)) {
-      case 1: tile_qk<M, 1, Scale>(a, d2, kt, c, s); break;
-      case 2: tile_qk<M, 2, Scale>(a, d2, kt, c, s); break;
-      case 3: tile_qk<M, 3, Scale>(a, d2, kt, c, s); break;
-      default: tile_qk<M, 4, Scale>(a, d2, kt, c, s); break;
-    }
-  }
+// s[mr][nvec·16] (row stride kBS) for mr <= kMR rows and any nvec, from consecutive Kᵀ panels
+// starting at kt (c applied as in TileQK).
+template <bool Scale>
+QKV_BF16_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c,
+                               float* s) {
+  with_count<kMR>(mr, [&](auto m) {
+    constexpr int64_t M = decltype(m)::value;
+    for (int64_t v0 = 0; v0 < nvec; v0 += 4, kt += d2 * kBK, s += kBK)
+      with_count<4>(nvec - v0, [&](auto nv) { TileQK<M, decltype(nv)::value, Scale>(a, d2, kt, c, s); });
+  });
 }
 
 // o[M][NV·16] = o·alpha + pb[M][2·nt] · vp[nt][NV·16]   (pairs of keys; alpha null: o starts at 0,
 // not read: the first key step of a query block)
-template <int M, int NV>
-QKV_BF16_TARGET void tile_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t ldv, float* o, int64_t ldo,
-                             const float* alpha) {
+template <int64_t M, int64_t NV>
+QKV_BF16_TARGET void TilePV(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t ldv, float* o, int64_t ldo,
+                            const float* alpha) {
   __m512 acc[M][NV];
-  for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v)
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t v = 0; v < NV; ++v)
       acc[r][v] = alpha ? _mm512_mul_ps(_mm512_loadu_ps(o + r * ldo + v * 16), _mm512_set1_ps(alpha[r]))
                         : _mm512_setzero_ps();
   for (int64_t t = 0; t < nt; ++t) {
     __m512bh b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(vp + t * ldv + v * 16);
-    for (int r = 0; r < M; ++r) {
+    for (int64_t v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(vp + t * ldv + v * 16);
+    for (int64_t r = 0; r < M; ++r) {
       const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(pb[r * (kBS / 2) + t]));
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
+      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
     }
   }
-  for (int r = 0; r < M; ++r)
-    for (int v = 0; v < NV; ++v) _mm512_storeu_ps(o + r * ldo + v * 16, acc[r][v]);
+  for (int64_t r = 0; r < M; ++r)
+    for (int64_t v = 0; v < NV; ++v) _mm512_storeu_ps(o + r * ldo + v * 16, acc[r][v]);
 }
 
-template <int M>
-QKV_BF16_TARGET void rows_pv(const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t dvp, float* o,
-                             const float* alpha) {
-  int64_t c0 = 0;
-  for (; c0 + 64 <= dvp; c0 += 64) tile_pv<M, 4>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
-  switch ((dvp - c0) / 16) {
-    case 1: tile_pv<M, 1>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
-    case 2: tile_pv<M, 2>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
-    case 3: tile_pv<M, 3>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha); break;
-    default: break;
-  }
-}
-
-template <bool Scale>
-QKV_BF16_TARGET void score_tile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t d2, const uint32_t* kt, float c,
-                                float* s) {
-  switch (mr) {
-    case 1: rows_qk<1, Scale>(nvec, a, d2, kt, c, s); break;
-    case 2: rows_qk<2, Scale>(nvec, a, d2, kt, c, s); break;
-    case 3: rows_qk<3, Scale>(nvec, a, d2, kt, c, s); break;
-    case 4: rows_qk<4, Scale>(nvec, a, d2, kt, c, s); break;
-    case 5: rows_qk<5, Scale>(nvec, a, d2, kt, c, s); break;
-    default: rows_qk<6, Scale>(nvec, a, d2, kt, c, s); break;
-  }
-}
-
-QKV_BF16_TARGET void pv_tile(int64_t mr, const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t dvp, float* o,
-                             const float* alpha) {
-  switch (mr) {
-    case 1: rows_pv<1>(pb, nt, vp, dvp, o, alpha); break;
-    case 2: rows_pv<2>(pb, nt, vp, dvp, o, alpha); break;
-    case 3: rows_pv<3>(pb, nt, vp, dvp, o, alpha); break;
-    case 4: rows_pv<4>(pb, nt, vp, dvp, o, alpha); break;
-    case 5: rows_pv<5>(pb, nt, vp, dvp, o, alpha); break;
-    default: rows_pv<6>(pb, nt, vp, dvp, o, alpha); break;
-  }
+// o[mr][dvp] = o·alpha + pb[mr][2·nt] · vp[nt][dvp] for mr <= kMR rows (dvp a multiple of 16).
+QKV_BF16_TARGET void GemmPV(int64_t mr, const uint32_t* pb, int64_t nt, const uint32_t* vp, int64_t dvp, float* o,
+                            const float* alpha) {
+  with_count<kMR>(mr, [&](auto m) {
+    constexpr int64_t M = decltype(m)::value;
+    int64_t c0 = 0;
+    for (; c0 + 64 <= dvp; c0 += 64) TilePV<M, 4>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
+    if (c0 < dvp)
+      with_count<3>((dvp - c0) / 16, [&](auto nv) {
+        TilePV<M, decltype(nv)::value>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
+      });
+  });
 }
 
 // Scores of keys j >= n (relative to the tile) become −inf, in nvec vectors of 16.
-QKV_BF16_TARGET inline void mask_beyond(float* s, int64_t nvec, int64_t n) {
+QKV_BF16_TARGET inline void MaskBeyond(float* s, int64_t nvec, int64_t n) {
   const __m512 ninf = _mm512_set1_ps(kNegInf);
   for (int64_t v = std::max<int64_t>(0, n / 16); v < nvec; ++v) {
     const int64_t live = std::clamp<int64_t>(n - v * 16, 0, 16);
@@ -189,11 +191,12 @@ QKV_BF16_TARGET inline void mask_beyond(float* s, int64_t nvec, int64_t n) {
 // the max did not grow), weights rounded to bf16 into pb (row stride kBS). With Dropout the
 // float32 weights are left in s for the caller to scale and round. The rows are independent, so
 // their reductions and exponentials interleave.
-template <int M, bool Dropout>
-QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float c, float* m, float* l, float* alpha, uint16_t* pb) {
+template <int64_t M, bool Dropout>
+QKV_BF16_TARGET void OnlineSoftmaxBlock(float* s, int64_t nvec, float c, float* m, float* l, float* alpha,
+                                        uint16_t* pb) {
   alignas(64) float diff[16] = {};
   float muse[M];
-  for (int r = 0; r < M; ++r) {
+  for (int64_t r = 0; r < M; ++r) {
     const float* sr = s + r * kBS;
     __m512 mx0 = _mm512_load_ps(sr), mx1 = mx0;
     for (int64_t v = 1; v + 1 < nvec; v += 2) {
@@ -206,15 +209,15 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float c, float* m, fl
     diff[r] = m[r] - muse[r];
     m[r] = mnew;
   }
-  _mm512_store_ps(diff, exp2_ps(_mm512_load_ps(diff)));
-  for (int r = 0; r < M; ++r) {
+  _mm512_store_ps(diff, Exp2(_mm512_load_ps(diff)));
+  for (int64_t r = 0; r < M; ++r) {
     float* sr = s + r * kBS;
     const __m512 vm = _mm512_set1_ps(muse[r]), vc = _mm512_set1_ps(c);
     __m512 sum0 = _mm512_setzero_ps(), sum1 = _mm512_setzero_ps();
     int64_t v = 0;
     for (; v + 2 <= nvec; v += 2) {
-      const __m512 e0 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
-      const __m512 e1 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + (v + 1) * 16), vc, vm));
+      const __m512 e0 = Exp2(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
+      const __m512 e1 = Exp2(_mm512_fmsub_ps(_mm512_load_ps(sr + (v + 1) * 16), vc, vm));
       sum0 = _mm512_add_ps(sum0, e0);
       sum1 = _mm512_add_ps(sum1, e1);
       if constexpr (Dropout) {
@@ -225,7 +228,7 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float c, float* m, fl
       }
     }
     if (v < nvec) {
-      const __m512 e0 = exp2_ps(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
+      const __m512 e0 = Exp2(_mm512_fmsub_ps(_mm512_load_ps(sr + v * 16), vc, vm));
       sum0 = _mm512_add_ps(sum0, e0);
       if constexpr (Dropout)
         _mm512_store_ps(sr + v * 16, e0);
@@ -237,20 +240,8 @@ QKV_BF16_TARGET void softmax_block(float* s, int64_t nvec, float c, float* m, fl
   }
 }
 
-template <bool Dropout>
-QKV_BF16_TARGET void softmax_rows(int64_t mr, float* s, int64_t nvec, float c, float* m, float* l, float* alpha,
-                                  uint16_t* pb) {
-  switch (mr) {
-    case 1: softmax_block<1, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-    case 2: softmax_block<2, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-    case 3: softmax_block<3, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-    case 4: softmax_block<4, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-    case 5: softmax_block<5, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-    default: softmax_block<6, Dropout>(s, nvec, c, m, l, alpha, pb); break;
-  }
-}
-
-QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, int64_t qb) {
+// Query block qb of head bh: the sweep of forward_sweep with bf16 products, then finish_rows.
+QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t qb) {
   const FlashDims& dm = J.dm;
   const FlashMask& mask = *J.mask;
   const int64_t H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
@@ -265,77 +256,49 @@ QKV_BF16_TARGET void bf16_item(const Bf16Job& J, Bf16Scratch& sc, int64_t bh, in
     const uint16_t* src = J.q.row(b, h, i0 + r);
     uint32_t* dst = sc.qp.data() + r * d2;
     std::memcpy(dst, src, sizeof(uint16_t) * static_cast<size_t>(d & ~int64_t{1}));
-    if (d & 1) dst[d2 - 1] = pair(src[d - 1], 0);
-  }
-  int64_t kmax = 0;
-  for (int64_t r = 0; r < rows; ++r) {
-    sc.kend[r] = key_end(mask, Lk, b, i0 + r);
-    kmax = std::max(kmax, sc.kend[r]);
-    sc.m[r] = kNegInf;
-    sc.l[r] = 0.0f;
+    if (d & 1) dst[d2 - 1] = Pair(src[d - 1], 0);
   }
   // No clearing of o: the first key step (j0 = 0) writes every row of each micro tile that
   // runs, and a micro tile skipped there has only rows without visible keys (l = 0, o unread).
-  for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
-    const int64_t nk = std::min(kBS, Lk - j0);
-    for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-      const int64_t mr = std::min(kMR, rows - r0);
-      int64_t lo = Lk, hi = 0;
-      for (int64_t r = r0; r < r0 + mr; ++r) {
-        lo = std::min(lo, sc.kend[r]);
-        hi = std::max(hi, sc.kend[r]);
-      }
-      if (hi <= j0) continue;
-      const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, 16);
-      const uint32_t* qrows = sc.qp.data() + r0 * d2;
-      const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
-      if (scale_in_tile)
-        score_tile<true>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
-      else
-        score_tile<false>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
-      for (int64_t r = 0; r < mr; ++r) {
-        float* srow = sc.s.p + r * kBS;
-        const int64_t ke = sc.kend[r0 + r];
-        if (general || lo < j0 + nvec * 16) mask_beyond(srow, nvec, ke - j0);
-        if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
-      }
+  auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo) {
+    const int64_t nvec = ceil_div(nvis, 16);
+    const uint32_t* qrows = sc.qp.data() + r0 * d2;
+    const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
+    if (scale_in_tile)
+      ScoreTile<true>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
+    else
+      ScoreTile<false>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
+    for (int64_t r = 0; r < mr; ++r) {
+      float* srow = sc.s.p + r * kBS;
+      const int64_t ke = sc.kend[r0 + r];
+      if (general || lo < j0 + nvec * 16) MaskBeyond(srow, nvec, ke - j0);
+      if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
+    }
+    with_count<kMR>(mr, [&](auto m) {
+      constexpr int64_t M = decltype(m)::value;
       if (!dropout) {
-        softmax_rows<false>(mr, sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
-      } else {
-        softmax_rows<true>(mr, sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
-        for (int64_t r = 0; r < mr; ++r) {
-          dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, sc.z.data());
-          float* srow = sc.s.p + r * kBS;
-          for (int64_t j = 0; j < nvec * 16; ++j) srow[j] = j < nvis ? srow[j] * sc.z[static_cast<size_t>(j)] : 0.0f;
-          for (int64_t v = 0; v < nvec; ++v)
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc.pb.data() + r * kBS + v * 16),
-                                (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(srow + v * 16)));
-        }
+        OnlineSoftmaxBlock<M, false>(sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+        return;
       }
-      pv_tile(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
-              sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
-    }
-  }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* dst = J.out + (bh * Lq + i0 + r) * dv;
-    const float l = sc.l[r];
-    if (l > 0.0f) {
-      const __m512 inv = _mm512_set1_ps(1.0f / l);
-      const float* src = sc.o.p + r * dvp;
-      for (int64_t cc = 0; cc < dv; cc += 16) {
-        const __mmask16 live = cc + 16 <= dv ? __mmask16(0xffff) : __mmask16((1u << (dv - cc)) - 1u);
-        _mm512_mask_storeu_ps(dst + cc, live, _mm512_mul_ps(_mm512_load_ps(src + cc), inv));
+      OnlineSoftmaxBlock<M, true>(sc.s.p, nvec, csoft, sc.m + r0, sc.l + r0, sc.alpha + r0, sc.pb.data());
+      for (int64_t r = 0; r < M; ++r) {
+        dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, sc.z.data());
+        float* srow = sc.s.p + r * kBS;
+        for (int64_t j = 0; j < nvec * 16; ++j) srow[j] = j < nvis ? srow[j] * sc.z[static_cast<size_t>(j)] : 0.0f;
+        for (int64_t v = 0; v < nvec; ++v)
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(sc.pb.data() + r * kBS + v * 16),
+                              (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(srow + v * 16)));
       }
-      J.lse[bh * Lq + i0 + r] = (sc.m[r] + std::log2(l)) * kLn2;
-    } else {
-      std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
-      J.lse[bh * Lq + i0 + r] = kNegInf;
-    }
-  }
+    });
+    GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
+           sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
+  };
+  forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kend, sc.m, sc.l, step);
+  finish_rows(rows, sc.o.p, dvp, sc.m, sc.l, dv, J.out + (bh * Lq + i0) * dv, J.lse + bh * Lq + i0);
 }
 
 // Packs K (pairs along d) and V (pairs along keys) of head bh.
-QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t bh) {
+QKV_BF16_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
   const FlashDims& dm = J.dm;
   const int64_t b = bh / dm.H, h = bh % dm.H, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
   const int64_t tail = Lk % kBK;  // keys of the last panel beyond Lk stay 0
@@ -358,13 +321,13 @@ QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t b
     for (; p < full; ++p)
       for (int t = 0; t < 16; ++t) std::memcpy(panel + p * kBK + t, rows[t] + 2 * p, sizeof(uint32_t));
     if (d & 1)
-      for (int t = 0; t < 16; ++t) panel[full * kBK + t] = pair(rows[t][d - 1], 0);
+      for (int t = 0; t < 16; ++t) panel[full * kBK + t] = Pair(rows[t][d - 1], 0);
   }
   for (; j < Lk; ++j) {
     const uint16_t* src = J.k.row(b, h, j);
     uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
     for (int64_t p = 0; p < full; ++p) std::memcpy(panel + p * kBK, src + 2 * p, sizeof(uint32_t));
-    if (d & 1) panel[full * kBK] = pair(src[d - 1], 0);
+    if (d & 1) panel[full * kBK] = Pair(src[d - 1], 0);
   }
   for (int64_t t = 0; t < J.lk2; ++t) {
     const uint16_t* v0 = J.v.row(b, h, 2 * t);
@@ -377,13 +340,13 @@ QKV_BF16_TARGET void bf16_pack_head(const Bf16Job& J, Bf16Scratch& sc, int64_t b
         const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v1 + cc)));
         _mm512_storeu_si512(dst + cc, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
       }
-    for (; cc < dvp; ++cc) dst[cc] = cc < dv ? pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
+    for (; cc < dvp; ++cc) dst[cc] = cc < dv ? Pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
   }
 }
 
-void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
-                    const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
-  Bf16Job J;
+void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k, const FlashInBf16& v,
+                   const FlashMask& mask, float* out, float* lse) {
+  Job J;
   J.dm = dm;
   J.c = scale * kLog2e;
   J.q = q;
@@ -399,82 +362,101 @@ void forward_native(const FlashDims& dm, float scale, const FlashInBf16& q, cons
   J.lk2 = (dm.Lk + 1) / 2;
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
-  thread_local PassState<Bf16Scratch> state;
-  PassState<Bf16Scratch>& st = state;
+  thread_local PassState<Scratch> state;
+  PassState<Scratch>& st = state;
   query_block_costs(dm, mask, kQB, kBK, st.cost);
   const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
-  std::vector<Bf16Scratch>& scratch = st.scratch;
+  std::vector<Scratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
-    Bf16Scratch& sc = scratch[static_cast<size_t>(w)];
-    grow(sc.kt, std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16);
-    grow(sc.vp, (J.lk2 + kBK) * J.dvp + 16);
-    grow(sc.qp, kQB * J.d2 + 16);
-    grow(sc.pb, kMR * kBS);
+    Scratch& sc = scratch[static_cast<size_t>(w)];
+    Grow(sc.kt, std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16);
+    Grow(sc.vp, (J.lk2 + kBK) * J.dvp + 16);
+    Grow(sc.qp, kQB * J.d2 + 16);
+    Grow(sc.pb, kMR * kBS);
     sc.o.reserve(kQB * J.dvp);
     sc.s.reserve(kMR * kBS);
-    grow(sc.z, kBS);
+    Grow(sc.z, kBS);
   }
   parallel_workers(workers, [&](int w, int) {
-    Bf16Scratch& sc = scratch[static_cast<size_t>(w)];
+    Scratch& sc = scratch[static_cast<size_t>(w)];
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
       const int64_t bh = it / J.nqb, qb = it % J.nqb;
       if (bh != cur) {
-        bf16_pack_head(J, sc, bh);
+        PackHead(J, sc, bh);
         cur = bh;
       }
-      bf16_item(J, sc, bh, qb);
+      ForwardItem(J, sc, bh, qb);
     }
   });
 }
 
-// Widens a (B, H, L, w) bf16 view to a contiguous float32 buffer.
-std::vector<float> widen(const FlashDims& dm, const FlashInBf16& x, int64_t L, int64_t w) {
-  std::vector<float> out(static_cast<size_t>(dm.B * dm.H * L * w));
-  for (int64_t b = 0; b < dm.B; ++b)
-    for (int64_t h = 0; h < dm.H; ++h)
-      for (int64_t i = 0; i < L; ++i) {
-        const uint16_t* src = x.row(b, h, i);
-        float* dst = out.data() + ((b * dm.H + h) * L + i) * w;
-        for (int64_t c = 0; c < w; ++c) dst[c] = bf16::to_float(src[c]);
-      }
-  return out;
-}
+#endif  // QKV_FLASH_BF16_NATIVE
 
-}  // namespace
-
-namespace {
-std::atomic<bool> g_allow_native{true};
-}  // namespace
-
-bool flash_bf16_native() {
-#if defined(__x86_64__) || defined(__i386__)
-  static const bool native = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") != 0;
-  }();
-  return native && g_allow_native.load();
-#else
-  return false;
-#endif
-}
-
-void flash_bf16_allow_native(bool allow) { g_allow_native.store(allow); }
-
-void flash_forward_bf16(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
-                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
-  if (dm.B * dm.H * dm.Lq == 0) return;
-  if (flash_bf16_native()) {
-    forward_native(dm, scale, q, k, v, mask, out, lse);
-    return;
-  }
-  const std::vector<float> qf = widen(dm, q, dm.Lq, dm.d), kf = widen(dm, k, dm.Lk, dm.d),
-                           vf = widen(dm, v, dm.Lk, dm.dv);
+// q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
+void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
+                    const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  std::vector<float> qf(static_cast<size_t>(dm.B * dm.H * dm.Lq * dm.d)),
+      kf(static_cast<size_t>(dm.B * dm.H * dm.Lk * dm.d)), vf(static_cast<size_t>(dm.B * dm.H * dm.Lk * dm.dv));
+  widen(dm, q, dm.Lq, dm.d, qf.data());
+  widen(dm, k, dm.Lk, dm.d, kf.data());
+  widen(dm, v, dm.Lk, dm.dv, vf.data());
   auto view = [&](const std::vector<float>& x, int64_t L, int64_t w) {
     return FlashIn{x.data(), dm.H * L * w, L * w, w};
   };
   flash_forward(dm, scale, view(qf, dm.Lq, dm.d), view(kf, dm.Lk, dm.d), view(vf, dm.Lk, dm.dv), mask, out, lse);
 }
 
+}  // namespace
+
+// Whether this target has the native kernel and the CPU the instructions it needs.
+bool NativeBf16Impl() {
+#if QKV_FLASH_BF16_NATIVE
+  static const bool cpu_has_bf16 = cpu_info().avx512_bf16;
+  return cpu_has_bf16;
+#else
+  return false;
+#endif
+}
+
+void ForwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const FlashInBf16& q,
+                     const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  QKV_CHECK(kernel == Bf16Kernel::widened || NativeBf16Impl(), "flash_forward_bf16_with: kernel is native but ",
+            "this CPU (SIMD target ", hwy::TargetName(HWY_TARGET), ") has no AVX512-BF16 kernel; expected widened");
+  if (dm.B * dm.H * dm.Lq == 0) return;
+#if QKV_FLASH_BF16_NATIVE
+  if (kernel == Bf16Kernel::native) {
+    ForwardNative(dm, scale, q, k, v, mask, out, lse);
+    return;
+  }
+#endif
+  ForwardWidened(dm, scale, q, k, v, mask, out, lse);
+}
+
+}  // namespace HWY_NAMESPACE
 }  // namespace qkv::kernels
+HWY_AFTER_NAMESPACE();
+
+#if HWY_ONCE
+namespace qkv::kernels {
+
+HWY_EXPORT(NativeBf16Impl);
+HWY_EXPORT(ForwardBf16Impl);
+
+bool flash_bf16_native() { return HWY_DYNAMIC_DISPATCH(NativeBf16Impl)(); }
+
+void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float scale, const FlashInBf16& q,
+                             const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out,
+                             float* lse) {
+  HWY_DYNAMIC_DISPATCH(ForwardBf16Impl)(kernel, dims, scale, q, k, v, mask, out, lse);
+}
+
+void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
+                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  flash_forward_bf16_with(flash_bf16_native() ? Bf16Kernel::native : Bf16Kernel::widened, dims, scale, q, k, v, mask,
+                          out, lse);
+}
+
+}  // namespace qkv::kernels
+#endif

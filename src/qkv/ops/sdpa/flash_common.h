@@ -1,18 +1,26 @@
 // Helpers shared by the fused attention kernels (flash_f32.cpp, flash_bf16.cpp): the key range a
-// query row may see, dropout decisions, per-worker scratch and cost-balanced work splits.
+// query row may see, dropout decisions, per-worker scratch and cost-balanced work splits, the
+// compile-time dispatch on a tile's row count, the online-softmax sweep of a query block and its
+// finish (out = o / l and the saved lse), and the bf16 → float32 widening of an operand.
+// The sweep and the dispatch are always inlined, so they take the SIMD target of the kernel that
+// calls them (Highway's per-target namespaces, the AVX512-BF16 micro-kernels).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
+#include "qkv/core/bf16.h"
 #include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/core/tensor.h"
 #include "qkv/ops/sdpa/flash.h"
+#include "qkv/ops/sdpa/sdpa_dropout.h"
 
 namespace qkv::kernels::flash {
 
@@ -50,8 +58,7 @@ inline void apply_general(const FlashMask& m, int64_t b, int64_t h, int64_t i, i
 inline void dropout_factors(const FlashMask& m, int64_t bh, int64_t Lq, int64_t Lk, int64_t i, int64_t j0, int64_t n,
                             float* z) {
   const float keep_scale = m.dropout_p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - m.dropout_p));
-  uint64_t base = (static_cast<uint64_t>(bh) * static_cast<uint64_t>(Lq) + static_cast<uint64_t>(i)) *
-                      static_cast<uint64_t>(Lk) + static_cast<uint64_t>(j0);
+  const uint64_t base = sdpa_dropout_counter(bh, i, j0, Lq, Lk);
   for (int64_t j = 0; j < n; ++j)
     z[j] = counter_uniform(m.dropout_seed, base + static_cast<uint64_t>(j)) < m.dropout_p ? 0.0f : keep_scale;
 }
@@ -70,12 +77,6 @@ inline void split_by_cost(const std::vector<double>& cost, int workers, std::vec
     acc += cost[static_cast<size_t>(i)];
     while (w < workers && acc >= total * w / workers) bounds[static_cast<size_t>(w++)] = i + 1;
   }
-}
-
-inline std::vector<int64_t> split_by_cost(const std::vector<double>& cost, int workers) {
-  std::vector<int64_t> bounds;
-  split_by_cost(cost, workers, bounds);
-  return bounds;
 }
 
 // Work items (b·H + h, query block of block_rows rows), in that order, each costing its rows ×
@@ -128,5 +129,77 @@ struct Floats {
     capacity = n;
   }
 };
+
+// Calls fn(integral_constant<N>) for the run-time n in 1..Max (Max when n > Max): a tile's row
+// or vector count as a template argument, so its accumulators stay in registers.
+template <int64_t Max, int64_t N = 1, class Fn>
+[[gnu::always_inline]] inline void with_count(int64_t n, Fn&& fn) {
+  if constexpr (N < Max) {
+    if (n == N) return fn(std::integral_constant<int64_t, N>());
+    return with_count<Max, N + 1>(n, fn);
+  } else {
+    fn(std::integral_constant<int64_t, N>());
+  }
+}
+
+// The online-softmax sweep of one query block: rows i0 .. i0 + rows of batch b (kend, m, l hold
+// one entry per row). Sets each row's key end, m = −inf and l = 0, then walks the keys KS at a
+// time and, within each key step, the rows MR at a time; for each micro tile with a key that
+// one of its rows sees it calls step(r0, mr, j0, nk, nvis, lo): rows r0 .. r0 + mr, keys j0 ..
+// j0 + nk of the step, nvis of them seen by some row, lo the smallest key end of the rows.
+// Micro tiles whose rows are all past their last visible key are skipped.
+template <int64_t MR, int64_t KS, class Step>
+[[gnu::always_inline]] inline void forward_sweep(const FlashMask& mask, int64_t Lk, int64_t b, int64_t i0,
+                                                 int64_t rows, int64_t* kend, float* m, float* l, Step&& step) {
+  int64_t kmax = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    kend[r] = key_end(mask, Lk, b, i0 + r);
+    kmax = std::max(kmax, kend[r]);
+    m[r] = kNegInf;
+    l[r] = 0.0f;
+  }
+  for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += KS) {
+    const int64_t nk = std::min(KS, Lk - j0);
+    for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+      const int64_t mr = std::min(MR, rows - r0);
+      int64_t lo = Lk, hi = 0;
+      for (int64_t r = r0; r < r0 + mr; ++r) {
+        lo = std::min(lo, kend[r]);
+        hi = std::max(hi, kend[r]);
+      }
+      if (hi <= j0) continue;  // every row of this micro tile is past its last visible key
+      step(r0, mr, j0, nk, std::min(nk, hi - j0), lo);
+    }
+  }
+}
+
+// The end of the sweep for rows 0 .. rows of a block: out row r (dv wide, row stride dv) = o row
+// r (row stride ldo) / l[r] and lse[r] = (m[r] + log2 l[r])·ln 2, with m in the log2 domain; a
+// row with no visible key (l = 0) gets out 0 and lse −inf.
+inline void finish_rows(int64_t rows, const float* o, int64_t ldo, const float* m, const float* l, int64_t dv,
+                        float* out, float* lse) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* dst = out + r * dv;
+    if (l[r] > 0.0f) {
+      const float inv = 1.0f / l[r];
+      for (int64_t c = 0; c < dv; ++c) dst[c] = o[r * ldo + c] * inv;
+      lse[r] = (m[r] + std::log2(l[r])) * kLn2;
+    } else {
+      std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
+      lse[r] = kNegInf;
+    }
+  }
+}
+
+// Widens a (B, H, L, w) bfloat16 view into out, contiguous float32 (B, H, L, w).
+inline void widen(const FlashDims& dm, const FlashInBf16& x, int64_t L, int64_t w, float* out) {
+  for (int64_t b = 0; b < dm.B; ++b)
+    for (int64_t h = 0; h < dm.H; ++h)
+      for (int64_t i = 0; i < L; ++i) {
+        const uint16_t* src = x.row(b, h, i);
+        float* dst = out + ((b * dm.H + h) * L + i) * w;
+        for (int64_t c = 0; c < w; ++c) dst[c] = bf16::to_float(src[c]);
+      }
+}
 
 }  // namespace qkv::kernels::flash

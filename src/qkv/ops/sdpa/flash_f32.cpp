@@ -12,6 +12,8 @@
 // scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
 // output rescaled by 2^(m_old − m_new), exactly 1 when the max did not grow) and O += P·V run
 // back to back, so the key/value block is reused by every micro tile while it sits in L1/L2.
+// The sweep over key steps and micro tiles and its finish (out = o / l, lse) are flash_common.h's
+// forward_sweep and finish_rows, shared with the bf16 kernel.
 // Causal and valid-length limits: a micro tile computes only the key vectors some of its rows
 // can see; tiles entirely past their rows' limits are skipped.
 // Backward: work items are (batch·head, 64-key block), split over the workers by cost, so both
@@ -23,7 +25,6 @@
 #include <hwy/highway.h>
 
 #include <cstring>
-#include <type_traits>
 
 #include "qkv/core/parallel.h"
 #include "qkv/ops/sdpa/flash.h"
@@ -70,17 +71,6 @@ HWY_INLINE VF Exp2(VF x) {
   p = hn::MulAdd(p, f, hn::Set(df, 1.0f));
   const VF two_n = hn::BitCast(df, hn::ShiftLeft<23>(hn::Add(n, hn::Set(di, 127))));
   return hn::Mul(p, two_n);
-}
-
-// Calls fn(integral_constant<M>) for the runtime m in 1..kMR.
-template <int64_t M = 1, class Fn>
-HWY_INLINE void WithRows(int64_t m, Fn&& fn) {
-  if constexpr (M < kMR) {
-    if (m == M) return fn(std::integral_constant<int64_t, M>());
-    return WithRows<M + 1>(m, fn);
-  } else {
-    fn(std::integral_constant<int64_t, M>());
-  }
 }
 
 // s[MR][NV·kL] (row stride lds) = c · a[MR rows, depth] · bt[depth][kBK]   (bt: a packed Kᵀ panel, aligned)
@@ -152,7 +142,7 @@ HWY_INLINE void TileTN(const float* HWY_RESTRICT a, int64_t lda, int64_t n, cons
 void GemmNN(int64_t rows, int64_t width, const float* p, int64_t ldp, int64_t n, const float* x, int64_t ldx, float* o,
             int64_t ldo, const float* alpha) {
   for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-    WithRows(std::min(kMR, rows - r0), [&](auto mr) {
+    with_count<kMR>(std::min(kMR, rows - r0), [&](auto mr) {
       constexpr int64_t MR = decltype(mr)::value;
       const float* al = alpha ? alpha + r0 : nullptr;
       int64_t c0 = 0;
@@ -172,7 +162,7 @@ void GemmNN(int64_t rows, int64_t width, const float* p, int64_t ldp, int64_t n,
 void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n, const float* x, int64_t ldx, float* o,
             int64_t ldo) {
   for (int64_t j0 = 0; j0 < cols; j0 += kMR) {
-    WithRows(std::min(kMR, cols - j0), [&](auto jr) {
+    with_count<kMR>(std::min(kMR, cols - j0), [&](auto jr) {
       constexpr int64_t JR = decltype(jr)::value;
       int64_t c0 = 0;
       for (; c0 + kNV * kL <= width; c0 += kNV * kL)
@@ -191,7 +181,7 @@ void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n,
 // keys, from consecutive Kᵀ panels starting at bt.
 HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda, const float* bt, int64_t depth,
                           float c, float* s, int64_t lds) {
-  WithRows(mr, [&](auto m) {
+  with_count<kMR>(mr, [&](auto m) {
     constexpr int64_t MR = decltype(m)::value;
     for (int64_t v0 = 0; v0 < nvec; v0 += kNV, bt += depth * kBK, s += kBK) {
       switch (std::min(kNV, nvec - v0)) {
@@ -364,59 +354,32 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
       const int64_t ldv = dvp != dv ? dvp : v.si;
       const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       const float* qrows = q.row(b, h, i0);
-      int64_t kmax = 0;
-      for (int64_t r = 0; r < rows; ++r) {
-        sc.kend[static_cast<size_t>(r)] = key_end(mask, Lk, b, i0 + r);
-        kmax = std::max(kmax, sc.kend[static_cast<size_t>(r)]);
-        sc.m.p[r] = kNegInf;
-        sc.l.p[r] = 0.0f;
-      }
       std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
-      for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += kBS) {
-        const int64_t nk = std::min(kBS, Lk - j0);
-        for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-          const int64_t mr = std::min(kMR, rows - r0);
-          int64_t lo = Lk, hi = 0;
-          for (int64_t r = r0; r < r0 + mr; ++r) {
-            lo = std::min(lo, sc.kend[static_cast<size_t>(r)]);
-            hi = std::max(hi, sc.kend[static_cast<size_t>(r)]);
+      auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo) {
+        const int64_t nvec = ceil_div(nvis, kL);
+        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + (j0 / kBK) * d * kBK, d, c, sc.s.p, kBS);
+        if (general || lo < j0 + nvec * kL) {
+          for (int64_t r = 0; r < mr; ++r) {
+            float* srow = sc.s.p + r * kBS;
+            const int64_t ke = sc.kend[static_cast<size_t>(r0 + r)];
+            MaskBeyond(srow, nvec, j0, ke);
+            if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
           }
-          if (hi <= j0) continue;  // every row of this micro block is past its last visible key
-          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
-          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + (j0 / kBK) * d * kBK, d, c, sc.s.p, kBS);
-          if (general || lo < j0 + nvec * kL) {
-            for (int64_t r = 0; r < mr; ++r) {
-              float* srow = sc.s.p + r * kBS;
-              const int64_t ke = sc.kend[static_cast<size_t>(r0 + r)];
-              MaskBeyond(srow, nvec, j0, ke);
-              if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
-            }
-          }
-          WithRows(mr, [&](auto m) {
-            OnlineSoftmaxBlock<decltype(m)::value>(sc.s.p, kBS, nvec, sc.m.p + r0, sc.l.p + r0, sc.alpha.p + r0);
-          });
-          if (dropout) {
-            for (int64_t r = 0; r < mr; ++r) {
-              dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, z.data());
-              float* srow = sc.s.p + r * kBS;
-              for (int64_t j = 0; j < nvis; ++j) srow[j] *= z[static_cast<size_t>(j)];
-            }
-          }
-          GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
         }
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        float* dst = out + (bh * Lq + i0 + r) * dv;
-        const float l = sc.l.p[r];
-        if (l > 0.0f) {
-          const float inv = 1.0f / l;
-          for (int64_t cc = 0; cc < dv; ++cc) dst[cc] = sc.o.p[r * dvp + cc] * inv;
-          lse[bh * Lq + i0 + r] = (sc.m.p[r] + std::log2(l)) * kLn2;
-        } else {
-          std::memset(dst, 0, sizeof(float) * static_cast<size_t>(dv));
-          lse[bh * Lq + i0 + r] = kNegInf;
+        with_count<kMR>(mr, [&](auto m) {
+          OnlineSoftmaxBlock<decltype(m)::value>(sc.s.p, kBS, nvec, sc.m.p + r0, sc.l.p + r0, sc.alpha.p + r0);
+        });
+        if (dropout) {
+          for (int64_t r = 0; r < mr; ++r) {
+            dropout_factors(mask, bh, Lq, Lk, i0 + r0 + r, j0, nvis, z.data());
+            float* srow = sc.s.p + r * kBS;
+            for (int64_t j = 0; j < nvis; ++j) srow[j] *= z[static_cast<size_t>(j)];
+          }
         }
-      }
+        GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
+      };
+      forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kend.data(), sc.m.p, sc.l.p, step);
+      finish_rows(rows, sc.o.p, dvp, sc.m.p, sc.l.p, dv, out + (bh * Lq + i0) * dv, lse + bh * Lq + i0);
     }
   });
 }

@@ -2,6 +2,7 @@
 #include "qkv/ops/sdpa/sdpa_bf16.h"
 
 #include "qkv/ops/sdpa/flash_adapter.h"
+#include "qkv/ops/sdpa/flash_common.h"
 #include "qkv/ops/sdpa/sdpa_fused.h"
 
 namespace qkv {
@@ -17,9 +18,13 @@ kernels::FlashInBf16 bf16_view(const Tensor<bf16>& t, Tensor<bf16>& keep) {
 }  // namespace
 
 TensorF widen_bf16(const Tensor<bf16>& t) {
+  QKV_CHECK(t.rank() == 4, "widen_bf16: argument 't' has shape ", shape_str(t.shape()), "; expected (B, H, L, w)");
   TensorF out(t.shape());
-  int64_t i = 0;
-  t.for_each_offset([&](int64_t off) { out[i++] = static_cast<float>(t.data()[off]); });
+  Tensor<bf16> keep;
+  kernels::FlashDims dm;
+  dm.B = t.dim(0);
+  dm.H = t.dim(1);
+  kernels::flash::widen(dm, bf16_view(t, keep), t.dim(2), t.dim(3), out.data());
   return out;
 }
 

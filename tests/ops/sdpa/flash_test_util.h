@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "gradcheck.h"
 #include "qkv/core/rng.h"
 #include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/ops/sdpa/sdpa_reference.h"
@@ -44,11 +45,8 @@ struct Case {
   }
 };
 
-inline TensorF randn(const Shape& shape, Rng& rng, double sd = 1.0) {
-  TensorF t(shape);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(rng.normal(0.0, sd));
-  return t;
-}
+// float32 draws of the shared test::randn (tests/support/gradcheck.h).
+inline TensorF randn(const Shape& shape, Rng& rng, double sd = 1.0) { return test::randn<float>(shape, rng, sd); }
 
 // A mask of the given kind for (B, H, Lq, Lk); valid lengths include 0 (fully masked rows).
 inline AttentionMask make_mask(MaskKind kind, int64_t B, int64_t H, int64_t Lq, int64_t Lk, Rng& rng) {
@@ -97,11 +95,11 @@ inline AttentionMask make_mask(MaskKind kind, int64_t B, int64_t H, int64_t Lq, 
 
 // The one reference (sdpa_reference.h) in float64 on the same inputs: out, lse, weights (always
 // computed) and the gradients for the upstream dout.
-struct Naive {
+struct ReferenceInFloat64 {
   TensorD out, lse, weights, dq, dk, dv;
 };
 
-inline Naive naive_attention(const TensorF& q, const TensorF& k, const TensorF& v, const TensorF& dout,
+inline ReferenceInFloat64 reference_in_float64(const TensorF& q, const TensorF& k, const TensorF& v, const TensorF& dout,
                              const AttentionMask& mask, const SdpaOptions& opt) {
   SdpaOptions o = opt;
   o.need_weights = true;

@@ -65,7 +65,7 @@ void run_bf16(const Case& c, bool through_api = true) {
   opt.dropout_p = c.dropout;
   opt.dropout_seed = 99;
   opt.need_weights = c.weights;
-  Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
+  ReferenceInFloat64 ref = reference_in_float64(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
   auto check = [&](const SdpaForward<float>& fwd) {
     expect_close(fwd.out, ref.out, 1.5e-2, "out");
     expect_close(fwd.lse, ref.lse, 1e-5, "lse");
@@ -115,7 +115,7 @@ TEST(FlashBf16, ExplicitScalesOfEitherSign) {
       SdpaOptions opt;
       opt.scale = scale;
       SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
-      Naive ref = naive_attention(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
+      ReferenceInFloat64 ref = reference_in_float64(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
       expect_close(fwd.out, ref.out, 1.5e-2, "out");
       expect_close(fwd.lse, ref.lse, 1e-5, "lse");
     }
@@ -131,7 +131,7 @@ TEST(FlashBf16, BackwardThroughTheFloat32Kernel) {
     AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
     auto fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, {});
     auto g = sdpa_backward(dout, to_bf16(q), to_bf16(k), to_bf16(v), fwd, mask, {});
-    Naive ref = naive_attention(q, k, v, dout, mask, {});
+    ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, {});
     expect_close(g.dq, ref.dq, 3e-2, "dq");
     expect_close(g.dk, ref.dk, 3e-2, "dk");
     expect_close(g.dv, ref.dv, 1e-5, "dv");

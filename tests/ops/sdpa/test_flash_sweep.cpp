@@ -28,7 +28,7 @@ void run_case(const Case& c, double rtol = 2e-5) {
   SdpaForward<float> fwd = sdpa_fused_forward(q, k, v, mask, opt);
   SdpaGrads<float> g = sdpa_fused_backward(dout, q, k, v, fwd, mask, opt);
   set_num_threads(saved);
-  Naive ref = naive_attention(q, k, v, dout, mask, opt);
+  ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, opt);
   expect_attention_close(fwd, g, ref, ref, c.weights, rtol, 4 * rtol);
 }
 
@@ -101,7 +101,7 @@ TEST(FlashSweep, FullyMaskedRowsGiveZerosAndZeroGradients) {
         EXPECT_EQ(g.dv.at({0, h, j, c}), 0.0f);
         if (j >= 10) EXPECT_EQ(g.dk.at({1, h, j, c}), 0.0f);  // keys past the length get no gradient
       }
-  Naive ref = naive_attention(q, k, v, dout, mask, opt);
+  ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, opt);
   expect_close(fwd.out, ref.out, 2e-5, "out");
   expect_close(g.dq, ref.dq, 1e-4, "dq");
 }
@@ -120,7 +120,7 @@ TEST(FlashSweep, StridedAndBroadcastInputs) {
   opt.scale = 0.3;
   auto fwd = sdpa_fused_forward(q, k, v, mask, opt);
   auto g = sdpa_fused_backward(dout, q, k, v, fwd, mask, opt);
-  Naive ref = naive_attention(q, k, v, dout, mask, opt);
+  ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, opt);
   expect_close(fwd.out, ref.out, 2e-5, "out");
   expect_close(g.dq, ref.dq, 1e-4, "dq");
   expect_close(g.dk, ref.dk, 1e-4, "dk");

@@ -33,7 +33,7 @@ TEST(FlashTargets, EveryCompiledTargetMatchesTheTwin) {
       auto fwd = sdpa_fused_forward(q, k, v, mask, opt);
       auto g = sdpa_fused_backward(dout, q, k, v, fwd, mask, opt);
       set_num_threads(saved);
-      Naive ref = naive_attention(q, k, v, dout, mask, opt);
+      ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, opt);
       expect_attention_close(fwd, g, ref, ref, c.weights, 2e-5, 1e-4);
     }
   }

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Before/after figures of `qkv bench attention` for two builds, measured in one run.
 
-Runs the two binaries alternately (before, after, before, after, …) with the same arguments and
+Runs the two binaries alternately (before, after, after, before, …) with the same arguments and
 keeps, per row and figure, the best of the rounds, so a disturbance on this shared machine hurts
 both sides alike. Prints each row's GFLOP/s for both builds and after/before.
 
@@ -56,7 +56,8 @@ def main() -> int:
     extra = [a for a in args.bench_args if a != "--"]
     best = {"before": {}, "after": {}}
     for r in range(args.rounds):
-        for name in ("before", "after"):
+        # Each build goes first in every other round, so neither always runs on a fresher machine.
+        for name in ("before", "after") if r % 2 == 0 else ("after", "before"):
             print(f"round {r + 1}/{args.rounds}: {name}", file=sys.stderr, flush=True)
             merge_best(best[name], run_once(getattr(args, name), extra))
     header = "  H     N    d causal |" + "|".join(f" {label:>8} before   after  ratio " for _, label in FIGURES)

@@ -20,7 +20,6 @@
 #include "qkv/core/rng.h"
 #include "qkv/core/tensor.h"
 #include "qkv/ops/sdpa/flash.h"
-#include "qkv/ops/sdpa/sdpa_dropout.h"
 
 namespace qkv::kernels::flash {
 
@@ -55,10 +54,14 @@ inline void apply_general(const FlashMask& m, int64_t b, int64_t h, int64_t i, i
 }
 
 // Dropout factor of weight (bh, i, j0 + j) for j < n: 0 when dropped, 1/(1−p) when kept.
+// The counter is sdpa_dropout_counter's (sdpa_dropout.h), written out: calling it here changed how
+// GCC 12 compiles the kernels' hot loops and cost them 4–8% (bench/compare_builds.py); the
+// harness's dropout case (tests/ops/sdpa/test_sdpa_harness.cpp) fails if the two ever differ.
 inline void dropout_factors(const FlashMask& m, int64_t bh, int64_t Lq, int64_t Lk, int64_t i, int64_t j0, int64_t n,
                             float* z) {
   const float keep_scale = m.dropout_p >= 1.0 ? 0.0f : static_cast<float>(1.0 / (1.0 - m.dropout_p));
-  const uint64_t base = sdpa_dropout_counter(bh, i, j0, Lq, Lk);
+  uint64_t base = (static_cast<uint64_t>(bh) * static_cast<uint64_t>(Lq) + static_cast<uint64_t>(i)) *
+                      static_cast<uint64_t>(Lk) + static_cast<uint64_t>(j0);
   for (int64_t j = 0; j < n; ++j)
     z[j] = counter_uniform(m.dropout_seed, base + static_cast<uint64_t>(j)) < m.dropout_p ? 0.0f : keep_scale;
 }

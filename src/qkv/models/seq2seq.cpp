@@ -1,9 +1,14 @@
 #include "qkv/models/seq2seq.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <map>
+#include <memory>
 
 #include "qkv/nn/additive_attention.h"
 #include "qkv/kernels/gemm.h"
+#include "qkv/io/input_file.h"
+#include "qkv/io/safetensors.h"
 
 namespace qkv::models {
 
@@ -259,5 +264,22 @@ void Seq2Seq<T>::collect_parameters(const std::string& prefix, nn::NamedParamete
 
 template class Seq2Seq<float>;
 template class Seq2Seq<double>;
+
+std::unique_ptr<Seq2Seq<float>> load_seq2seq(const std::string& dir, int64_t expected_vocab) {
+  const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
+  const std::string where = "load_seq2seq: '" + io::printable_path(path) + "'";
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec))
+    throw FileError(str(where, " does not exist; train with `qkv seq2seq --out ", io::printable_path(dir), "` first"));
+  io::SafeTensors file = io::read_safetensors(path);
+  // Names, shapes and finite values are checked before the model allocates anything.
+  const Seq2SeqConfig c = checked_seq2seq_config(file, expected_vocab);
+  Rng rng(0);
+  auto model = std::make_unique<Seq2Seq<float>>(c, rng);
+  std::map<std::string, TensorF> dict;
+  for (const auto& [name, shape] : c.parameter_shapes()) dict[name] = file.get_f32(name);
+  model->load_state_dict(dict);
+  return model;
+}
 
 }  // namespace qkv::models

@@ -1,8 +1,6 @@
 // Seq2SeqConfig: bounds, the parameter shapes a config implies, and the checks a saved model
-// passes before the model is built, and the loader of a saved model.
-#include <filesystem>
+// passes before the model is built (no model code: the fuzz targets link this file alone).
 #include <map>
-#include <memory>
 #include <string>
 
 #include "qkv/io/input_file.h"
@@ -80,23 +78,6 @@ Seq2SeqConfig checked_seq2seq_config(const io::SafeTensors& file, int64_t expect
     if (!known) throw FileError(str(where, ": unexpected tensor '", name, "'"));
   }
   return c;
-}
-
-std::unique_ptr<Seq2Seq<float>> load_seq2seq(const std::string& dir, int64_t expected_vocab) {
-  const std::string path = (std::filesystem::path(dir) / "model.safetensors").string();
-  const std::string where = "load_seq2seq: '" + io::printable_path(path) + "'";
-  std::error_code ec;
-  if (!std::filesystem::exists(path, ec))
-    throw FileError(str(where, " does not exist; train with `qkv seq2seq --out ", io::printable_path(dir), "` first"));
-  io::SafeTensors file = io::read_safetensors(path);
-  // Names, shapes and finite values are checked before the model allocates anything.
-  const Seq2SeqConfig c = checked_seq2seq_config(file, expected_vocab);
-  Rng rng(0);
-  auto model = std::make_unique<Seq2Seq<float>>(c, rng);
-  std::map<std::string, TensorF> dict;
-  for (const auto& [name, shape] : c.parameter_shapes()) dict[name] = file.get_f32(name);
-  model->load_state_dict(dict);
-  return model;
 }
 
 }  // namespace qkv::models

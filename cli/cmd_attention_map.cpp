@@ -1,6 +1,5 @@
 // `qkv attention-map CHECKPOINT --index I | --image PNG`: the input with the class token's
 // attention overlaid (white = attended): the last block per head and the rollout across blocks.
-#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -31,7 +30,7 @@ int run(const MapOptions& o) {
   if (!o.save_input.empty()) qkv::pictures::write_png(o.save_input, input.gray);
   const auto maps = qkv::models::vit_attention_maps(*model, input.pixels.data());
   qkv::pictures::write_png(o.output, qkv::demos::render_vit_attention_picture(input, maps, o.scale));
-  const int64_t best = std::max_element(maps.probs.begin(), maps.probs.end()) - maps.probs.begin();
+  const int64_t best = maps.best_class();
   std::printf("predicted: %s (%.4f)\n", qkv::demos::class_name(best, c.classes).c_str(),
               maps.probs[static_cast<size_t>(best)]);
   std::printf("wrote %s\n", o.output.c_str());

@@ -1,6 +1,5 @@
 #include "qkv/demos/vit_attention_picture.h"
 
-#include <algorithm>
 #include <cstdio>
 
 #include "qkv/data/fashion_mnist.h"
@@ -18,7 +17,7 @@ pictures::Image render_vit_attention_picture(const VitInput& input, const models
   QKV_CHECK(!maps.probs.empty(), "render_vit_attention_picture: argument 'maps' has no class probabilities");
   const int G = static_cast<int>(maps.grid);
   const int64_t classes = static_cast<int64_t>(maps.probs.size());
-  const int64_t best = std::max_element(maps.probs.begin(), maps.probs.end()) - maps.probs.begin();
+  const int64_t best = maps.best_class();
   pictures::OverlayOptions overlay;
   std::vector<pictures::ImagePanel> panels;
   panels.push_back({"input", input.gray});

@@ -9,6 +9,7 @@
 //   probs     (classes,) softmax of the logits (models/vit_predict.h)
 #pragma once
 
+#include <algorithm>
 #include <vector>
 
 #include "qkv/models/vit.h"
@@ -20,6 +21,11 @@ struct VitAttentionMaps {
   std::vector<std::vector<float>> heads;
   std::vector<float> rollout;
   std::vector<float> probs;
+  // The predicted class: the first index of the largest probability (-1 when probs is empty).
+  int64_t best_class() const {
+    if (probs.empty()) return -1;
+    return std::max_element(probs.begin(), probs.end()) - probs.begin();
+  }
 };
 
 // image: (C, S, S) normalised pixels (see data::normalize_pixels). Runs a batch-1 forward with the

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/data/fashion_mnist.h"
+#include "qkv/train/distributed.h"
 #include "qkv/train/vit_trainer.h"
 #include "vit_options.h"
 
@@ -68,6 +69,7 @@ qkv::cli::Command reg(
       app.add_flag("--no-progress{false}", o->progress, "No progress bar");
       return [o] {
         auto r = qkv::train::train_vit(*o, std::cerr);
+        if (!qkv::train::world().primary()) return 0;  // across MPI ranks rank 0 alone reports
         std::cout << "steps: " << r.steps << "\n";
         if (!r.finished) {
           std::cout << "stopped after epoch " << r.epochs.back().epoch << " of " << o->epochs

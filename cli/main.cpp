@@ -9,6 +9,7 @@
 #include "command.h"
 #include "qkv/core/error.h"
 #include "qkv/core/parallel.h"
+#include "qkv/train/distributed.h"
 #include "validators.h"
 
 namespace qkv::cli {
@@ -71,6 +72,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   CLI::App* ran = nullptr;
+  // An error on one rank of an MPI job ends every rank (train/distributed.h), after its message.
   try {
     if (threads > 0) qkv::set_num_threads(threads);
     for (auto& [sub, run] : runners)
@@ -80,22 +82,22 @@ int main(int argc, char** argv) {
       }
   } catch (const qkv::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 2;
+    return qkv::train::end_job_after_error(2);
   } catch (const std::bad_alloc&) {
     std::cerr << "error: out of memory in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
               << "; the sizes these options ask for do not fit in this machine's memory: use smaller ones\n";
-    return 2;
+    return qkv::train::end_job_after_error(2);
   } catch (const std::invalid_argument& e) {
     std::cerr << "error: a value is not a valid number in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
               << " (" << e.what() << ")\n";
-    return 2;
+    return qkv::train::end_job_after_error(2);
   } catch (const std::out_of_range& e) {
     std::cerr << "error: a value is out of range in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
               << " (" << e.what() << ")\n";
-    return 2;
+    return qkv::train::end_job_after_error(2);
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return 1;
+    return qkv::train::end_job_after_error(1);
   }
   return 0;
 }

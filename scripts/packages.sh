@@ -12,6 +12,7 @@ QKV_PACKAGES=(
   pybind11-dev python3-dev python3-numpy python3-pytest    # the Python module and its tests
   python3-torch                     # the test oracle and the speed peer
   libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS
+  libopenmpi-dev openmpi-bin        # data-parallel training across processes (mpirun -np N build/qkv train)
   dataset-fashion-mnist             # the ViT's data: /usr/share/datasets/fashion-mnist
   chromium                          # the explorer pages' tests open them in headless Chromium
 )

@@ -27,17 +27,28 @@ void ReplicaParameters::sum_gradients(int W) const {
     }
 }
 
-StepStats total_of(const std::vector<ShardStats>& shards, int W) {
-  double loss = 0;
-  StepStats total;
+StepStats total_of(const std::vector<ShardStats>& shards, int W, Communicator& comm) {
+  double sums[3] = {0, 0, 0};  // loss, correct, count: counts are exact in a double up to 2^53
   for (int w = 0; w < W; ++w) {
     const ShardStats& s = shards[static_cast<size_t>(w)];
-    loss += s.loss;
-    total.correct += s.correct;
-    total.count += s.count;
+    sums[0] += s.loss;
+    sums[1] += static_cast<double>(s.correct);
+    sums[2] += static_cast<double>(s.count);
   }
-  total.loss = loss / static_cast<double>(total.count);
+  comm.allreduce_sum(sums, 3);
+  StepStats total;
+  total.correct = static_cast<int64_t>(sums[1]);
+  total.count = static_cast<int64_t>(sums[2]);
+  total.loss = sums[0] / sums[2];
   return total;
+}
+
+std::pair<int64_t, int64_t> rank_rows(const Communicator& comm, int64_t n) {
+  const int64_t R = comm.size(), r = comm.rank();
+  QKV_CHECK(n >= R && n % R == 0, "data-parallel step: the global batch of ", n, " rows is ",
+            n < R ? "smaller than" : "not a multiple of", " the ", R,
+            " MPI ranks (mpirun -np); every rank takes an equal share: use a batch that is a multiple of ", R);
+  return {n * r / R, n * (r + 1) / R};
 }
 
 }  // namespace qkv::train

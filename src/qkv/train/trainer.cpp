@@ -3,9 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "qkv/core/parallel.h"
+#include "qkv/train/distributed.h"
 #include "qkv/train/progress.h"
 #include "qkv/train/run_files.h"
 #include "qkv/train/schedule.h"
@@ -48,8 +51,23 @@ std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
   std::ostringstream msg;
   msg << "epoch " << m.epoch << "/" << epochs << ": train loss " << m.train_loss << " acc " << m.train_accuracy;
   if (m.test_accuracy >= 0) msg << ", test loss " << m.test_loss << " acc " << m.test_accuracy;
-  msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s, " << format_duration(m.seconds);
+  msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s";
+  if (m.allreduce_seconds >= 0) msg << " (allreduce " << m.allreduce_seconds << " s)";
+  msg << ", " << format_duration(m.seconds);
   return msg.str();
+}
+
+// After rank 0 resumed: its parameters, optimizer state, step and epoch to every rank. Returns the epoch.
+int64_t broadcast_training_state(Communicator& comm, const nn::NamedParameters<float>& params, AdamW<float>& optimizer,
+                                 int64_t epoch) {
+  if (!comm.distributed()) return epoch;
+  int64_t position[2] = {epoch, optimizer.steps()};
+  comm.broadcast(position, 2);
+  broadcast_parameters(comm, params);
+  std::map<std::string, TensorF> state = optimizer.state_dict();  // the same keys, in the same order, on every rank
+  for (auto& [key, t] : state) comm.broadcast(t.data(), t.numel());
+  optimizer.load_state_dict(state, position[1]);
+  return position[0];
 }
 
 }  // namespace
@@ -61,6 +79,13 @@ void TrainerOptions::validate() const {
             "; expected a finite number >= 0 (0: off)");
   QKV_CHECK(stop_after >= 0, name, ": stop_after (--stop-after) is ", stop_after, "; expected >= 0 (0: never)");
   QKV_CHECK(!resume || !out_dir.empty(), name, ": --resume needs an output directory (--out)");
+  const int64_t ranks = world().size();
+  QKV_CHECK(batch_size <= 0 || batch_size >= ranks, name, ": ", batch_option, " ", batch_size,
+            " is smaller than the ", ranks, " MPI ranks (mpirun -np ", ranks,
+            "); every rank needs at least one row of each batch: use fewer ranks or a larger ", batch_option);
+  QKV_CHECK(batch_size <= 0 || batch_size % ranks == 0, name, ": ", batch_option, " ", batch_size,
+            " is not a multiple of the ", ranks, " MPI ranks (mpirun -np ", ranks,
+            "); the global batch is split evenly over the ranks: use a multiple of ", ranks);
 }
 
 std::string EpochMetrics::to_json() const {
@@ -75,6 +100,7 @@ std::string EpochMetrics::to_json() const {
     j["test_loss"] = test_loss;
     j["test_accuracy"] = test_accuracy;
   }
+  if (allreduce_seconds >= 0) j["allreduce_seconds"] = allreduce_seconds;
   return j.dump();
 }
 
@@ -83,28 +109,49 @@ Trainer::Trainer(TrainTask& task, const TrainerOptions& options)
   o_.validate();
 }
 
-TrainResult Trainer::run(std::ostream& log) {
+TrainResult Trainer::run(std::ostream& primary_log) {
+  Communicator& comm = world();
+  std::ostream quiet(nullptr);  // the other ranks' output goes nowhere
+  std::ostream& log = comm.primary() ? primary_log : quiet;
   const int64_t steps_per_epoch = o_.steps_per_epoch;
   const int64_t total_steps = steps_per_epoch * o_.epochs;
   int64_t start_epoch = 0;
   std::optional<RunFiles> files;
-  if (!o_.out_dir.empty()) {
+  if (!o_.out_dir.empty() && comm.primary()) {
     files.emplace(o_.out_dir);
     if (int n = files->remove_stale_temp_files())
       log << "removed " << n << " temporary file" << (n > 1 ? "s" : "") << " left in " << o_.out_dir
           << " by an interrupted run\n";
   }
   if (o_.resume) {
-    const std::string ck = files->checkpoint();
-    start_epoch = resume_from_checkpoint(ck, task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name).epoch;
+    if (comm.primary()) {
+      start_epoch =
+          resume_from_checkpoint(files->checkpoint(), task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name)
+              .epoch;
+      files->keep_metrics_up_to(start_epoch, log);
+    }
+    start_epoch = broadcast_training_state(comm, params_, optimizer_, start_epoch);
     task_.parameters_changed();
-    files->keep_metrics_up_to(start_epoch, log);
-    log << "resumed from " << ck << " at epoch " << start_epoch << " (step " << optimizer_.steps() << ")\n";
-  } else if (files) {
-    files->start_fresh();
+    if (files)
+      log << "resumed from " << files->checkpoint() << " at epoch " << start_epoch << " (step " << optimizer_.steps()
+        << ")\n";
+  } else {
+    if (files) files->start_fresh();
+    if (comm.distributed()) {
+      broadcast_parameters(comm, params_);
+      task_.parameters_changed();
+    }
+  }
+  if (comm.distributed()) {
+    int64_t P = 0;
+    for (auto& [name, p] : params_) P += p->grad.numel();
+    log << "data-parallel over " << comm.size() << " MPI ranks x " << num_threads() << " thread"
+        << (num_threads() > 1 ? "s" : "") << " each; gradients: " << P << " floats (" << static_cast<double>(P) * 4e-6
+        << " MB), allreduced in " << (P + kDefaultBucketFloats - 1) / kDefaultBucketFloats << " bucket(s) of at most "
+        << kDefaultBucketFloats * 4 / (1 << 20) << " MiB\n";
   }
 
-  ProgressBar bar(log, is_terminal(log), o_.progress);
+  ProgressBar bar(log, comm.primary() && is_terminal(log), o_.progress && comm.primary());
   TrainResult result;
   const auto run_start = Clock::now();
   int64_t samples_done = 0;
@@ -112,6 +159,7 @@ TrainResult Trainer::run(std::ostream& log) {
   const int64_t end_epoch = o_.stop_after > 0 ? std::min(o_.epochs, start_epoch + o_.stop_after) : o_.epochs;
   for (int64_t epoch = start_epoch; epoch < end_epoch; ++epoch) {
     const auto epoch_start = Clock::now();
+    const double allreduce_start = comm.allreduce_seconds();
     task_.begin_epoch(epoch);
     double loss_sum = 0;
     int64_t correct = 0, seen = 0;
@@ -144,6 +192,7 @@ TrainResult Trainer::run(std::ostream& log) {
     m.train_accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(seen, 1));
     m.lr = optimizer_.lr();
     m.images_per_second = static_cast<double>(seen) / std::max(seconds_since(epoch_start), 1e-9);
+    if (comm.distributed()) m.allreduce_seconds = comm.allreduce_seconds() - allreduce_start;
     if (o_.eval_each_epoch || epoch + 1 == o_.epochs) {
       if (auto ev = unless_diverged(o_, optimizer_.steps(), m.epoch, [&] { return task_.evaluate(); })) {
         m.test_loss = ev->loss;

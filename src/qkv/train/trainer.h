@@ -17,6 +17,14 @@
 // the run continues from <out_dir>/checkpoint.safetensors exactly as the uninterrupted one.
 // A diverged run (an error inside the model after the first step, a non-finite loss or
 // parameter) stops with a message naming --lr and --clip instead of writing NaN checkpoints.
+//
+// Across MPI ranks (`mpirun -np R`, train/distributed.h; the task's train::DataParallel splits
+// each global batch over the ranks and sums the gradients): every rank runs this loop on the same
+// parameters; rank 0 alone prints (progress, lines, `log`) and writes the run files, and its
+// parameters (after a resume: its parameters and optimizer state, read from its checkpoint) are
+// broadcast to the others before the first step, so a run may resume with any R. The task's
+// evaluation is called on every rank (it may use collectives). With batch_size set, validate()
+// refuses a global batch that is not a positive multiple of R, naming batch_option.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +55,8 @@ struct TrainerOptions {
   bool epoch_lines = true;      // one summary line per epoch
   bool eval_each_epoch = true;  // else only after the last epoch
   std::string run_config;       // JSON of the options that change results, compared on resume
+  int64_t batch_size = 0;       // the global batch, for the check against the MPI ranks (0: unchecked)
+  std::string batch_option = "--batch-size";  // the option that sets it, for messages
 
   // Throws qkv::Error naming the field (and the CLI option) that is out of range.
   void validate() const;
@@ -76,6 +86,7 @@ struct EpochMetrics {
   int64_t epoch = 0, step = 0;
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = -1, lr = 0;
   double images_per_second = 0, seconds = 0;  // images: counted rows of the steps
+  double allreduce_seconds = -1;              // across MPI ranks: rank 0's time in gradient allreduces this epoch
   std::string to_json() const;
 };
 

@@ -6,7 +6,8 @@
 //
 // Per shard of n rows: cross_entropy gives the shard's mean loss and its gradient dlogits;
 // dlogits is scaled by n / B so the summed gradient is that of the batch-mean loss.
-// Dropout seed of replica w: seed·64 + w.
+// Across MPI ranks (train/data_parallel.h): B is the global batch; only this rank's rows
+// (rank_rows(B)) of images and labels are read. Dropout seed of global worker g: seed·64 + g.
 #pragma once
 
 #include "qkv/models/vit.h"
@@ -21,6 +22,8 @@ class VitDataParallel {
   models::Vit<float>& model() { return dp_.model(); }
   int replicas() const { return dp_.replicas(); }
   void sync() { dp_.sync(); }
+  Communicator& comm() { return dp_.comm(); }
+  std::pair<int64_t, int64_t> rank_rows(int64_t B) const { return dp_.rank_rows(B); }
 
   // images (B, C, S, S), labels[B]. Leaves in replica 0's gradients the gradient of the
   // batch-mean loss (they are zeroed first). seed: dropout seed of this step.

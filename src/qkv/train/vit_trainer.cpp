@@ -38,6 +38,7 @@ TrainerOptions trainer_options(const VitTrainOptions& o) {
   t.progress = o.progress;
   t.eval_each_epoch = o.eval_each_epoch;
   t.run_config = o.to_json();
+  t.batch_size = o.batch_size;
   return t;
 }
 
@@ -86,6 +87,18 @@ VitData load_data(const VitTrainOptions& o) {
   return d;
 }
 
+// Images [lo, hi) of ds.
+data::ImageDataset rows_of(const data::ImageDataset& ds, int64_t lo, int64_t hi) {
+  data::ImageDataset out;
+  out.count = hi - lo;
+  out.rows = ds.rows;
+  out.cols = ds.cols;
+  const int64_t px = ds.rows * ds.cols;
+  out.pixels.assign(ds.pixels.begin() + lo * px, ds.pixels.begin() + hi * px);
+  out.labels.assign(ds.labels.begin() + lo, ds.labels.begin() + hi);
+  return out;
+}
+
 // Epoch e: the training images in the order of a Fisher–Yates shuffle drawn from Rng(mix(seed,
 // e + 1)); the same generator then draws each image's augmentation, step after step.
 class VitTask final : public TrainTask {
@@ -97,7 +110,13 @@ class VitTask final : public TrainTask {
         dp_(o.model, mix(o.seed, 0xC0FFEE)),
         x_({batch, 1, o.model.image_size, o.model.image_size}),
         order_(static_cast<size_t>(data.train.count)),
-        labels_(static_cast<size_t>(batch)) {}
+        labels_(static_cast<size_t>(batch)),
+        scratch_(static_cast<size_t>(o.model.image_size * o.model.image_size)) {
+    const Communicator& comm = dp_.comm();
+    if (comm.distributed())
+      test_share_ = rows_of(data.test, data.test.count * comm.rank() / comm.size(),
+                            data.test.count * (comm.rank() + 1) / comm.size());
+  }
 
   nn::Module<float>& model() override { return dp_.model(); }
   void parameters_changed() override { dp_.sync(); }
@@ -114,9 +133,24 @@ class VitTask final : public TrainTask {
     return dp_.forward_backward(x_, labels_.data(), mix(o_.seed ^ 0xD5, static_cast<uint64_t>(step)), o_.label_smoothing);
   }
 
+  // Across MPI ranks each rank evaluates its contiguous share of the test set, and the sums
+  // of loss, hits and count are added over the ranks.
   std::optional<Evaluation> evaluate() override {
-    const EvalResult r = train::evaluate(dp_, data_.test, B_);
-    return Evaluation{r.loss, r.accuracy};
+    Communicator& comm = dp_.comm();
+    if (!comm.distributed()) {
+      const EvalResult r = train::evaluate(dp_, data_.test, B_);
+      return Evaluation{r.loss, r.accuracy};
+    }
+    double sums[3] = {0, 0, 0};  // loss, hits, count
+    if (test_share_.count > 0) {
+      const EvalResult r = train::evaluate(dp_, test_share_, B_);
+      const int64_t C = o_.model.classes;
+      for (int64_t c = 0; c < C; ++c) sums[1] += static_cast<double>(r.confusion[static_cast<size_t>(c * C + c)]);
+      sums[0] = r.loss * static_cast<double>(r.count);
+      sums[2] = static_cast<double>(r.count);
+    }
+    comm.allreduce_sum(sums, 3);
+    return Evaluation{sums[0] / sums[2], sums[1] / sums[2]};
   }
 
   Metadata checkpoint_metadata() const override { return vit_file_metadata(o_.model, "qkv-vit-checkpoint"); }
@@ -125,11 +159,14 @@ class VitTask final : public TrainTask {
  private:
   // Images order[s·B .. (s+1)·B) of the epoch, each shifted by up to crop_pad pixels, maybe
   // flipped, normalised and maybe randomly erased, with their labels.
+  // Across MPI ranks only this rank's rows are prepared; the other rows' random draws are made
+  // too (their erasing into a scratch image), so the generator goes through the same sequence as
+  // in one process and every rank's rows get the augmentation one process would give them.
   void fill_batch(int64_t s) {
     const int64_t S = o_.model.image_size;
+    const auto [lo, hi] = dp_.rank_rows(B_);
     for (int64_t i = 0; i < B_; ++i) {
       const int64_t id = order_[static_cast<size_t>(s * B_ + i)];
-      labels_[static_cast<size_t>(i)] = data_.train.labels[static_cast<size_t>(id)];
       int64_t dy = 0, dx = 0;
       bool flip = false;
       if (o_.crop_pad > 0) {
@@ -137,6 +174,11 @@ class VitTask final : public TrainTask {
         dx = static_cast<int64_t>(rng_.below(static_cast<uint64_t>(2 * o_.crop_pad + 1))) - o_.crop_pad;
       }
       if (o_.flip) flip = rng_.below(2) == 1;
+      if (i < lo || i >= hi) {
+        if (o_.erase > 0.0) random_erase(scratch_.data(), S, o_.erase, rng_);
+        continue;
+      }
+      labels_[static_cast<size_t>(i)] = data_.train.labels[static_cast<size_t>(id)];
       augment_into(data_.train.image(id), S, dy, dx, flip, x_.data() + i * S * S);
       if (o_.erase > 0.0) random_erase(x_.data() + i * S * S, S, o_.erase, rng_);
     }
@@ -148,6 +190,8 @@ class VitTask final : public TrainTask {
   VitDataParallel dp_;
   TensorF x_;
   std::vector<int64_t> order_, labels_;
+  std::vector<float> scratch_;     // the erasing of other ranks' rows
+  data::ImageDataset test_share_;  // across MPI ranks: this rank's share of the test set
   Rng rng_{0};
 };
 
@@ -179,6 +223,7 @@ VitTrainResult train_vit(const VitTrainOptions& o, std::ostream& log) {
   const VitData data = load_data(o);
   const int64_t B = std::min(o.batch_size, data.train.count);
   TrainerOptions t = trainer_options(o);
+  t.batch_size = B;
   t.steps_per_epoch = data.train.count / B;
   t.warmup_steps = std::llround(std::min(o.warmup_epochs, static_cast<double>(o.epochs)) *
                                 static_cast<double>(t.steps_per_epoch));

@@ -7,8 +7,8 @@
 Cases (one ctest entry each):
   same_as_one_process  2 ranks x 1 thread against 1 process x 1 thread on the same global batch:
                        every step's loss within 1e-5 relative over 20 steps, the final weights
-                       within 1e-5; and against 1 process x 2 threads (the same shards, the same
-                       sums): the same losses and weights bit for bit
+                       within 1e-5 (but the key bias: see without_key_bias); with dropout, against 1 process x 2 threads (the same shards,
+                       masks and sums): the same losses and weights bit for bit
   deterministic        2 ranks twice: the same losses and weights bit for bit
   resume_any_n         2 ranks stopped after 10 steps, resumed by 1 process (and the other way):
                        the uninterrupted run's weights within 1e-5
@@ -36,7 +36,8 @@ DATA = Path(__file__).resolve().parents[1] / "fixtures" / "fashion-mnist-tiny"
 STEPS = 20
 TRAIN = ["train", "--data", str(DATA), "--no-progress", "--epochs", str(STEPS), "--dim", "16", "--depth", "1",
          "--heads", "2", "--mlp-hidden", "32", "--batch-size", "16", "--limit-train", "16", "--limit-test", "50",
-         "--crop-pad", "1", "--erase", "0.5", "--dropout", "0.1", "--seed", "5", "--warmup-epochs", "2"]
+         "--crop-pad", "1", "--erase", "0.5", "--seed", "5", "--warmup-epochs", "2"]
+DROPOUT = ["--dropout", "0.1", "--attn-dropout", "0.1"]  # masks drawn per worker: G workers anywhere, the same masks
 TIMEOUT = 60  # seconds for any one run; a hang fails the test instead of stalling ctest
 
 
@@ -50,8 +51,10 @@ def mpirun_args(args, ranks):
     return [args.mpirun, "-np", str(ranks), "--oversubscribe", "--bind-to", "none", *extra]
 
 
-def run(args, ranks, threads, out, *more, expect_ok=True):
-    cmd = [args.cli, "--threads", str(threads), *TRAIN, "--out", str(out), *more]
+def run(args, ranks, threads, out, *more, expect_ok=True, batch=16):
+    train = list(TRAIN)
+    train[train.index("--batch-size") + 1] = str(batch)
+    cmd = [args.cli, "--threads", str(threads), *train, "--out", str(out), *more]
     if ranks > 0:
         cmd = mpirun_args(args, ranks) + cmd
     t0 = time.monotonic()
@@ -87,9 +90,24 @@ def check_close(what, a, b, rtol):
         fail(f"{what}: {err:.3g} > {rtol:g}\n  {a}\n  {b}")
 
 
+def without_key_bias(w):
+    """The key projection's bias has a zero gradient in exact arithmetic (softmax ignores a shift of
+    all of a row's scores), so AdamW, which divides by the gradient's scale, turns its rounding
+    noise into steps of about lr whose sign depends on the summation order: it is left out of the
+    comparisons across summation orders (the losses show it changes nothing)."""
+    out = dict(w)
+    for k, v in w.items():
+        if k.endswith("attn.in_proj_bias"):
+            e = v.size // 3
+            out[k] = np.concatenate([v[:e], v[2 * e:]])
+    return out
+
+
 def check_weights(what, a, b, tol):
     if a.keys() != b.keys():
         fail(f"{what}: different tensors {sorted(a)} vs {sorted(b)}")
+    if tol > 0:
+        a, b = without_key_bias(a), without_key_bias(b)
     err = max(float(np.max(np.abs(a[k] - b[k]) / np.maximum(np.abs(b[k]), 1.0))) for k in a)
     print(f"  {what}: max weight difference {err:.3g} (limit {tol:g})", flush=True)
     if not err <= tol:
@@ -99,18 +117,24 @@ def check_weights(what, a, b, tol):
 def case_same_as_one_process(args, work):
     run(args, 0, 1, work / "one")
     run(args, 2, 1, work / "two")
-    run(args, 0, 2, work / "threads")
-    (l1, t1), (l2, t2), (lt, tt) = losses(work / "one"), losses(work / "two"), losses(work / "threads")
+    (l1, t1), (l2, t2) = losses(work / "one"), losses(work / "two")
     if len(l1) != STEPS or len(l2) != STEPS:
         fail(f"expected {STEPS} steps, got {len(l1)} and {len(l2)}")
     check_close("train loss of each step, 2 ranks vs 1 process", l2, l1, 1e-5)
     check_close("test loss after each step, 2 ranks vs 1 process", t2, t1, 1e-5)
     check_weights("2 ranks vs 1 process", weights(work / "two"), weights(work / "one"), 1e-5)
-    if not (np.array_equal(l2, lt) and np.array_equal(t2, tt)):
-        fail(f"2 ranks x 1 thread and 1 process x 2 threads differ:\n  {l2}\n  {lt}")
-    check_weights("2 ranks x 1 thread vs 1 process x 2 threads", weights(work / "two"), weights(work / "threads"), 0)
     if l1[-1] >= l1[0]:
         fail(f"the loss did not go down in {STEPS} steps: {l1}")
+    # With dropout, and against 1 process x 2 threads: the same shards, masks and sums.
+    run(args, 2, 1, work / "two_dropout", *DROPOUT)
+    run(args, 0, 2, work / "threads_dropout", *DROPOUT)
+    (l2, t2), (lt, tt) = losses(work / "two_dropout"), losses(work / "threads_dropout")
+    if not np.array_equal(l2, lt):
+        fail(f"with dropout, 2 ranks x 1 thread and 1 process x 2 threads differ:\n  {l2}\n  {lt}")
+    # The test loss: each rank's share of the per-batch float32 means, then summed over the ranks.
+    check_close("with dropout, test loss, 2 ranks x 1 thread vs 1 process x 2 threads", t2, tt, 1e-7)
+    check_weights("with dropout, 2 ranks x 1 thread vs 1 process x 2 threads", weights(work / "two_dropout"),
+                  weights(work / "threads_dropout"), 0)
 
 
 def case_deterministic(args, work):
@@ -140,7 +164,7 @@ def case_resume_any_n(args, work):
 def case_bad_combinations(args, work):
     for ranks, batch, want in ((3, 16, "--batch-size 16 is not a multiple of the 3 MPI ranks"),
                                (3, 2, "--batch-size 2 is smaller than the 3 MPI ranks")):
-        p = run(args, ranks, 1, work / f"bad{ranks}_{batch}", "--batch-size", str(batch), expect_ok=False)
+        p = run(args, ranks, 1, work / f"bad{ranks}_{batch}", expect_ok=False, batch=batch)
         if p.returncode == 0 or want not in p.stderr:
             fail(f"expected an error containing {want!r}, got exit {p.returncode}:\n{p.stderr}")
         print(f"  -np {ranks} --batch-size {batch}: {want}", flush=True)

@@ -125,9 +125,8 @@ TrainResult Trainer::run(std::ostream& primary_log) {
   }
   if (o_.resume) {
     if (comm.primary()) {
-      start_epoch =
-          resume_from_checkpoint(files->checkpoint(), task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name)
-              .epoch;
+      const std::string ck = files->checkpoint();
+      start_epoch = resume_from_checkpoint(ck, task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name).epoch;
       files->keep_metrics_up_to(start_epoch, log);
     }
     start_epoch = broadcast_training_state(comm, params_, optimizer_, start_epoch);

@@ -19,7 +19,8 @@ StepStats VitDataParallel::forward_backward(const TensorF& images, const int64_t
   const TensorF x = images.contiguous();
   return dp_.forward_backward(B, [&](models::Vit<float>& m, int w, int64_t r0, int64_t r1) {
     const int64_t n = r1 - r0;
-    const TensorF& logits = m.forward(x.slice(0, r0, r1), true, seed * 64 + static_cast<uint64_t>(dp_.global_worker(w)));
+    const uint64_t dropout_seed = seed * 64 + static_cast<uint64_t>(dp_.global_worker(w));
+    const TensorF& logits = m.forward(x.slice(0, r0, r1), true, dropout_seed);
     TensorF& dl = ensure_shape(dlogits_[static_cast<size_t>(w)], {n, C});
     auto ce = cross_entropy<float>(logits.data(), labels + r0, n, C, dl.data(), -100, label_smoothing);
     // cross_entropy averages over the shard; the batch mean weighs each shard by n / B.

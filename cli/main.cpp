@@ -81,23 +81,22 @@ int main(int argc, char** argv) {
         return run();
       }
   } catch (const qkv::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return qkv::train::end_job_after_error(2);
+    return qkv::train::end_job_after_error(std::string("error: ") + e.what(), 2);
   } catch (const std::bad_alloc&) {
-    std::cerr << "error: out of memory in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
-              << "; the sizes these options ask for do not fit in this machine's memory: use smaller ones\n";
-    return qkv::train::end_job_after_error(2);
+    return qkv::train::end_job_after_error(
+        "error: out of memory in " + (ran ? command_line_of(ran) : std::string("'qkv'")) +
+            "; the sizes these options ask for do not fit in this machine's memory: use smaller ones",
+        2);
   } catch (const std::invalid_argument& e) {
-    std::cerr << "error: a value is not a valid number in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
-              << " (" << e.what() << ")\n";
-    return qkv::train::end_job_after_error(2);
+    return qkv::train::end_job_after_error("error: a value is not a valid number in " +
+                                               (ran ? command_line_of(ran) : std::string("'qkv'")) + " (" + e.what() + ")",
+                                           2);
   } catch (const std::out_of_range& e) {
-    std::cerr << "error: a value is out of range in " << (ran ? command_line_of(ran) : std::string("'qkv'"))
-              << " (" << e.what() << ")\n";
-    return qkv::train::end_job_after_error(2);
+    return qkv::train::end_job_after_error("error: a value is out of range in " +
+                                               (ran ? command_line_of(ran) : std::string("'qkv'")) + " (" + e.what() + ")",
+                                           2);
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
-    return qkv::train::end_job_after_error(1);
+    return qkv::train::end_job_after_error(std::string("error: ") + e.what(), 1);
   }
   return 0;
 }

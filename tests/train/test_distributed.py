@@ -167,13 +167,15 @@ def case_bad_combinations(args, work):
         p = run(args, ranks, 1, work / f"bad{ranks}_{batch}", expect_ok=False, batch=batch)
         if p.returncode == 0 or want not in p.stderr:
             fail(f"expected an error containing {want!r}, got exit {p.returncode}:\n{p.stderr}")
+        if p.stderr.count(want) != 1:
+            fail(f"the error every rank meets should be printed once, by rank 0:\n{p.stderr}")
         print(f"  -np {ranks} --batch-size {batch}: {want}", flush=True)
 
 
 def case_failed_rank(args, work):
     # Rank 0 cannot resume (no checkpoint); rank 1 waits for its state in a broadcast.
     p = run(args, 2, 1, work / "empty", "--resume", expect_ok=False)
-    for want in ("checkpoint", "rank 0 of 2 failed"):
+    for want in ("checkpoint", "qkv: rank 0 of 2 failed; ending every rank of the job"):
         if p.returncode == 0 or want not in p.stderr:
             fail(f"failed resume: expected {want!r} and a non-zero exit, got {p.returncode}:\n{p.stderr}")
     print("  rank 0 failed while rank 1 waited: the job ended with its message", flush=True)

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "qkv/core/error.h"
 
@@ -137,10 +138,17 @@ Communicator& world() {
 
 bool mpi_available() { return QKV_WITH_MPI != 0; }
 
-int end_job_after_error(int code) {
-  if (!g_world || !g_world->distributed()) return code;
-  std::cerr << "qkv: rank " << g_world->rank() << " of " << g_world->size()
-            << " failed (message above); ending every rank of the job" << std::endl;
+int end_job_after_error(const std::string& message, int code) {
+  if (!g_world || !g_world->distributed()) {
+    std::cerr << message << "\n";
+    return code;
+  }
+  const std::string rank = "rank " + std::to_string(g_world->rank()) + " of " + std::to_string(g_world->size());
+  if (!g_world->primary()) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(kDuplicateErrorWait));
+    std::cerr << rank << ": ";
+  }
+  std::cerr << message << "\nqkv: " << rank << " failed; ending every rank of the job" << std::endl;
 #if QKV_WITH_MPI
   MPI_Abort(MPI_COMM_WORLD, code);
 #endif

@@ -10,8 +10,9 @@
 // the same files.
 //
 // Failure: a rank that ends with an error calls end_job_after_error, which in a job of R > 1
-// ranks prints which rank failed and calls MPI_Abort, so mpirun ends every rank instead of
-// leaving the others waiting in a collective; a rank that dies (a signal) makes mpirun end the job.
+// ranks prints the error and which rank failed and calls MPI_Abort, so mpirun ends every rank
+// instead of leaving the others waiting in a collective; a rank that dies (a signal) makes mpirun
+// end the job.
 //
 // Gradients: allreduce_gradients sums the gradients of the named parameters over the ranks,
 // packed into one flat buffer and reduced in buckets of at most bucket_floats floats (one
@@ -65,9 +66,13 @@ Communicator& world();
 // True when this build has the MPI backend.
 bool mpi_available();
 
-// After an error on this rank (already printed): in a job of R > 1 ranks, print "rank r of R
-// failed" and abort the job (MPI_Abort(code); does not return); otherwise return code.
-int end_job_after_error(int code);
+// After an error on this rank: prints message (one line) to stderr and returns code; in a job of
+// R > 1 ranks it ends every rank instead (MPI_Abort(code), does not return). Rank 0 prints and
+// aborts at once; another rank first waits kDuplicateErrorWait, so an error every rank meets (bad
+// options, missing data) is printed once, by rank 0, and one that is its own is printed with
+// "rank r of R: " before it aborts.
+int end_job_after_error(const std::string& message, int code);
+inline constexpr double kDuplicateErrorWait = 2.0;  // seconds
 
 // Sums the parameters' gradients over comm's ranks (see the top of this file); buffer is scratch
 // (resized to the total gradient size). Returns the number of buckets.

@@ -144,11 +144,11 @@ int end_job_after_error(const std::string& message, int code) {
     return code;
   }
   const std::string rank = "rank " + std::to_string(g_world->rank()) + " of " + std::to_string(g_world->size());
-  if (!g_world->primary()) {
-    std::this_thread::sleep_for(std::chrono::duration<double>(kDuplicateErrorWait));
-    std::cerr << rank << ": ";
-  }
-  std::cerr << message << "\nqkv: " << rank << " failed; ending every rank of the job" << std::endl;
+  if (!g_world->primary()) std::this_thread::sleep_for(std::chrono::duration<double>(kDuplicateErrorWait));
+  // One write, so that mpirun forwards the message whole, before its own about the abort.
+  std::cerr << (g_world->primary() ? "" : rank + ": ") + message + "\nqkv: " + rank +
+                   " failed; ending every rank of the job\n"
+            << std::flush;
 #if QKV_WITH_MPI
   MPI_Abort(MPI_COMM_WORLD, code);
 #endif

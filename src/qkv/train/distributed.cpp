@@ -7,6 +7,7 @@
 #include <cstring>
 #include <iostream>
 #include <thread>
+#include <type_traits>
 
 #include "qkv/core/error.h"
 
@@ -43,14 +44,31 @@ void check_mpi(int rc, const char* call) {
        " (another rank may have ended; see its message)");
 }
 
-// MPI counts are int: large arrays go in pieces.
-template <typename F>
-void in_pieces(int64_t n, F&& f) {
-  for (int64_t at = 0; at < n; at += INT_MAX) f(at, static_cast<int>(std::min<int64_t>(INT_MAX, n - at)));
+template <typename T>
+MPI_Datatype mpi_type() {
+  if constexpr (std::is_same_v<T, float>) return MPI_FLOAT;
+  else if constexpr (std::is_same_v<T, double>) return MPI_DOUBLE;
+  else return MPI_INT64_T;
 }
 #endif
 
 }  // namespace
+
+// MPI counts are int: large arrays go in pieces.
+template <typename T>
+void Communicator::pieces(T* data, int64_t n, Op op, int root) {
+#if QKV_WITH_MPI
+  for (int64_t at = 0; at < n; at += INT_MAX) {
+    const int count = static_cast<int>(std::min<int64_t>(INT_MAX, n - at));
+    if (op == Op::allreduce)
+      check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + at, count, mpi_type<T>(), MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
+    else
+      check_mpi(MPI_Bcast(data + at, count, mpi_type<T>(), root, MPI_COMM_WORLD), "MPI_Bcast");
+  }
+#else
+  (void)data, (void)n, (void)op, (void)root;
+#endif
+}
 
 Communicator::Communicator(bool launched_by_mpirun) {
   if (!launched_by_mpirun) return;
@@ -79,48 +97,21 @@ Communicator::~Communicator() {
 
 void Communicator::allreduce_sum(float* data, int64_t n) {
   if (!mpi_ || size_ == 1) return;
-#if QKV_WITH_MPI
   const auto t0 = Clock::now();
-  in_pieces(n, [&](int64_t at, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + at, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-  });
+  pieces(data, n, Op::allreduce, 0);
   allreduce_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
-#else
-  (void)data, (void)n;
-#endif
 }
 
 void Communicator::allreduce_sum(double* data, int64_t n) {
-  if (!mpi_ || size_ == 1) return;
-#if QKV_WITH_MPI
-  in_pieces(n, [&](int64_t at, int count) {
-    check_mpi(MPI_Allreduce(MPI_IN_PLACE, data + at, count, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD), "MPI_Allreduce");
-  });
-#else
-  (void)data, (void)n;
-#endif
+  if (mpi_ && size_ > 1) pieces(data, n, Op::allreduce, 0);
 }
 
 void Communicator::broadcast(float* data, int64_t n, int root) {
-  if (!mpi_ || size_ == 1) return;
-#if QKV_WITH_MPI
-  in_pieces(n, [&](int64_t at, int count) {
-    check_mpi(MPI_Bcast(data + at, count, MPI_FLOAT, root, MPI_COMM_WORLD), "MPI_Bcast");
-  });
-#else
-  (void)data, (void)n, (void)root;
-#endif
+  if (mpi_ && size_ > 1) pieces(data, n, Op::broadcast, root);
 }
 
 void Communicator::broadcast(int64_t* data, int64_t n, int root) {
-  if (!mpi_ || size_ == 1) return;
-#if QKV_WITH_MPI
-  in_pieces(n, [&](int64_t at, int count) {
-    check_mpi(MPI_Bcast(data + at, count, MPI_INT64_T, root, MPI_COMM_WORLD), "MPI_Bcast");
-  });
-#else
-  (void)data, (void)n, (void)root;
-#endif
+  if (mpi_ && size_ > 1) pieces(data, n, Op::broadcast, root);
 }
 
 void Communicator::barrier() {

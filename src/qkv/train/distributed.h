@@ -54,6 +54,9 @@ class Communicator {
  private:
   friend Communicator& world();
   explicit Communicator(bool launched_by_mpirun);
+  enum class Op { allreduce, broadcast };
+  template <typename T>
+  void pieces(T* data, int64_t n, Op op, int root);  // op on data[0, n) in pieces of at most INT_MAX
 
   int rank_ = 0, size_ = 1;
   bool mpi_ = false;

@@ -17,7 +17,8 @@ the time of the same command on one word (loading the model and starting the pro
 PyTorch side: bench/torch_transformer_g2p.py's model and training loop for --torch-steps steps
 (its throughput does not depend on how many steps are timed once past the first few), and its
 greedy decoding on the same words (with the weights it has after those steps; the number of
-decoding steps depends on when each word emits <eos>, so both sides run to --max-decode at most).
+decoding steps depends on when each word emits <eos>: keep --max-decode at 64, the limit of
+qkv's translate command, so that neither side may run longer).
 
 PyTorch is a weak peer on this machine (slow elementwise kernels; notes/machine.md): say so next
 to any ratio. Timing belongs to a quiet machine; on a shared one run it twice and compare.
@@ -50,8 +51,8 @@ def parse_arguments(argv=None):
     args = ap.parse_args(argv)
     if args.torch_steps < 1 or args.decode_words < 2:
         ap.error("--torch-steps must be >= 1 and --decode-words >= 2")
-    args.steps = args.torch_steps
-    args.warmup = min(args.warmup, args.torch_steps)
+    if not args.stress and not args.skip_qkv:
+        ap.error("--no-stress: qkv trains on phonemes with stress only")
     return args
 
 
@@ -65,8 +66,6 @@ def qkv_train_command(args, out_dir):
            "--activation", args.activation]
     if not args.norm_first:
         cmd.append("--post-norm")
-    if args.stress:
-        cmd.append("--stress")
     return cmd
 
 
@@ -96,7 +95,9 @@ def bench_qkv(args, data, words):
 def bench_torch(torch, args, data, words):
     torch.manual_seed(args.seed)
     model = peer.build_model(torch, args, len(data.graphemes), len(data.phonemes))
-    seconds, tokens, _ = peer.train(torch, model, data, args, args.torch_steps)
+    # The same schedule as qkv's epoch, cut after --torch-steps steps (the throughput is the same).
+    steps = peer.total_steps(argparse.Namespace(**dict(vars(args), steps=0, epochs=1)), data)
+    seconds, tokens, _ = peer.train(torch, model, data, args, args.torch_steps, total=steps)
     _, decode_seconds = peer.greedy_decode(torch, model, data, words, args)
     return {"tokens_per_second": tokens / seconds, "decode_words_per_second": len(words) / decode_seconds,
             "train_seconds": seconds, "train_steps": args.torch_steps}

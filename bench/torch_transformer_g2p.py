@@ -17,7 +17,9 @@ word length and cut into batches, the batches shuffled; cross-entropy over the t
 on biases and LayerNorm parameters), linear warm-up then cosine decay to 0 at the last step,
 global-norm clipping.
 
-Reports, after --steps optimizer steps: test WER and PER (greedy decoding; without stress, and
+Defaults are those of `qkv transformer train` (d_model 64, 2+2 layers, 4 heads, feed-forward 256,
+dropout 0.1, 3 epochs of batches of 128, lr 3e-3, 300 warm-up steps, weight decay 0.01, clip 1).
+Reports, after --steps optimizer steps (or --epochs passes): test WER and PER (greedy decoding; without stress, and
 with stress when trained with --stress), training tokens/s (source + target tokens, padding
 excluded, <eos> counted, over the wall time of the training steps) and greedy decoding words/s
 (the encoder once, then the whole decoder recomputed over the prefix at every step, as
@@ -27,7 +29,7 @@ OpenBLAS in Debian does not recognise recent CPUs; as bench/compare_torch_vit.py
 with OPENBLAS_CORETYPE=SKYLAKEX unless --no-openblas-override is given. Timing belongs to a quiet
 machine: figures from a shared one move between runs.
 
-Usage: PYTHONPATH=build/python /usr/bin/python3 bench/torch_transformer_g2p.py [--steps 500] [--json]
+Usage: PYTHONPATH=build/python /usr/bin/python3 bench/torch_transformer_g2p.py [--epochs 3 | --steps N] [--json]
 """
 import argparse
 import json
@@ -38,18 +40,20 @@ import time
 
 
 def add_model_arguments(ap):
-    ap.add_argument("--d-model", type=int, default=128)
+    # Defaults: `qkv transformer train`'s (demos/transformer_tasks.cpp).
+    ap.add_argument("--d-model", type=int, default=64)
     ap.add_argument("--nhead", type=int, default=4)
-    ap.add_argument("--encoder-layers", type=int, default=3)
-    ap.add_argument("--decoder-layers", type=int, default=3)
-    ap.add_argument("--dim-feedforward", type=int, default=512)
+    ap.add_argument("--encoder-layers", type=int, default=2)
+    ap.add_argument("--decoder-layers", type=int, default=2)
+    ap.add_argument("--dim-feedforward", type=int, default=256)
     ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--activation", choices=["relu", "gelu"], default="relu")
     ap.add_argument("--norm-first", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--stress", action="store_true", help="phonemes with stress digits (default: without)")
+    ap.add_argument("--stress", action=argparse.BooleanOptionalAction, default=True,
+                    help="targets with stress digits, as qkv trains (--no-stress: without)")
     ap.add_argument("--batch", type=int, default=128, help="examples per step")
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=200, help="warm-up steps")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--warmup", type=int, default=300, help="warm-up steps")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--clip", type=float, default=1.0, help="global gradient norm (0: none)")
     ap.add_argument("--label-smoothing", type=float, default=0.0)
@@ -63,19 +67,29 @@ def add_model_arguments(ap):
 def parse_arguments(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(ap)
-    ap.add_argument("--steps", type=int, default=500, help="optimizer steps")
+    ap.add_argument("--steps", type=int, default=0, help="optimizer steps (default: --epochs)")
+    ap.add_argument("--epochs", type=int, default=3,
+                    help="passes over the training examples when --steps is not given (qkv's default run: 3)")
     ap.add_argument("--eval-limit", type=int, default=0, help="test words decoded (0: all)")
     ap.add_argument("--decode-batch", type=int, default=256)
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     args = ap.parse_args(argv)
-    for name in ("steps", "batch", "d_model", "nhead", "threads", "decode_batch", "max_decode"):
+    if args.steps < 0 or args.epochs < 1:
+        ap.error(f"--steps is {args.steps} and --epochs {args.epochs}; expected steps >= 0 (0: epochs), epochs >= 1")
+    for name in ("batch", "d_model", "nhead", "threads", "decode_batch", "max_decode"):
         if getattr(args, name) < 1:
             ap.error(f"--{name.replace('_', '-')} is {getattr(args, name)}; expected at least 1")
     if args.d_model % args.nhead:
         ap.error(f"--d-model {args.d_model} is not a multiple of --nhead {args.nhead}")
-    if args.warmup < 0 or args.warmup > args.steps:
-        ap.error(f"--warmup is {args.warmup}; expected 0 <= warmup <= --steps ({args.steps})")
     return args
+
+
+def total_steps(args, data):
+    """--steps, or --epochs passes of ceil(examples / batch) steps (qkv's steps per epoch)."""
+    steps = args.steps or args.epochs * -(-len(data.train_examples) // args.batch)
+    if args.warmup < 0 or args.warmup > steps:
+        raise SystemExit(f"--warmup is {args.warmup}; expected 0 <= warmup <= the steps ({steps})")
+    return steps
 
 
 def set_up_torch(args):
@@ -222,9 +236,10 @@ def make_optimizer(torch, model, args):
                              lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
 
 
-def train(torch, model, data, args, steps, log=None):
-    """`steps` optimizer steps; returns (seconds, tokens, last loss). Batch building is timed too,
-    as it is part of qkv's training steps."""
+def train(torch, model, data, args, steps, log=None, total=None):
+    """`steps` optimizer steps of a schedule that ends at step `total` (default: `steps`); returns
+    (seconds, tokens, last loss). Batch building is timed too, as it is part of qkv's steps."""
+    total = total or steps
     import numpy as np
     rng = np.random.default_rng(args.seed)
     lengths = [len(s) for s, _ in data.train_examples]
@@ -239,7 +254,7 @@ def train(torch, model, data, args, steps, log=None):
                 break
             src, src_pad, tgt_in, tgt_out, tgt_pad, n = make_batch(torch, data.train_examples, rows)
             for group in opt.param_groups:
-                group["lr"] = warmup_cosine_lr(step, args.warmup, steps, args.lr)
+                group["lr"] = warmup_cosine_lr(step, args.warmup, total, args.lr)
             logits = model(src, src_pad, tgt_in, tgt_pad)
             loss = loss_fn(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1))
             opt.zero_grad(set_to_none=True)
@@ -308,13 +323,14 @@ def main(argv=None):
     if log:
         log(f"torch {torch.__version__}, {args.threads} threads; {len(data.train_examples)} training examples, "
             f"{len(data.split['test'])} test words; {sum(p.numel() for p in model.parameters())} parameters")
-    seconds, tokens, loss = train(torch, model, data, args, args.steps, log)
+    steps = total_steps(args, data)
+    seconds, tokens, loss = train(torch, model, data, args, steps, log)
     words = sorted(data.split["test"])
     if args.eval_limit:
         words = words[:args.eval_limit]
     predicted, decode_seconds = greedy_decode(torch, model, data, words, args)
     scores = score(qkv, data, words, predicted)
-    result = {"steps": args.steps, "batch": args.batch, "train_seconds": seconds, "train_tokens": tokens,
+    result = {"steps": steps, "batch": args.batch, "train_seconds": seconds, "train_tokens": tokens,
               "tokens_per_second": tokens / seconds, "final_loss": loss, "test_words": len(words),
               "decode_words_per_second": len(words) / decode_seconds,
               "test_wer": scores["no_stress"]["wer"], "test_per": scores["no_stress"]["per"]}
@@ -324,7 +340,7 @@ def main(argv=None):
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"training: {tokens / seconds:.0f} tokens/s ({args.steps} steps, {seconds:.1f} s)")
+        print(f"training: {tokens / seconds:.0f} tokens/s ({steps} steps, {seconds:.1f} s)")
         print(f"greedy decoding: {len(words) / decode_seconds:.1f} words/s ({len(words)} test words)")
         if args.stress:
             print(f"test WER (stress): {result['test_wer_stress']:.4f}")

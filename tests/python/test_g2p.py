@@ -97,7 +97,7 @@ def test_torch_peer_runs_a_few_steps():
     import torch_transformer_g2p as peer
     r = peer.main(["--steps", "3", "--warmup", "1", "--batch", "16", "--d-model", "16", "--nhead", "2",
                    "--encoder-layers", "1", "--decoder-layers", "1", "--dim-feedforward", "32",
-                   "--eval-limit", "8", "--max-decode", "6", "--stress", "--json", "--threads", "1"])
+                   "--eval-limit", "8", "--max-decode", "6", "--json", "--threads", "1"])
     assert r["steps"] == 3 and r["test_words"] == 8 and r["train_tokens"] > 3 * 16 * 3
     for key in ("test_wer", "test_per", "test_wer_stress", "test_per_stress"):
         assert 0.0 <= r[key] <= 2.0, key

@@ -14,6 +14,7 @@ QKV_PACKAGES=(
   libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS
   libopenmpi-dev openmpi-bin        # data-parallel training across processes (mpirun -np N build/qkv train)
   dataset-fashion-mnist             # the ViT's data: /usr/share/datasets/fashion-mnist
+  festlex-cmu                       # the Transformer's grapheme-to-phoneme data: /usr/share/festival/dicts/cmu
   chromium                          # the explorer pages' tests open them in headless Chromium
 )
 

@@ -1,9 +1,11 @@
 // Python: the attention functions, on float32 NumPy arrays with PyTorch's names and polarity.
 //
 //   scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-//                                valid_lens=None, return_weights=False) → out or (out, weights)
+//                                valid_lens=None, return_weights=False, enable_gqa=False,
+//                                window_size=(-1, -1), alibi_slopes=None, softcap=0.0) → out or (out, weights)
 //   scaled_dot_product_attention_backward(q, k, v, dout, attn_mask=None, is_causal=False, scale=None,
-//                                         valid_lens=None) → (dq, dk, dv)
+//                                         valid_lens=None, enable_gqa=False, window_size=(-1, -1),
+//                                         alibi_slopes=None, softcap=0.0) → (dq, dk, dv)
 //   masked_softmax(x, valid_lens=None)
 //   additive_attention(queries, keys, values, W_q, W_k, w_v, valid_lens=None, return_weights=False)
 //   nadaraya_watson(queries, keys, values, w=1.0, exclude_self=False, return_weights=False)
@@ -14,6 +16,11 @@
 // True = may attend (F.scaled_dot_product_attention), float is added to the scaled scores.
 // valid_lens has the batch dims (q's dims before (H, L, d), or before (L, d) for 3-d q), optionally
 // followed by Lq. is_causal is top-left aligned (as torch). Empty sequences are refused here.
+// The variants (sdpa.h's SdpaOptions): enable_gqa as torch 2.5 (k, v with fewer heads, query heads
+// repeat-interleaved onto them); window_size (left, right) as FlashAttention's, −1 unbounded;
+// alibi_slopes (H,) or (batch dims..., H), bias −slope·|i + Lk − Lq − j|; softcap c > 0 caps the
+// scaled scores to c·tanh(s/c). The window and ALiBi are aligned bottom-right (FlashAttention's
+// convention) even though is_causal is top-left; they coincide when Lq == Lk.
 // Dropout draws its seed from the module's generator (manual_seed); the backward has no dropout.
 #include <pybind11/stl.h>
 
@@ -36,17 +43,26 @@ struct SdpaCall {
   BoolArray allowed;
   FloatArray bias;
   IntArray lens;
+  FloatArray slopes;
   SdpaLayout layout;
   AttentionMask mask;  // folded to (B, H, Lq, Lk)
   SdpaOptions options;
 };
 
+// The variant keyword arguments, as Python passed them.
+struct VariantArgs {
+  bool enable_gqa = false;
+  std::pair<int64_t, int64_t> window_size{-1, -1};
+  ArrayArg alibi_slopes{py::none()};
+  double softcap = 0.0;
+};
+
 void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask,
-                bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
+                bool is_causal, std::optional<double> scale, ArrayArg valid_lens, const VariantArgs& var) {
   c.q = float_array(q, fn, "q");
   c.k = float_array(k, fn, "k");
   c.v = float_array(v, fn, "v");
-  c.layout = sdpa_layout(fn, c.q.t.shape(), c.k.t.shape(), c.v.t.shape());
+  c.layout = sdpa_layout(fn, c.q.t.shape(), c.k.t.shape(), c.v.t.shape(), var.enable_gqa);
   const SdpaLayout& l = c.layout;
   QKV_CHECK(l.Lq > 0 && l.Lk > 0 && l.d > 0 && l.dv > 0, fn, ": empty sequence or feature dimension: q ",
             shape_str(c.q.t.shape()), ", k ", shape_str(c.k.t.shape()), ", v ", shape_str(c.v.t.shape()));
@@ -78,13 +94,25 @@ void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v,
   mask.causal = is_causal ? Causal::top_left : Causal::none;
   c.mask = fold_mask(fn, mask, l, "attn_mask");
   c.options.scale = scale;
+  c.options.enable_gqa = var.enable_gqa;
+  c.options.window_left = var.window_size.first;
+  c.options.window_right = var.window_size.second;
+  c.options.softcap = var.softcap;
+  if (!var.alibi_slopes.is_none()) {
+    c.slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
+    check_values(fn, "alibi_slopes", c.slopes.t);
+    c.options.alibi_slopes = c.slopes.t;
+  }
+  c.options = fold_options(c.options, l);
+  validate_sdpa_variants(fn, l.B, l.H, c.options);
 }
 
 py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double dropout_p, bool is_causal,
-                std::optional<double> scale, ArrayArg valid_lens, bool return_weights) {
+                std::optional<double> scale, ArrayArg valid_lens, bool return_weights, bool enable_gqa,
+                std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
   const char* fn = "scaled_dot_product_attention";
   SdpaCall c;
-  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
+  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens, {enable_gqa, window_size, alibi_slopes, softcap});
   c.options.dropout_p = dropout_p;
   c.options.dropout_seed = dropout_p > 0 ? python_rng().next_u64() : 0;
   c.options.need_weights = return_weights;
@@ -92,7 +120,7 @@ py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double d
   SdpaForward<float> fwd;
   {
     py::gil_scoped_release nogil;
-    fwd = sdpa_forward(fold(c.q.t, l), fold(c.k.t, l), fold(c.v.t, l), c.mask, c.options);
+    fwd = sdpa_forward(fold(c.q.t, l), fold(c.k.t, l.kv()), fold(c.v.t, l.kv()), c.mask, c.options);
   }
   py::array_t<float> out = adopt_numpy(fwd.out, l.unfolded({l.Lq, l.dv}));
   if (!return_weights) return std::move(out);
@@ -100,10 +128,11 @@ py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double d
 }
 
 py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg attn_mask,
-                        bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
+                        bool is_causal, std::optional<double> scale, ArrayArg valid_lens, bool enable_gqa,
+                        std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
   const char* fn = "scaled_dot_product_attention_backward";
   SdpaCall c;
-  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
+  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens, {enable_gqa, window_size, alibi_slopes, softcap});
   const SdpaLayout& l = c.layout;
   FloatArray g = float_array(dout, fn, "dout");
   const Shape out_shape = l.unfolded({l.Lq, l.dv});
@@ -113,7 +142,7 @@ py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, Array
   SdpaGrads<float> grads;
   {
     py::gil_scoped_release nogil;
-    const TensorF q4 = fold(c.q.t, l), k4 = fold(c.k.t, l), v4 = fold(c.v.t, l);
+    const TensorF q4 = fold(c.q.t, l), k4 = fold(c.k.t, l.kv()), v4 = fold(c.v.t, l.kv());
     const SdpaForward<float> fwd = sdpa_forward(q4, k4, v4, c.mask, c.options);
     grads = sdpa_backward(fold(g.t, l), q4, k4, v4, fwd, c.mask, c.options);
   }
@@ -193,11 +222,18 @@ Binding reg("attention", [](py::module_& m) {
   m.def("scaled_dot_product_attention", &sdpa, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("attn_mask") = py::none(), py::arg("dropout_p") = 0.0, py::arg("is_causal") = false,
         py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(), py::arg("return_weights") = false,
+        py::arg("enable_gqa") = false, py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1},
+        py::arg("alibi_slopes") = py::none(), py::arg("softcap") = 0.0,
         "softmax(q kᵀ · scale + mask) v over the last two dims, torch.nn.functional's semantics (bool mask "
-        "True = may attend); a query with no visible key gives zeros. Returns out, or (out, weights).");
+        "True = may attend); a query with no visible key gives zeros. Returns out, or (out, weights). "
+        "Variants: enable_gqa (k, v with fewer heads, as torch 2.5), window_size=(left, right) "
+        "(FlashAttention's, -1 unbounded), alibi_slopes (H,) or (batch..., H), softcap (c·tanh(s/c)); the "
+        "window and ALiBi are aligned bottom-right (query i's diagonal key is i + Lk - Lq).");
   m.def("scaled_dot_product_attention_backward", &sdpa_backward, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("dout"), py::arg("attn_mask") = py::none(), py::arg("is_causal") = false,
-        py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(),
+        py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(), py::arg("enable_gqa") = false,
+        py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1}, py::arg("alibi_slopes") = py::none(),
+        py::arg("softcap") = 0.0,
         "Gradients (dq, dk, dv) of scaled_dot_product_attention (without dropout) for the upstream dout.");
   m.def("masked_softmax", &masked_softmax_py, py::arg("x"), py::arg("valid_lens") = py::none(),
         "Softmax over the last axis of x (B, Lq, Lk); keys at positions >= valid_lens ((B,) or (B, Lq)) get 0.");

@@ -6,6 +6,10 @@
 //   scaled_dot_product_attention_backward(q, k, v, dout, attn_mask=None, is_causal=False, scale=None,
 //                                         valid_lens=None, enable_gqa=False, window_size=(-1, -1),
 //                                         alibi_slopes=None, softcap=0.0) → (dq, dk, dv)
+//   scaled_dot_product_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None,
+//                                       enable_gqa=False, window_size=(-1, -1), alibi_slopes=None,
+//                                       softcap=0.0) → out   (q (total_q, H, d), …; sdpa_varlen.h)
+//   scaled_dot_product_attention_varlen_backward(q, k, v, dout, cu_seqlens_q, cu_seqlens_k, …) → (dq, dk, dv)
 //   masked_softmax(x, valid_lens=None)
 //   additive_attention(queries, keys, values, W_q, W_k, w_v, valid_lens=None, return_weights=False)
 //   nadaraya_watson(queries, keys, values, w=1.0, exclude_self=False, return_weights=False)
@@ -32,6 +36,7 @@
 #include "qkv/ops/masked_softmax/masked_softmax.h"
 #include "qkv/nn/nadaraya_watson.h"
 #include "qkv/ops/sdpa/sdpa_shapes.h"
+#include "qkv/ops/sdpa/sdpa_varlen.h"
 
 namespace qkv::python {
 namespace {
@@ -150,6 +155,70 @@ py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, Array
                         adopt_numpy(grads.dv, c.v.t.shape()));
 }
 
+// The arguments of one packed (varlen) call, converted; causal is FlashAttention's (bottom-right).
+struct VarlenCall {
+  FloatArray q, k, v, slopes;
+  IntArray cu_q, cu_k;
+  SdpaVarlen varlen;
+  SdpaOptions options;
+};
+
+void parse_varlen(const char* fn, VarlenCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg cu_seqlens_q,
+                  ArrayArg cu_seqlens_k, bool causal, std::optional<double> scale, const VariantArgs& var) {
+  c.q = float_array(q, fn, "q");
+  c.k = float_array(k, fn, "k");
+  c.v = float_array(v, fn, "v");
+  check_values(fn, "q", c.q.t);
+  check_values(fn, "k", c.k.t);
+  check_values(fn, "v", c.v.t);
+  c.cu_q = int_array(cu_seqlens_q, fn, "cu_seqlens_q");
+  c.cu_k = int_array(cu_seqlens_k, fn, "cu_seqlens_k");
+  c.varlen = {c.cu_q.t, c.cu_k.t, causal ? Causal::bottom_right : Causal::none};
+  c.options.scale = scale;
+  c.options.enable_gqa = var.enable_gqa;
+  c.options.window_left = var.window_size.first;
+  c.options.window_right = var.window_size.second;
+  c.options.softcap = var.softcap;
+  if (!var.alibi_slopes.is_none()) {
+    c.slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
+    check_values(fn, "alibi_slopes", c.slopes.t);
+    c.options.alibi_slopes = c.slopes.t;
+  }
+}
+
+py::array_t<float> sdpa_varlen_py(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg cu_seqlens_q, ArrayArg cu_seqlens_k,
+                                  bool causal, std::optional<double> scale, bool enable_gqa,
+                                  std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
+  VarlenCall c;
+  parse_varlen("scaled_dot_product_attention_varlen", c, q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale,
+               {enable_gqa, window_size, alibi_slopes, softcap});
+  SdpaForward<float> fwd;
+  {
+    py::gil_scoped_release nogil;
+    fwd = sdpa_varlen_forward(c.q.t, c.k.t, c.v.t, c.varlen, c.options);
+  }
+  return adopt_numpy(fwd.out, fwd.out.shape());
+}
+
+py::tuple sdpa_varlen_backward_py(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg cu_seqlens_q,
+                                  ArrayArg cu_seqlens_k, bool causal, std::optional<double> scale, bool enable_gqa,
+                                  std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
+  const char* fn = "scaled_dot_product_attention_varlen_backward";
+  VarlenCall c;
+  parse_varlen(fn, c, q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale,
+               {enable_gqa, window_size, alibi_slopes, softcap});
+  FloatArray g = float_array(dout, fn, "dout");
+  check_values(fn, "dout", g.t);
+  SdpaGrads<float> grads;
+  {
+    py::gil_scoped_release nogil;
+    const SdpaForward<float> fwd = sdpa_varlen_forward(c.q.t, c.k.t, c.v.t, c.varlen, c.options);
+    grads = sdpa_varlen_backward(g.t, c.q.t, c.k.t, c.v.t, fwd, c.varlen, c.options);
+  }
+  return py::make_tuple(adopt_numpy(grads.dq, c.q.t.shape()), adopt_numpy(grads.dk, c.k.t.shape()),
+                        adopt_numpy(grads.dv, c.v.t.shape()));
+}
+
 py::array_t<float> masked_softmax_py(ArrayArg x, ArrayArg valid_lens) {
   const char* fn = "masked_softmax";
   FloatArray a = float_array(x, fn, "x");
@@ -235,6 +304,18 @@ Binding reg("attention", [](py::module_& m) {
         py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1}, py::arg("alibi_slopes") = py::none(),
         py::arg("softcap") = 0.0,
         "Gradients (dq, dk, dv) of scaled_dot_product_attention (without dropout) for the upstream dout.");
+  m.def("scaled_dot_product_attention_varlen", &sdpa_varlen_py, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal") = false, py::arg("scale") = py::none(),
+        py::arg("enable_gqa") = false, py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1},
+        py::arg("alibi_slopes") = py::none(), py::arg("softcap") = 0.0,
+        "Attention over sequences packed without padding, FlashAttention's varlen API: q (total_q, H, d), "
+        "k (total_k, H_kv, d), v (total_k, H_kv, dv), cumulative lengths cu_seqlens_q/k (S + 1). causal is "
+        "per sequence and bottom-right aligned (FlashAttention's). Returns out (total_q, H, dv).");
+  m.def("scaled_dot_product_attention_varlen_backward", &sdpa_varlen_backward_py, py::arg("q"), py::arg("k"),
+        py::arg("v"), py::arg("dout"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal") = false,
+        py::arg("scale") = py::none(), py::arg("enable_gqa") = false,
+        py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1}, py::arg("alibi_slopes") = py::none(),
+        py::arg("softcap") = 0.0, "Gradients (dq, dk, dv) of scaled_dot_product_attention_varlen for dout.");
   m.def("masked_softmax", &masked_softmax_py, py::arg("x"), py::arg("valid_lens") = py::none(),
         "Softmax over the last axis of x (B, Lq, Lk); keys at positions >= valid_lens ((B,) or (B, Lq)) get 0.");
   m.def("additive_attention", &additive_attention_py, py::arg("queries"), py::arg("keys"), py::arg("values"),

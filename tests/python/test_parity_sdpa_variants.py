@@ -104,3 +104,29 @@ def test_fewer_key_value_heads_need_enable_gqa():
         qkv.scaled_dot_product_attention(q, k, k, enable_gqa=True, alibi_slopes=np.ones(3, np.float32))
     with pytest.raises(Exception, match="window_left"):
         qkv.scaled_dot_product_attention(q, k, k, enable_gqa=True, window_size=(-3, 0))
+
+
+def test_varlen_packed_sequences_match_torch_per_sequence():
+    """Three sequences packed without padding; causal=True is bottom-right per sequence (FlashAttention's),
+    the same as the window (-1, 0) of the reference."""
+    rng = np.random.default_rng(9)
+    lq, lk, H, Hkv, d, dv = [3, 7, 4], [5, 7, 9], 4, 2, 8, 6
+    cu_q = np.concatenate([[0], np.cumsum(lq)]).astype(np.int64)
+    cu_k = np.concatenate([[0], np.cumsum(lk)]).astype(np.int64)
+    q = rng.standard_normal((cu_q[-1], H, d), dtype=np.float32)
+    k = rng.standard_normal((cu_k[-1], Hkv, d), dtype=np.float32)
+    v = rng.standard_normal((cu_k[-1], Hkv, dv), dtype=np.float32)
+    dout = rng.standard_normal((cu_q[-1], H, dv), dtype=np.float32)
+    slopes = (2.0 ** -np.arange(1, H + 1)).astype(np.float32)
+    kw = dict(causal=True, enable_gqa=True, alibi_slopes=slopes, softcap=1.5)
+    out = qkv.scaled_dot_product_attention_varlen(q, k, v, cu_q, cu_k, **kw)
+    dq, dk, dv_ = qkv.scaled_dot_product_attention_varlen_backward(q, k, v, dout, cu_q, cu_k, **kw)
+    for s in range(len(lq)):
+        qs, ks, vs, ds = (a[c[s]:c[s + 1]].transpose(1, 0, 2)[None]
+                          for a, c in ((q, cu_q), (k, cu_k), (v, cu_k), (dout, cu_q)))
+        r_out, r_dq, r_dk, r_dv = reference(qs, ks, vs, ds, window=(-1, 0), slopes=slopes, softcap=1.5)
+        back = lambda a: a[0].transpose(1, 0, 2)
+        assert_close(f"out {s}", out[cu_q[s]:cu_q[s + 1]], back(r_out))
+        assert_close(f"dq {s}", dq[cu_q[s]:cu_q[s + 1]], back(r_dq))
+        assert_close(f"dk {s}", dk[cu_k[s]:cu_k[s + 1]], back(r_dk))
+        assert_close(f"dv {s}", dv_[cu_k[s]:cu_k[s + 1]], back(r_dv))

@@ -7,6 +7,7 @@
 //       repeat-interleaved (dK, dV summed over the group), window = a boolean band mask, ALiBi = an
 //       additive bias −slope·|i + Lk − Lq − j|.
 //   (3) bf16 inputs with variants (the widened kernel), and the errors of bad variant arguments.
+// The decode cases (B·H = 1, Lq <= 3, long Lk) take the forward's split of the key axis at 2 threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -99,6 +100,11 @@ TEST(OpSdpaVariants, HarnessReferenceGradientsAndFusedKernels) {
        {0.05f, 0.1f, 0.02f, 0.2f}, 4.0, 0.0, 0.0},
       {"large: window (70, 0) + causal bottom-right", 1, 2, 2, 150, 300, 32, 48, bottom_right, 70, 0, {}, 0.0, 0.0,
        0.0},
+      // Decoding: B·H = 1 item below 2 threads, so the forward splits the keys over the workers.
+      {"decode: Lq 1, Lk 1100, causal bottom-right", 1, 1, 1, 1, 1100, 64, 64, bottom_right, -1, -1, {}, 0.0, 0.0,
+       0.0},
+      {"decode: Lq 3, Lk 700, dv padded, window + ALiBi + dropout", 1, 1, 1, 3, 700, 40, 24, bottom_right, 600, -1,
+       {0.01f}, 0.0, 0.2, 0.0},
   };
   h.inputs = inputs_of;
   h.upstream = [](const VariantCase& c) {

@@ -62,6 +62,19 @@ struct VariantArgs {
   double softcap = 0.0;
 };
 
+// Sets the variant fields of `options` from `var`; slopes keeps the converted alibi_slopes alive.
+void apply_variants(const char* fn, const VariantArgs& var, SdpaOptions& options, FloatArray& slopes) {
+  options.enable_gqa = var.enable_gqa;
+  options.window_left = var.window_size.first;
+  options.window_right = var.window_size.second;
+  options.softcap = var.softcap;
+  if (!var.alibi_slopes.is_none()) {
+    slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
+    check_values(fn, "alibi_slopes", slopes.t);
+    options.alibi_slopes = slopes.t;
+  }
+}
+
 void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask,
                 bool is_causal, std::optional<double> scale, ArrayArg valid_lens, const VariantArgs& var) {
   c.q = float_array(q, fn, "q");
@@ -99,15 +112,7 @@ void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v,
   mask.causal = is_causal ? Causal::top_left : Causal::none;
   c.mask = fold_mask(fn, mask, l, "attn_mask");
   c.options.scale = scale;
-  c.options.enable_gqa = var.enable_gqa;
-  c.options.window_left = var.window_size.first;
-  c.options.window_right = var.window_size.second;
-  c.options.softcap = var.softcap;
-  if (!var.alibi_slopes.is_none()) {
-    c.slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
-    check_values(fn, "alibi_slopes", c.slopes.t);
-    c.options.alibi_slopes = c.slopes.t;
-  }
+  apply_variants(fn, var, c.options, c.slopes);
   c.options = fold_options(c.options, l);
   validate_sdpa_variants(fn, l.B, l.H, c.options);
 }
@@ -175,15 +180,7 @@ void parse_varlen(const char* fn, VarlenCall& c, ArrayArg q, ArrayArg k, ArrayAr
   c.cu_k = int_array(cu_seqlens_k, fn, "cu_seqlens_k");
   c.varlen = {c.cu_q.t, c.cu_k.t, causal ? Causal::bottom_right : Causal::none};
   c.options.scale = scale;
-  c.options.enable_gqa = var.enable_gqa;
-  c.options.window_left = var.window_size.first;
-  c.options.window_right = var.window_size.second;
-  c.options.softcap = var.softcap;
-  if (!var.alibi_slopes.is_none()) {
-    c.slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
-    check_values(fn, "alibi_slopes", c.slopes.t);
-    c.options.alibi_slopes = c.slopes.t;
-  }
+  apply_variants(fn, var, c.options, c.slopes);
 }
 
 py::array_t<float> sdpa_varlen_py(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg cu_seqlens_q, ArrayArg cu_seqlens_k,

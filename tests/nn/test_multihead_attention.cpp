@@ -483,16 +483,16 @@ TEST(MhaGroupedQuery, GradientsWithFewerKeyValueHeads) {
   randomise_biases(m, rng);
   EXPECT_EQ(m.k_proj_weight.value.shape(), (qkv::Shape{4, 8}));  // 2 heads of width 2
   EXPECT_EQ(m.in_proj_bias.value.shape(), (qkv::Shape{16}));    // (4 + 2·2)·2
-  TensorD q = randn({2, 3, 8}, rng), k = randn({2, 5, 8}, rng), v = randn({2, 5, 8}, rng), none;
+  TensorD q = randn({2, 3, 8}, rng), k = randn({2, 5, 8}, rng), v = randn({2, 5, 8}, rng);
   MhaCall call;
   call.key_padding_mask = TensorB::from({2, 5}, {0, 0, 0, 1, 1, 0, 0, 0, 0, 0});
   check_module_gradients(m, q, k, v, false, call);
-  MultiheadAttention<double> mq(gqa_opts(6, 3, 1), rng);  // multi-query; self_attention runs forward(x, x, x)
+  MultiheadAttention<double> mq(gqa_opts(6, 3, 1), rng);  // multi-query
   randomise_biases(mq, rng);
-  TensorD x = randn({2, 4, 6}, rng);
+  TensorD xq = randn({2, 4, 6}, rng), xk = randn({2, 4, 6}, rng), xv = randn({2, 4, 6}, rng);
   MhaCall causal;
   causal.is_causal = true;
-  check_module_gradients(mq, x, x, x, false, causal);
+  check_module_gradients(mq, xq, xk, xv, false, causal);
 }
 
 TEST(MhaGroupedQuery, EqualsFullHeadsWithRepeatedKeyValueWeights) {

@@ -120,7 +120,7 @@ TEST(OpSdpaVarlen, BadLengthsAreClearErrors) {
             std::string::npos);
   vl.cu_seqlens_k = TensorI::from({2}, {0, 6});
   EXPECT_NE(test::error_message_of([&] { sdpa_varlen_forward(q, k, v, vl); })
-                .find("'cu_seqlens_k' has shape (2); expected (3)"),
+                .find("'cu_seqlens_k' has shape (2,); expected (3,)"),
             std::string::npos);
   const TensorF q4({1, 5, 2, 4});
   EXPECT_NE(test::error_message_of([&] { sdpa_varlen_forward(q4, k, v, vl); }).find("expected (total_q, H, d)"),

@@ -204,27 +204,15 @@ HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda,
   });
 }
 
-// Scores of keys >= kend become −inf.
-HWY_INLINE void MaskBeyond(float* s, int64_t nvec, int64_t j0, int64_t kend) {
+// Scores of keys outside [kbeg, kend) become −inf.
+HWY_INLINE void MaskKeys(float* s, int64_t nvec, int64_t j0, int64_t kbeg, int64_t kend) {
   const DF df;
-  const VF lim = hn::Set(df, static_cast<float>(kend - j0));
+  const VF lo = hn::Set(df, static_cast<float>(kbeg - j0)), hi = hn::Set(df, static_cast<float>(kend - j0));
   const VF ninf = hn::Set(df, kNegInf);
   for (int64_t v = 0; v < nvec; ++v) {
     const VF idx = hn::Iota(df, static_cast<float>(v * kL));
     const VF x = hn::Load(df, s + v * kL);
-    hn::Store(hn::IfThenElse(hn::Lt(idx, lim), x, ninf), df, s + v * kL);
-  }
-}
-
-// Scores of keys < kbeg become −inf.
-HWY_INLINE void MaskBefore(float* s, int64_t nvec, int64_t j0, int64_t kbeg) {
-  const DF df;
-  const VF lim = hn::Set(df, static_cast<float>(kbeg - j0));
-  const VF ninf = hn::Set(df, kNegInf);
-  for (int64_t v = 0; v < nvec; ++v) {
-    const VF idx = hn::Iota(df, static_cast<float>(v * kL));
-    const VF x = hn::Load(df, s + v * kL);
-    hn::Store(hn::IfThenElse(hn::Lt(idx, lim), ninf, x), df, s + v * kL);
+    hn::Store(hn::IfThenElse(hn::And(hn::Ge(idx, lo), hn::Lt(idx, hi)), x, ninf), df, s + v * kL);
   }
 }
 
@@ -234,8 +222,7 @@ HWY_INLINE void MaskBefore(float* s, int64_t nvec, int64_t j0, int64_t kbeg) {
 HWY_INLINE void MaskRow(const FlashMask& mask, bool general, bool variant, int64_t b, int64_t h, int64_t i,
                         int64_t j0, int64_t nk, int64_t nvec, int64_t kbeg, int64_t kend, float* srow, float* capd) {
   if (variant) apply_variant(mask, b, h, i, j0, nvec * kL, srow, capd);
-  MaskBeyond(srow, nvec, j0, kend);
-  if (kbeg > j0) MaskBefore(srow, nvec, j0, kbeg);
+  MaskKeys(srow, nvec, j0, kbeg, kend);
   if (general && kend > j0) apply_general(mask, b, h, i, j0, std::min(nk, kend - j0), srow);
 }
 

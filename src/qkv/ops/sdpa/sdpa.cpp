@@ -60,7 +60,7 @@ void validate_sdpa_variants(const char* where, int64_t B, int64_t H, const SdpaO
   if (!a.defined()) return;
   const Shape& s = a.shape();
   QKV_CHECK(s == Shape{H} || s == Shape({B, H}), where, ": argument 'alibi_slopes' has shape ", shape_str(s),
-            "; expected (", H, ") or (", B, ", ", H, ") (heads of 'q', or batch and heads)");
+            "; expected ", shape_str({H}), " or ", shape_str({B, H}), " (heads of 'q', or batch and heads)");
   QKV_CHECK(all_finite_values(a), where, ": argument 'alibi_slopes' holds NaN or inf; expected finite slopes");
 }
 

@@ -28,11 +28,13 @@ struct Variant {
   int64_t left = -1, right = -1;         // the window
   double softcap = 0.0;
   double slope = 0.0;                    // ALiBi slope of the head (0 without)
+  TensorF slopes;                        // (H) or (B, H), contiguous; undefined without ALiBi
   Variant(const SdpaOptions& o, const Dims& n) : off(n.Lk - n.Lq), left(o.window_left), right(o.window_right),
-                                                 softcap(o.softcap) {}
-  void select(const SdpaOptions& o, const Dims& n, int64_t b, int64_t h) {
-    const TensorF& a = o.alibi_slopes;
-    slope = !a.defined() ? 0.0 : static_cast<double>(a.rank() == 1 ? a.data()[h] : a.data()[b * n.H + h]);
+                                                 softcap(o.softcap) {
+    if (o.alibi_slopes.defined()) slopes = o.alibi_slopes.contiguous();
+  }
+  void select(const Dims& n, int64_t b, int64_t h) {
+    if (slopes.defined()) slope = static_cast<double>(slopes.rank() == 1 ? slopes[h] : slopes[b * n.H + h]);
   }
   bool in_window(int64_t i, int64_t j) const {
     return (left < 0 || j >= i + off - left) && (right < 0 || j <= i + off + right);
@@ -116,7 +118,7 @@ void sdpa_reference_forward_into(const Tensor<T>& q_in, const Tensor<T>& k_in, c
   for_each_head(mask, n, [&](const MaskReader& reader, int64_t b, int64_t h) {
     const int64_t bh = b * n.H + h;
     Variant var(options, n);
-    var.select(options, n, b, h);
+    var.select(n, b, h);
     const T* qh = q.data() + bh * n.Lq * n.d;
     const T* kh = k.data() + n.kv_head(b, h) * n.Lk * n.d;
     const T* vh = v.data() + n.kv_head(b, h) * n.Lk * n.dv;
@@ -180,7 +182,7 @@ void sdpa_reference_backward_into(const Tensor<T>& dout_in, const Tensor<T>& q_i
     Variant var(options, n);
     for (int64_t h = hk * n.G; h < (hk + 1) * n.G; ++h) {
       reader.select(b, h);
-      var.select(options, n, b, h);
+      var.select(n, b, h);
       const int64_t bh = b * n.H + h;
       const T* qh = q.data() + bh * n.Lq * n.d;
       for (int64_t i = 0; i < n.Lq; ++i) {
@@ -247,7 +249,7 @@ Tensor<T> sdpa_reference_weights(const Tensor<T>& q_in, const Tensor<T>& k_in, c
   for_each_head(mask, n, [&](const MaskReader& reader, int64_t b, int64_t h) {
     const int64_t bh = b * n.H + h;
     Variant var(options, n);
-    var.select(options, n, b, h);
+    var.select(n, b, h);
     std::vector<double> s(static_cast<size_t>(n.Lk));
     for (int64_t i = 0; i < n.Lq; ++i) {
       const double l = static_cast<double>(lse.data()[bh * n.Lq + i]);

@@ -7,7 +7,7 @@ namespace {
 // Checks one cumulative-length tensor: (S + 1) entries from 0, nondecreasing, ending at total.
 void check_cu(const char* where, const char* name, const TensorI& cu, int64_t S, int64_t total) {
   QKV_CHECK(cu.rank() == 1 && cu.dim(0) == S + 1, where, ": argument '", name, "' has shape ", shape_str(cu.shape()),
-            "; expected (", S + 1, ") (the number of sequences + 1, as 'cu_seqlens_q')");
+            "; expected ", shape_str({S + 1}), " (the number of sequences + 1, as 'cu_seqlens_q')");
   const TensorI c = cu.contiguous();
   QKV_CHECK(c[0] == 0, where, ": argument '", name, "' starts at ", c[0], "; expected 0");
   for (int64_t s = 0; s < S; ++s)
@@ -33,7 +33,7 @@ int64_t check_varlen(const char* where, const Shape& q, const Shape& k, const Sh
   QKV_CHECK(!options.need_weights, where, ": need_weights is not supported for packed sequences");
   QKV_CHECK(!options.alibi_slopes.defined() || options.alibi_slopes.rank() == 1, where,
             ": argument 'alibi_slopes' has shape ", shape_str(options.alibi_slopes.shape()),
-            "; expected (H) for packed sequences");
+            "; expected (H,) for packed sequences");
   return S;
 }
 

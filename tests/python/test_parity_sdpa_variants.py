@@ -67,7 +67,7 @@ CASES = [
     ("alibi per head + mask", 2, 4, 4, 9, 11, 8, 8, False, (-1, -1), "H", 0.0, True),
     ("alibi per batch and head", 2, 2, 1, 6, 11, 8, 8, False, (-1, -1), "BH", 0.0, False),
     ("softcap", 2, 2, 2, 9, 9, 8, 8, False, (-1, -1), None, 1.0, False),
-    ("all together", 2, 4, 2, 70, 90, 32, 16, True, (20, 0), "H", 2.0, True),
+    ("all together", 2, 4, 2, 70, 90, 32, 16, True, (30, 0), "H", 2.0, True),
 ]
 
 

@@ -1,9 +1,15 @@
 // Python: the attention functions, on float32 NumPy arrays with PyTorch's names and polarity.
 //
 //   scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-//                                valid_lens=None, return_weights=False) → out or (out, weights)
+//                                valid_lens=None, return_weights=False, enable_gqa=False,
+//                                window_size=(-1, -1), alibi_slopes=None, softcap=0.0) → out or (out, weights)
 //   scaled_dot_product_attention_backward(q, k, v, dout, attn_mask=None, is_causal=False, scale=None,
-//                                         valid_lens=None) → (dq, dk, dv)
+//                                         valid_lens=None, enable_gqa=False, window_size=(-1, -1),
+//                                         alibi_slopes=None, softcap=0.0) → (dq, dk, dv)
+//   scaled_dot_product_attention_varlen(q, k, v, cu_seqlens_q, cu_seqlens_k, causal=False, scale=None,
+//                                       enable_gqa=False, window_size=(-1, -1), alibi_slopes=None,
+//                                       softcap=0.0) → out   (q (total_q, H, d), …; sdpa_varlen.h)
+//   scaled_dot_product_attention_varlen_backward(q, k, v, dout, cu_seqlens_q, cu_seqlens_k, …) → (dq, dk, dv)
 //   masked_softmax(x, valid_lens=None)
 //   additive_attention(queries, keys, values, W_q, W_k, w_v, valid_lens=None, return_weights=False)
 //   nadaraya_watson(queries, keys, values, w=1.0, exclude_self=False, return_weights=False)
@@ -14,6 +20,11 @@
 // True = may attend (F.scaled_dot_product_attention), float is added to the scaled scores.
 // valid_lens has the batch dims (q's dims before (H, L, d), or before (L, d) for 3-d q), optionally
 // followed by Lq. is_causal is top-left aligned (as torch). Empty sequences are refused here.
+// The variants (sdpa.h's SdpaOptions): enable_gqa as torch 2.5 (k, v with fewer heads, query heads
+// repeat-interleaved onto them); window_size (left, right) as FlashAttention's, −1 unbounded;
+// alibi_slopes (H,) or (batch dims..., H), bias −slope·|i + Lk − Lq − j|; softcap c > 0 caps the
+// scaled scores to c·tanh(s/c). The window and ALiBi are aligned bottom-right (FlashAttention's
+// convention) even though is_causal is top-left; they coincide when Lq == Lk.
 // Dropout draws its seed from the module's generator (manual_seed); the backward has no dropout.
 #include <pybind11/stl.h>
 
@@ -25,6 +36,7 @@
 #include "qkv/ops/masked_softmax/masked_softmax.h"
 #include "qkv/nn/nadaraya_watson.h"
 #include "qkv/ops/sdpa/sdpa_shapes.h"
+#include "qkv/ops/sdpa/sdpa_varlen.h"
 
 namespace qkv::python {
 namespace {
@@ -36,17 +48,39 @@ struct SdpaCall {
   BoolArray allowed;
   FloatArray bias;
   IntArray lens;
+  FloatArray slopes;
   SdpaLayout layout;
   AttentionMask mask;  // folded to (B, H, Lq, Lk)
   SdpaOptions options;
 };
 
+// The variant keyword arguments, as Python passed them.
+struct VariantArgs {
+  bool enable_gqa = false;
+  std::pair<int64_t, int64_t> window_size{-1, -1};
+  ArrayArg alibi_slopes{py::none()};
+  double softcap = 0.0;
+};
+
+// Sets the variant fields of `options` from `var`; slopes keeps the converted alibi_slopes alive.
+void apply_variants(const char* fn, const VariantArgs& var, SdpaOptions& options, FloatArray& slopes) {
+  options.enable_gqa = var.enable_gqa;
+  options.window_left = var.window_size.first;
+  options.window_right = var.window_size.second;
+  options.softcap = var.softcap;
+  if (!var.alibi_slopes.is_none()) {
+    slopes = float_array(var.alibi_slopes, fn, "alibi_slopes");
+    check_values(fn, "alibi_slopes", slopes.t);
+    options.alibi_slopes = slopes.t;
+  }
+}
+
 void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask,
-                bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
+                bool is_causal, std::optional<double> scale, ArrayArg valid_lens, const VariantArgs& var) {
   c.q = float_array(q, fn, "q");
   c.k = float_array(k, fn, "k");
   c.v = float_array(v, fn, "v");
-  c.layout = sdpa_layout(fn, c.q.t.shape(), c.k.t.shape(), c.v.t.shape());
+  c.layout = sdpa_layout(fn, c.q.t.shape(), c.k.t.shape(), c.v.t.shape(), var.enable_gqa);
   const SdpaLayout& l = c.layout;
   QKV_CHECK(l.Lq > 0 && l.Lk > 0 && l.d > 0 && l.dv > 0, fn, ": empty sequence or feature dimension: q ",
             shape_str(c.q.t.shape()), ", k ", shape_str(c.k.t.shape()), ", v ", shape_str(c.v.t.shape()));
@@ -78,13 +112,17 @@ void parse_sdpa(const char* fn, SdpaCall& c, ArrayArg q, ArrayArg k, ArrayArg v,
   mask.causal = is_causal ? Causal::top_left : Causal::none;
   c.mask = fold_mask(fn, mask, l, "attn_mask");
   c.options.scale = scale;
+  apply_variants(fn, var, c.options, c.slopes);
+  c.options = fold_options(c.options, l);
+  validate_sdpa_variants(fn, l.B, l.H, c.options);
 }
 
 py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double dropout_p, bool is_causal,
-                std::optional<double> scale, ArrayArg valid_lens, bool return_weights) {
+                std::optional<double> scale, ArrayArg valid_lens, bool return_weights, bool enable_gqa,
+                std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
   const char* fn = "scaled_dot_product_attention";
   SdpaCall c;
-  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
+  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens, {enable_gqa, window_size, alibi_slopes, softcap});
   c.options.dropout_p = dropout_p;
   c.options.dropout_seed = dropout_p > 0 ? python_rng().next_u64() : 0;
   c.options.need_weights = return_weights;
@@ -92,7 +130,7 @@ py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double d
   SdpaForward<float> fwd;
   {
     py::gil_scoped_release nogil;
-    fwd = sdpa_forward(fold(c.q.t, l), fold(c.k.t, l), fold(c.v.t, l), c.mask, c.options);
+    fwd = sdpa_forward(fold(c.q.t, l), fold(c.k.t, l.kv()), fold(c.v.t, l.kv()), c.mask, c.options);
   }
   py::array_t<float> out = adopt_numpy(fwd.out, l.unfolded({l.Lq, l.dv}));
   if (!return_weights) return std::move(out);
@@ -100,10 +138,11 @@ py::object sdpa(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg attn_mask, double d
 }
 
 py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg attn_mask,
-                        bool is_causal, std::optional<double> scale, ArrayArg valid_lens) {
+                        bool is_causal, std::optional<double> scale, ArrayArg valid_lens, bool enable_gqa,
+                        std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
   const char* fn = "scaled_dot_product_attention_backward";
   SdpaCall c;
-  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens);
+  parse_sdpa(fn, c, q, k, v, attn_mask, is_causal, scale, valid_lens, {enable_gqa, window_size, alibi_slopes, softcap});
   const SdpaLayout& l = c.layout;
   FloatArray g = float_array(dout, fn, "dout");
   const Shape out_shape = l.unfolded({l.Lq, l.dv});
@@ -113,9 +152,65 @@ py::tuple sdpa_backward(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, Array
   SdpaGrads<float> grads;
   {
     py::gil_scoped_release nogil;
-    const TensorF q4 = fold(c.q.t, l), k4 = fold(c.k.t, l), v4 = fold(c.v.t, l);
+    const TensorF q4 = fold(c.q.t, l), k4 = fold(c.k.t, l.kv()), v4 = fold(c.v.t, l.kv());
     const SdpaForward<float> fwd = sdpa_forward(q4, k4, v4, c.mask, c.options);
     grads = sdpa_backward(fold(g.t, l), q4, k4, v4, fwd, c.mask, c.options);
+  }
+  return py::make_tuple(adopt_numpy(grads.dq, c.q.t.shape()), adopt_numpy(grads.dk, c.k.t.shape()),
+                        adopt_numpy(grads.dv, c.v.t.shape()));
+}
+
+// The arguments of one packed (varlen) call, converted; causal is FlashAttention's (bottom-right).
+struct VarlenCall {
+  FloatArray q, k, v, slopes;
+  IntArray cu_q, cu_k;
+  SdpaVarlen varlen;
+  SdpaOptions options;
+};
+
+void parse_varlen(const char* fn, VarlenCall& c, ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg cu_seqlens_q,
+                  ArrayArg cu_seqlens_k, bool causal, std::optional<double> scale, const VariantArgs& var) {
+  c.q = float_array(q, fn, "q");
+  c.k = float_array(k, fn, "k");
+  c.v = float_array(v, fn, "v");
+  check_values(fn, "q", c.q.t);
+  check_values(fn, "k", c.k.t);
+  check_values(fn, "v", c.v.t);
+  c.cu_q = int_array(cu_seqlens_q, fn, "cu_seqlens_q");
+  c.cu_k = int_array(cu_seqlens_k, fn, "cu_seqlens_k");
+  c.varlen = {c.cu_q.t, c.cu_k.t, causal ? Causal::bottom_right : Causal::none};
+  c.options.scale = scale;
+  apply_variants(fn, var, c.options, c.slopes);
+}
+
+py::array_t<float> sdpa_varlen_py(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg cu_seqlens_q, ArrayArg cu_seqlens_k,
+                                  bool causal, std::optional<double> scale, bool enable_gqa,
+                                  std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
+  VarlenCall c;
+  parse_varlen("scaled_dot_product_attention_varlen", c, q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale,
+               {enable_gqa, window_size, alibi_slopes, softcap});
+  SdpaForward<float> fwd;
+  {
+    py::gil_scoped_release nogil;
+    fwd = sdpa_varlen_forward(c.q.t, c.k.t, c.v.t, c.varlen, c.options);
+  }
+  return adopt_numpy(fwd.out, fwd.out.shape());
+}
+
+py::tuple sdpa_varlen_backward_py(ArrayArg q, ArrayArg k, ArrayArg v, ArrayArg dout, ArrayArg cu_seqlens_q,
+                                  ArrayArg cu_seqlens_k, bool causal, std::optional<double> scale, bool enable_gqa,
+                                  std::pair<int64_t, int64_t> window_size, ArrayArg alibi_slopes, double softcap) {
+  const char* fn = "scaled_dot_product_attention_varlen_backward";
+  VarlenCall c;
+  parse_varlen(fn, c, q, k, v, cu_seqlens_q, cu_seqlens_k, causal, scale,
+               {enable_gqa, window_size, alibi_slopes, softcap});
+  FloatArray g = float_array(dout, fn, "dout");
+  check_values(fn, "dout", g.t);
+  SdpaGrads<float> grads;
+  {
+    py::gil_scoped_release nogil;
+    const SdpaForward<float> fwd = sdpa_varlen_forward(c.q.t, c.k.t, c.v.t, c.varlen, c.options);
+    grads = sdpa_varlen_backward(g.t, c.q.t, c.k.t, c.v.t, fwd, c.varlen, c.options);
   }
   return py::make_tuple(adopt_numpy(grads.dq, c.q.t.shape()), adopt_numpy(grads.dk, c.k.t.shape()),
                         adopt_numpy(grads.dv, c.v.t.shape()));
@@ -193,12 +288,31 @@ Binding reg("attention", [](py::module_& m) {
   m.def("scaled_dot_product_attention", &sdpa, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("attn_mask") = py::none(), py::arg("dropout_p") = 0.0, py::arg("is_causal") = false,
         py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(), py::arg("return_weights") = false,
+        py::arg("enable_gqa") = false, py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1},
+        py::arg("alibi_slopes") = py::none(), py::arg("softcap") = 0.0,
         "softmax(q kᵀ · scale + mask) v over the last two dims, torch.nn.functional's semantics (bool mask "
-        "True = may attend); a query with no visible key gives zeros. Returns out, or (out, weights).");
+        "True = may attend); a query with no visible key gives zeros. Returns out, or (out, weights). "
+        "Variants: enable_gqa (k, v with fewer heads, as torch 2.5), window_size=(left, right) "
+        "(FlashAttention's, -1 unbounded), alibi_slopes (H,) or (batch..., H), softcap (c·tanh(s/c)); the "
+        "window and ALiBi are aligned bottom-right (query i's diagonal key is i + Lk - Lq).");
   m.def("scaled_dot_product_attention_backward", &sdpa_backward, py::arg("q"), py::arg("k"), py::arg("v"),
         py::arg("dout"), py::arg("attn_mask") = py::none(), py::arg("is_causal") = false,
-        py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(),
+        py::arg("scale") = py::none(), py::arg("valid_lens") = py::none(), py::arg("enable_gqa") = false,
+        py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1}, py::arg("alibi_slopes") = py::none(),
+        py::arg("softcap") = 0.0,
         "Gradients (dq, dk, dv) of scaled_dot_product_attention (without dropout) for the upstream dout.");
+  m.def("scaled_dot_product_attention_varlen", &sdpa_varlen_py, py::arg("q"), py::arg("k"), py::arg("v"),
+        py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal") = false, py::arg("scale") = py::none(),
+        py::arg("enable_gqa") = false, py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1},
+        py::arg("alibi_slopes") = py::none(), py::arg("softcap") = 0.0,
+        "Attention over sequences packed without padding, FlashAttention's varlen API: q (total_q, H, d), "
+        "k (total_k, H_kv, d), v (total_k, H_kv, dv), cumulative lengths cu_seqlens_q/k (S + 1). causal is "
+        "per sequence and bottom-right aligned (FlashAttention's). Returns out (total_q, H, dv).");
+  m.def("scaled_dot_product_attention_varlen_backward", &sdpa_varlen_backward_py, py::arg("q"), py::arg("k"),
+        py::arg("v"), py::arg("dout"), py::arg("cu_seqlens_q"), py::arg("cu_seqlens_k"), py::arg("causal") = false,
+        py::arg("scale") = py::none(), py::arg("enable_gqa") = false,
+        py::arg("window_size") = std::pair<int64_t, int64_t>{-1, -1}, py::arg("alibi_slopes") = py::none(),
+        py::arg("softcap") = 0.0, "Gradients (dq, dk, dv) of scaled_dot_product_attention_varlen for dout.");
   m.def("masked_softmax", &masked_softmax_py, py::arg("x"), py::arg("valid_lens") = py::none(),
         "Softmax over the last axis of x (B, Lq, Lk); keys at positions >= valid_lens ((B,) or (B, Lq)) get 0.");
   m.def("additive_attention", &additive_attention_py, py::arg("queries"), py::arg("keys"), py::arg("values"),

@@ -470,3 +470,57 @@ TEST(MhaSteadyState, TrainingStepsReuseEveryBuffer) {
 }
 
 }  // namespace
+
+MhaOptions gqa_opts(int64_t E, int64_t H, int64_t Hkv, int64_t kdim = 0) {
+  MhaOptions o = opts(E, H, true, kdim, kdim);
+  o.num_kv_heads = Hkv;
+  return o;
+}
+
+TEST(MhaGroupedQuery, GradientsWithFewerKeyValueHeads) {
+  Rng rng(61);
+  MultiheadAttention<double> m(gqa_opts(8, 4, 2), rng);
+  randomise_biases(m, rng);
+  EXPECT_EQ(m.k_proj_weight.value.shape(), (qkv::Shape{4, 8}));  // 2 heads of width 2
+  EXPECT_EQ(m.in_proj_bias.value.shape(), (qkv::Shape{16}));    // (4 + 2·2)·2
+  TensorD q = randn({2, 3, 8}, rng), k = randn({2, 5, 8}, rng), v = randn({2, 5, 8}, rng);
+  MhaCall call;
+  call.key_padding_mask = TensorB::from({2, 5}, {0, 0, 0, 1, 1, 0, 0, 0, 0, 0});
+  check_module_gradients(m, q, k, v, false, call);
+  MultiheadAttention<double> mq(gqa_opts(6, 3, 1), rng);  // multi-query
+  randomise_biases(mq, rng);
+  TensorD xq = randn({2, 4, 6}, rng), xk = randn({2, 4, 6}, rng), xv = randn({2, 4, 6}, rng);
+  MhaCall causal;
+  causal.is_causal = true;
+  check_module_gradients(mq, xq, xk, xv, false, causal);
+}
+
+TEST(MhaGroupedQuery, EqualsFullHeadsWithRepeatedKeyValueWeights) {
+  const int64_t E = 8, H = 4, Hkv = 2, hd = 2, P = H * hd, Pkv = Hkv * hd, G = H / Hkv;
+  Rng rng(62);
+  MultiheadAttention<double> g(gqa_opts(E, H, Hkv), rng), full(opts(E, H), rng);
+  randomise_biases(g, rng);
+  // full's in_proj rows: q, then k and v with each key/value head's rows repeated for its G query heads.
+  for (int64_t r = 0; r < P; ++r) {
+    const int64_t src = (r / hd) / G * hd + r % hd;  // head h → key/value head h / G
+    for (int64_t c = 0; c < E; ++c) {
+      full.in_proj_weight.value[r * E + c] = g.q_proj_weight.value[r * E + c];
+      full.in_proj_weight.value[(P + r) * E + c] = g.k_proj_weight.value[src * E + c];
+      full.in_proj_weight.value[(2 * P + r) * E + c] = g.v_proj_weight.value[src * E + c];
+    }
+    full.in_proj_bias.value[r] = g.in_proj_bias.value[r];
+    full.in_proj_bias.value[P + r] = g.in_proj_bias.value[P + src];
+    full.in_proj_bias.value[2 * P + r] = g.in_proj_bias.value[P + Pkv + src];
+  }
+  full.out_proj.weight.value.copy_from(g.out_proj.weight.value);
+  full.out_proj.bias.value.copy_from(g.out_proj.bias.value);
+  TensorD q = randn({2, 3, E}, rng), k = randn({2, 5, E}, rng), v = randn({2, 5, E}, rng);
+  EXPECT_TRUE(tensors_close("out", g.forward(q, k, v).clone(), full.forward(q, k, v).clone(), 1e-12));
+}
+
+TEST(MhaGroupedQuery, NumKvHeadsMustDivideNumHeads) {
+  Rng rng(63);
+  EXPECT_NE(qkv::test::error_message_of([&] { MultiheadAttention<double>(gqa_opts(6, 3, 2), rng); })
+                .find("num_kv_heads is 2; expected 0 (num_heads) or a divisor of num_heads (3)"),
+            std::string::npos);
+}

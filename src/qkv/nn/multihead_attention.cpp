@@ -100,22 +100,26 @@ MultiheadAttention<T>::MultiheadAttention(const MhaOptions& options, Rng& rng)
             options.dropout);
   if (options.head_dim == 0)
     QKV_CHECK(E % H == 0, "MultiheadAttention: embed_dim (", E, ") must be divisible by num_heads (", H, ")");
+  QKV_CHECK(options.num_kv_heads >= 0 && (options.num_kv_heads == 0 || H % options.num_kv_heads == 0),
+            "MultiheadAttention: num_kv_heads is ", options.num_kv_heads, "; expected 0 (num_heads) or a divisor of ",
+            "num_heads (", H, ")");
   head_dim_ = options.head_dim ? options.head_dim : E / H;
   if (options_.kdim == 0) options_.kdim = E;
   if (options_.vdim == 0) options_.vdim = E;
-  const int64_t P = H * head_dim_;
-  if (options_.kdim == E && options_.vdim == E) {
+  if (options_.num_kv_heads == 0) options_.num_kv_heads = H;
+  const int64_t P = H * head_dim_, Pkv = options_.num_kv_heads * head_dim_;
+  if (options_.kdim == E && options_.vdim == E && Pkv == P) {
     in_proj_weight = Parameter<T>({3 * P, E});
     xavier_uniform(in_proj_weight.value, rng);
   } else {
     q_proj_weight = Parameter<T>({P, E});
-    k_proj_weight = Parameter<T>({P, options_.kdim});
-    v_proj_weight = Parameter<T>({P, options_.vdim});
+    k_proj_weight = Parameter<T>({Pkv, options_.kdim});
+    v_proj_weight = Parameter<T>({Pkv, options_.vdim});
     xavier_uniform(q_proj_weight.value, rng);
     xavier_uniform(k_proj_weight.value, rng);
     xavier_uniform(v_proj_weight.value, rng);
   }
-  if (options.bias) in_proj_bias = Parameter<T>({3 * P}, /*decay=*/false);
+  if (options.bias) in_proj_bias = Parameter<T>({P + 2 * Pkv}, /*decay=*/false);
   out_proj = Linear<T>(P, E, options.bias, rng);
   if (options.bias) out_proj.bias.value.fill(T(0));
 }
@@ -251,6 +255,7 @@ const Tensor<T>& MultiheadAttention<T>::attend(const Tensor<T>& query, const Ten
   QKV_CHECK(state_, where, ": module was default-constructed; construct it with MhaOptions");
   State& s = *state_;
   const int64_t E = options_.embed_dim, H = options_.num_heads, hd = head_dim_, P = H * hd;
+  const int64_t Hkv = options_.num_kv_heads, Pkv = Hkv * hd;
   check_shape(where, "query", query, {-1, -1, E});
   check_shape(where, "key", key, {query.dim(0), -1, options_.kdim});
   check_shape(where, "value", value, {query.dim(0), key.dim(1), options_.vdim});
@@ -267,7 +272,8 @@ const Tensor<T>& MultiheadAttention<T>::attend(const Tensor<T>& query, const Ten
   s.sdpa.dropout_p = call.training ? options_.dropout : 0.0;
   s.sdpa.dropout_seed = call.dropout_seed;
   s.sdpa.need_weights = call.need_weights;
-  validate_sdpa_args(where, {B, H, Lq, hd}, {B, H, Lk, hd}, {B, H, Lk, hd}, s.mask, s.sdpa);
+  s.sdpa.enable_gqa = Hkv != H;
+  validate_sdpa_args(where, {B, H, Lq, hd}, {B, Hkv, Lk, hd}, {B, Hkv, Lk, hd}, s.mask, s.sdpa);
 
   const T* b_in = in_proj_bias.value.defined() ? in_proj_bias.value.data() : nullptr;
   if (s.self_attention) {
@@ -287,14 +293,14 @@ const Tensor<T>& MultiheadAttention<T>::attend(const Tensor<T>& query, const Ten
     s.xk = rows_of(key);
     s.xv = rows_of(value);
     ensure_shape(s.pq, {B * Lq, P});
-    ensure_shape(s.pk, {B * Lk, P});
-    ensure_shape(s.pv, {B * Lk, P});
+    ensure_shape(s.pk, {B * Lk, Pkv});
+    ensure_shape(s.pv, {B * Lk, Pkv});
     linear_forward(s.xq.data(), wq, b_in, s.pq.data(), B * Lq, E, P);
-    linear_forward(s.xk.data(), wk, b_in ? b_in + P : nullptr, s.pk.data(), B * Lk, options_.kdim, P);
-    linear_forward(s.xv.data(), wv, b_in ? b_in + 2 * P : nullptr, s.pv.data(), B * Lk, options_.vdim, P);
+    linear_forward(s.xk.data(), wk, b_in ? b_in + P : nullptr, s.pk.data(), B * Lk, options_.kdim, Pkv);
+    linear_forward(s.xv.data(), wv, b_in ? b_in + P + Pkv : nullptr, s.pv.data(), B * Lk, options_.vdim, Pkv);
     s.q = heads_of(s.pq, B, Lq, 1, 0, H, hd);
-    s.k = heads_of(s.pk, B, Lk, 1, 0, H, hd);
-    s.v = heads_of(s.pv, B, Lk, 1, 0, H, hd);
+    s.k = heads_of(s.pk, B, Lk, 1, 0, Hkv, hd);
+    s.v = heads_of(s.pv, B, Lk, 1, 0, Hkv, hd);
   }
 
   sdpa_forward_into_validated<T>(s.q, s.k, s.v, s.mask, s.sdpa, s.fwd, options_.backend);
@@ -332,6 +338,7 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
   QKV_CHECK(state_ && state_->fwd.out.defined(), where, ": called before forward");
   State& s = *state_;
   const int64_t E = options_.embed_dim, H = options_.num_heads, hd = head_dim_, P = H * hd;
+  const int64_t Pkv = options_.num_kv_heads * hd;
   const int64_t B = s.B, Lq = s.Lq, Lk = s.Lk;
   check_shape(where, "dout", dout, {B, Lq, E});
 
@@ -360,19 +367,19 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
   const int64_t off_k = packed ? P * E : 0, off_v = packed ? 2 * P * E : 0;
   const int64_t kdim = options_.kdim, vdim = options_.vdim;
   ensure_shape(s.dpq, {B * Lq, P});
-  ensure_shape(s.dpk, {B * Lk, P});
-  ensure_shape(s.dpv, {B * Lk, P});
+  ensure_shape(s.dpk, {B * Lk, Pkv});
+  ensure_shape(s.dpv, {B * Lk, Pkv});
   merge_heads(g.dq, s.dpq.data(), P, 0);
-  merge_heads(g.dk, s.dpk.data(), P, 0);
-  merge_heads(g.dv, s.dpv.data(), P, 0);
+  merge_heads(g.dk, s.dpk.data(), Pkv, 0);
+  merge_heads(g.dv, s.dpv.data(), Pkv, 0);
   ensure_shape(s.dxq, {B * Lq, E});
   ensure_shape(s.dxk, {B * Lk, kdim});
   ensure_shape(s.dxv, {B * Lk, vdim});
   linear_backward(s.dpq.data(), s.xq.data(), pw_q.value.data(), s.dxq.data(), pw_q.grad.data(), db_in, B * Lq, E, P);
   linear_backward(s.dpk.data(), s.xk.data(), pw_k.value.data() + off_k, s.dxk.data(), pw_k.grad.data() + off_k,
-                  db_in ? db_in + P : nullptr, B * Lk, kdim, P);
+                  db_in ? db_in + P : nullptr, B * Lk, kdim, Pkv);
   linear_backward(s.dpv.data(), s.xv.data(), pw_v.value.data() + off_v, s.dxv.data(), pw_v.grad.data() + off_v,
-                  db_in ? db_in + 2 * P : nullptr, B * Lk, vdim, P);
+                  db_in ? db_in + P + Pkv : nullptr, B * Lk, vdim, Pkv);
   out.dquery = s.dxq.view({B, Lq, E});
   out.dkey = s.dxk.view({B, Lk, kdim});
   out.dvalue = s.dxv.view({B, Lk, vdim});

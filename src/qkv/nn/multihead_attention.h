@@ -7,6 +7,8 @@
 //   kdim == vdim == E: in_proj_weight (3·H·hd, E), in_proj_bias (3·H·hd,)
 //   otherwise:         q_proj_weight (H·hd, E), k_proj_weight (H·hd, kdim), v_proj_weight (H·hd, vdim),
 //                      in_proj_bias (3·H·hd,)
+//   num_kv_heads Hkv < H (not in PyTorch): q_proj_weight (H·hd, E), k_proj_weight (Hkv·hd, kdim),
+//                      v_proj_weight (Hkv·hd, vdim), in_proj_bias ((H + 2·Hkv)·hd,)
 //   out_proj.weight (E, H·hd), out_proj.bias (E,)
 // head_dim hd defaults to E / H (PyTorch); another value gives the textbook form in which every
 // head projects E to hd of its own choosing (e.g. E=4, 8 heads of width 3, W_O of 24×4).
@@ -44,6 +46,11 @@ struct MhaOptions {
   int64_t head_dim = 0;  // 0: embed_dim / num_heads
   double dropout = 0.0;  // on the attention weights, in training only
   AttentionBackend backend = AttentionBackend::automatic;
+  // Key/value heads (grouped-query attention): 0 = num_heads, the PyTorch module and state_dict.
+  // Fewer (a divisor of num_heads) projects key and value to num_kv_heads·hd only, always through
+  // separate q/k/v_proj_weight, and query head h attends with key/value head h / (num_heads /
+  // num_kv_heads) (sdpa.h's enable_gqa).
+  int64_t num_kv_heads = 0;
 };
 
 struct MhaCall {

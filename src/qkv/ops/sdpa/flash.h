@@ -1,8 +1,9 @@
 // Fused scaled dot-product attention kernels (FlashAttention-2 style), float32 and bfloat16.
 //
 // Dimension glossary: B batch, H heads, Lq queries, Lk keys, d query/key width, dv value width.
-//   q: (B, H, Lq, d)   k: (B, H, Lk, d)   v: (B, H, Lk, dv)   out: (B, H, Lq, dv)   lse: (B, H, Lq)
-// Scores s = scale · q·k (+ bias), masked as FlashMask says; out = softmax(s) V (dropout applied to
+//   q: (B, H, Lq, d)   k: (B, Hkv, Lk, d)   v: (B, Hkv, Lk, dv)   out: (B, H, Lq, dv)   lse: (B, H, Lq)
+// (Hkv = H unless grouped-query: FlashDims::Hkv.) Scores s = scale · q·k, soft-capped, plus the
+// ALiBi and mask biases, masked as FlashMask says; out = softmax(s) V (dropout applied to
 // the weights after the softmax). The forward saves only lse = log Σ_j exp(s_ij) (natural log,
 // −inf for a row with no visible key, whose output is 0); the backward recomputes the weights
 // from q, k and lse and never materialises Lq×Lk.
@@ -18,6 +19,11 @@ namespace qkv::kernels {
 
 struct FlashDims {
   int64_t B = 0, H = 0, Lq = 0, Lk = 0, d = 0, dv = 0;
+  // Key/value heads (grouped-query attention): k and v are (B, Hkv, Lk, ·), query head h reads
+  // key/value head h / (H / Hkv) (repeat-interleave); 0 means H. H must be a multiple of Hkv.
+  int64_t Hkv = 0;
+  int64_t kv_heads() const { return Hkv > 0 ? Hkv : H; }
+  int64_t group() const { return H / kv_heads(); }
 };
 
 // A (B, H, L, width) operand: element (b, h, i, c) is at p[b·sb + h·sh + i·si + c].
@@ -42,7 +48,19 @@ struct FlashMask {
   int64_t bias_sb = 0, bias_sh = 0, bias_si = 0, bias_sj = 0;
   double dropout_p = 0.0;            // weight (b,h,i,j) dropped when
   uint64_t dropout_seed = 0;         //   counter_uniform(seed, ((b·H+h)·Lq+i)·Lk+j) < p, kept ones × 1/(1−p)
+  // Variants (sdpa.h's SdpaOptions), all aligned bottom-right with off = Lk − Lq:
+  int64_t window_left = -1;          // key j visible only when j >= i + off − window_left (−1: no limit)
+  int64_t window_right = -1;         // key j visible only when j <= i + off + window_right (−1: no limit)
+  int64_t window_offset = 0;         // off = Lk − Lq
+  const float* alibi = nullptr;      // slope of (b, h) at alibi[b·alibi_sb + h·alibi_sh]; score of
+  int64_t alibi_sb = 0, alibi_sh = 0;  //   (i, j) gets − slope · |i + off − j| (after the softcap)
+  float softcap = 0.0f;              // > 0: scaled scores s → softcap · tanh(s / softcap), before any bias
 };
+
+// True when the mask uses a variant (window, ALiBi or softcap) that the per-row variant code handles.
+inline bool has_variant(const FlashMask& m) {
+  return m.window_left >= 0 || m.window_right >= 0 || m.alibi != nullptr || m.softcap > 0.0f;
+}
 
 // out (B, H, Lq, dv) and lse (B, H, Lq), both contiguous.
 void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
@@ -59,7 +77,8 @@ void flash_backward(const FlashDims& dims, float scale, const FlashIn& q, const 
                     float* dk, float* dv);
 
 // bfloat16 inputs, float32 accumulation and outputs. Uses vdpbf16ps when the CPU has
-// AVX512-BF16; otherwise widens the inputs to float32 and runs flash_forward.
+// AVX512-BF16 and the call uses no variant (has_variant, grouped K/V); otherwise widens the
+// inputs to float32 and runs flash_forward.
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
                         const FlashInBf16& v, const FlashMask& mask, float* out, float* lse);
 
@@ -74,7 +93,8 @@ enum class Bf16Kernel {
 };
 
 // flash_forward_bf16 with the kernel named instead of chosen, so tests cover both on one CPU.
-// Throws qkv::Error when `kernel` is native and flash_bf16_native() is false.
+// Throws qkv::Error when `kernel` is native and flash_bf16_native() is false, or the call uses a
+// variant (the native kernel has none).
 void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float scale, const FlashInBf16& q,
                              const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out,
                              float* lse);

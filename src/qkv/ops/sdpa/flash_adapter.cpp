@@ -4,7 +4,9 @@
 namespace qkv::flash_adapter {
 
 kernels::FlashDims dims_of(const Shape& q, const Shape& k, const Shape& v) {
-  return {q[0], q[1], q[2], k[2], q[3], v[3]};
+  kernels::FlashDims dm{q[0], q[1], q[2], k[2], q[3], v[3]};
+  dm.Hkv = k[1];
+  return dm;
 }
 
 float scale_of(const SdpaOptions& options, int64_t d) { return static_cast<float>(sdpa_scale(options, d)); }
@@ -43,6 +45,16 @@ Mask make_mask(const AttentionMask& mask, const SdpaOptions& options, int64_t B,
   }
   fm.dropout_p = options.dropout_p;
   fm.dropout_seed = options.dropout_seed;
+  fm.window_left = options.window_left;
+  fm.window_right = options.window_right;
+  fm.window_offset = Lk - Lq;
+  fm.softcap = static_cast<float>(options.softcap);
+  if (options.alibi_slopes.defined()) {
+    m.alibi = options.alibi_slopes.contiguous();
+    fm.alibi = m.alibi.data();
+    fm.alibi_sb = m.alibi.rank() == 2 ? H : 0;
+    fm.alibi_sh = 1;
+  }
   return m;
 }
 

@@ -14,6 +14,7 @@ struct Mask {
   TensorI lens;
   TensorB allowed;
   TensorF bias;
+  TensorF alibi;
 };
 
 // The callers validate q, k, v, mask and options with validate_sdpa_args (sdpa.h) first; these
@@ -21,7 +22,7 @@ struct Mask {
 Mask make_mask(const AttentionMask& mask, const SdpaOptions& options, int64_t B, int64_t H, int64_t Lq,
                int64_t Lk);
 
-// Sizes of q (B, H, Lq, d), k (B, H, Lk, d), v (B, H, Lk, dv).
+// Sizes of q (B, H, Lq, d), k (B, Hkv, Lk, d), v (B, Hkv, Lk, dv).
 kernels::FlashDims dims_of(const Shape& q, const Shape& k, const Shape& v);
 
 // sdpa_scale (sdpa.h) in float32.

@@ -79,7 +79,7 @@ struct Scratch {
   std::vector<uint16_t> pb;  // [kMR][kBS]      weights in bf16
   Floats o, s;
   float m[kQB], l[kQB], alpha[kQB];
-  int64_t kend[kQB];
+  int64_t kbeg[kQB], kend[kQB];
   std::vector<float> z;
 };
 
@@ -260,7 +260,7 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
   }
   // No clearing of o: the first key step (j0 = 0) writes every row of each micro tile that
   // runs, and a micro tile skipped there has only rows without visible keys (l = 0, o unread).
-  auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo) {
+  auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo, int64_t) {
     const int64_t nvec = ceil_div(nvis, 16);
     const uint32_t* qrows = sc.qp.data() + r0 * d2;
     const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
@@ -293,7 +293,7 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
            sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
   };
-  forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kend, sc.m, sc.l, step);
+  forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kbeg, sc.kend, sc.m, sc.l, step);
   finish_rows(rows, sc.o.p, dvp, sc.m, sc.l, dv, J.out + (bh * Lq + i0) * dv, J.lse + bh * Lq + i0);
 }
 
@@ -397,15 +397,19 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
 // q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
 void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
                     const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+  const int64_t Hkv = dm.kv_heads();
+  FlashDims dkv = dm;
+  dkv.H = Hkv;
   std::vector<float> qf(static_cast<size_t>(dm.B * dm.H * dm.Lq * dm.d)),
-      kf(static_cast<size_t>(dm.B * dm.H * dm.Lk * dm.d)), vf(static_cast<size_t>(dm.B * dm.H * dm.Lk * dm.dv));
+      kf(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.d)), vf(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.dv));
   widen(dm, q, dm.Lq, dm.d, qf.data());
-  widen(dm, k, dm.Lk, dm.d, kf.data());
-  widen(dm, v, dm.Lk, dm.dv, vf.data());
-  auto view = [&](const std::vector<float>& x, int64_t L, int64_t w) {
-    return FlashIn{x.data(), dm.H * L * w, L * w, w};
+  widen(dkv, k, dm.Lk, dm.d, kf.data());
+  widen(dkv, v, dm.Lk, dm.dv, vf.data());
+  auto view = [&](const std::vector<float>& x, int64_t heads, int64_t L, int64_t w) {
+    return FlashIn{x.data(), heads * L * w, L * w, w};
   };
-  flash_forward(dm, scale, view(qf, dm.Lq, dm.d), view(kf, dm.Lk, dm.d), view(vf, dm.Lk, dm.dv), mask, out, lse);
+  flash_forward(dm, scale, view(qf, dm.H, dm.Lq, dm.d), view(kf, Hkv, dm.Lk, dm.d), view(vf, Hkv, dm.Lk, dm.dv),
+                mask, out, lse);
 }
 
 }  // namespace
@@ -424,6 +428,9 @@ void ForwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const 
                      const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
   QKV_CHECK(kernel == Bf16Kernel::widened || NativeBf16Impl(), "flash_forward_bf16_with: kernel is native but ",
             "this CPU (SIMD target ", hwy::TargetName(HWY_TARGET), ") has no AVX512-BF16 kernel; expected widened");
+  QKV_CHECK(kernel == Bf16Kernel::widened || (!has_variant(mask) && dm.group() == 1),
+            "flash_forward_bf16_with: kernel is native but the call uses a variant (window, ALiBi, softcap or "
+            "grouped K/V heads), which only the widened kernel runs; expected widened");
   if (dm.B * dm.H * dm.Lq == 0) return;
 #if QKV_FLASH_BF16_NATIVE
   if (kernel == Bf16Kernel::native) {
@@ -454,8 +461,8 @@ void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float sca
 
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
                         const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
-  flash_forward_bf16_with(flash_bf16_native() ? Bf16Kernel::native : Bf16Kernel::widened, dims, scale, q, k, v, mask,
-                          out, lse);
+  const bool native = flash_bf16_native() && !has_variant(mask) && dims.group() == 1;
+  flash_forward_bf16_with(native ? Bf16Kernel::native : Bf16Kernel::widened, dims, scale, q, k, v, mask, out, lse);
 }
 
 }  // namespace qkv::kernels

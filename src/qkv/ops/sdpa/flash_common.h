@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -30,12 +31,39 @@ constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Keys j >= key_end(...) are masked for query i of batch b by the causal and valid_lens parts.
+// Keys j >= key_end(...) are masked for query i of batch b by the causal, valid_lens and
+// window_right parts.
 inline int64_t key_end(const FlashMask& m, int64_t Lk, int64_t b, int64_t i) {
   int64_t e = Lk;
   if (m.causal) e = std::min(e, std::max<int64_t>(0, i + m.causal_offset + 1));
   if (m.lens) e = std::min(e, std::max<int64_t>(0, m.lens[b * m.lens_sb + i * m.lens_si]));
+  if (m.window_right >= 0) e = std::min(e, std::max<int64_t>(0, i + m.window_offset + m.window_right + 1));
   return e;
+}
+
+// Keys j < key_begin(...) are masked for query i by the window_left part (0 without it).
+inline int64_t key_begin(const FlashMask& m, int64_t i) {
+  return m.window_left < 0 ? 0 : std::max<int64_t>(0, i + m.window_offset - m.window_left);
+}
+
+// The scores s[0..n) of keys j0.. of row i of head (b, h), log2 domain (log2e · scaled score):
+// the softcap (when capd is given, capd[j] = 1 − tanh², the derivative of the cap) and the ALiBi
+// bias. The caller applies the mask parts (key range, apply_general) afterwards.
+inline void apply_variant(const FlashMask& m, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t n, float* s,
+                          float* capd) {
+  if (m.softcap > 0.0f) {
+    const float c2 = m.softcap * kLog2e, inv = 1.0f / c2;
+    for (int64_t j = 0; j < n; ++j) {
+      const float t = std::tanh(s[j] * inv);
+      s[j] = c2 * t;
+      if (capd) capd[j] = 1.0f - t * t;
+    }
+  }
+  if (m.alibi) {
+    const float slope = kLog2e * m.alibi[b * m.alibi_sb + h * m.alibi_sh];
+    const int64_t at = i + m.window_offset - j0;  // key index (relative to j0) on the diagonal
+    for (int64_t j = 0; j < n; ++j) s[j] -= slope * static_cast<float>(std::abs(at - j));
+  }
 }
 
 inline bool has_general(const FlashMask& m) { return m.allowed != nullptr || m.bias != nullptr; }
@@ -83,7 +111,7 @@ inline void split_by_cost(const std::vector<double>& cost, int workers, std::vec
 }
 
 // Work items (b·H + h, query block of block_rows rows), in that order, each costing its rows ×
-// (tiles of key_tile keys that some row of the block sees + 1).
+// (tiles of key_tile keys between the block's first and last visible key + 1).
 inline void query_block_costs(const FlashDims& dm, const FlashMask& mask, int64_t block_rows, int64_t key_tile,
                               std::vector<double>& cost) {
   const int64_t nqb = ceil_div(dm.Lq, block_rows);
@@ -91,12 +119,14 @@ inline void query_block_costs(const FlashDims& dm, const FlashMask& mask, int64_
   for (int64_t b = 0; b < dm.B; ++b)
     for (int64_t qb = 0; qb < nqb; ++qb) {
       const int64_t i0 = qb * block_rows, i1 = std::min(dm.Lq, i0 + block_rows);
-      int64_t kmax = dm.Lk;
-      if (mask.causal || mask.lens) {
+      int64_t kmax = dm.Lk, kmin = 0;
+      if (mask.causal || mask.lens || mask.window_right >= 0) {
         kmax = 0;
         for (int64_t i = i0; i < i1; ++i) kmax = std::max(kmax, key_end(mask, dm.Lk, b, i));
       }
-      const double c = static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, key_tile) + 1);
+      if (mask.window_left >= 0) kmin = std::min(kmax, key_begin(mask, i0));
+      const double c =
+          static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, key_tile) - kmin / key_tile + 1);
       for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
     }
 }
@@ -145,33 +175,41 @@ template <int64_t Max, int64_t N = 1, class Fn>
   }
 }
 
-// The online-softmax sweep of one query block: rows i0 .. i0 + rows of batch b (kend, m, l hold
-// one entry per row). Sets each row's key end, m = −inf and l = 0, then walks the keys KS at a
-// time and, within each key step, the rows MR at a time; for each micro tile with a key that
-// one of its rows sees it calls step(r0, mr, j0, nk, nvis, lo): rows r0 .. r0 + mr, keys j0 ..
-// j0 + nk of the step, nvis of them seen by some row, lo the smallest key end of the rows.
-// Micro tiles whose rows are all past their last visible key are skipped.
+// The online-softmax sweep of one query block: rows i0 .. i0 + rows of batch b (kbeg, kend, m, l
+// hold one entry per row). Sets each row's key range [kbeg, kend), m = −inf and l = 0, then walks
+// the keys KS at a time (from the step holding the smallest kbeg) and, within each key step, the
+// rows MR at a time; for each micro tile with a key that one of its rows sees it calls
+// step(r0, mr, j0, nk, nvis, lo, bhi): rows r0 .. r0 + mr, keys j0 .. j0 + nk of the step, nvis of
+// them seen by some row, lo the smallest key end and bhi the largest key begin of the rows.
+// Micro tiles whose rows are all past their last visible key, or all before their first, are skipped.
+// Only keys [jlo, jhi) are swept (jlo a multiple of KS): one split of a decoding call.
 template <int64_t MR, int64_t KS, class Step>
 [[gnu::always_inline]] inline void forward_sweep(const FlashMask& mask, int64_t Lk, int64_t b, int64_t i0,
-                                                 int64_t rows, int64_t* kend, float* m, float* l, Step&& step) {
-  int64_t kmax = 0;
+                                                 int64_t rows, int64_t* kbeg, int64_t* kend, float* m, float* l,
+                                                 Step&& step, int64_t jlo = 0,
+                                                 int64_t jhi = std::numeric_limits<int64_t>::max()) {
+  int64_t kmax = 0, kmin = Lk;
   for (int64_t r = 0; r < rows; ++r) {
-    kend[r] = key_end(mask, Lk, b, i0 + r);
+    kend[r] = std::min(key_end(mask, Lk, b, i0 + r), jhi);
+    kbeg[r] = std::max(key_begin(mask, i0 + r), jlo);
     kmax = std::max(kmax, kend[r]);
+    kmin = std::min(kmin, kbeg[r]);
     m[r] = kNegInf;
     l[r] = 0.0f;
   }
-  for (int64_t j0 = 0; j0 < std::min(Lk, kmax); j0 += KS) {
+  for (int64_t j0 = kmin / KS * KS; j0 < std::min(Lk, kmax); j0 += KS) {
     const int64_t nk = std::min(KS, Lk - j0);
     for (int64_t r0 = 0; r0 < rows; r0 += MR) {
       const int64_t mr = std::min(MR, rows - r0);
-      int64_t lo = Lk, hi = 0;
+      int64_t lo = Lk, hi = 0, blo = Lk, bhi = 0;
       for (int64_t r = r0; r < r0 + mr; ++r) {
         lo = std::min(lo, kend[r]);
         hi = std::max(hi, kend[r]);
+        blo = std::min(blo, kbeg[r]);
+        bhi = std::max(bhi, kbeg[r]);
       }
-      if (hi <= j0) continue;  // every row of this micro tile is past its last visible key
-      step(r0, mr, j0, nk, std::min(nk, hi - j0), lo);
+      if (hi <= j0 || blo >= j0 + nk) continue;  // every row is past its last visible key, or before its first
+      step(r0, mr, j0, nk, std::min(nk, hi - j0), lo, bhi);
     }
   }
 }

@@ -16,9 +16,19 @@
 // forward_sweep and finish_rows, shared with the bf16 kernel.
 // Causal and valid-length limits: a micro tile computes only the key vectors some of its rows
 // can see; tiles entirely past their rows' limits are skipped.
-// Backward: work items are (batch·head, 64-key block), split over the workers by cost, so both
-// cores work even for B·H = 1; dK and dV of a key block are owned by one worker; dQ is
-// accumulated per worker (worker 0 straight into dq) and summed at the end.
+// Backward: work items are (batch·key/value head, 64-key block), split over the workers by cost,
+// so both cores work even for B·H = 1; dK and dV of a key block are owned by one worker, which
+// sums them over the query heads of the group (GQA); dQ is accumulated per worker (worker 0
+// straight into dq) and summed at the end.
+// Variants (flash.h): grouped K/V heads are read in place (query head h reads K/V head h / G;
+// the forward packs K once per group); the window's left edge is a per-row key begin, so whole
+// key steps, micro tiles and query blocks outside the band are skipped (cost ∝ N·window); ALiBi
+// and the softcap are applied per row on the scores by MaskRow, only in calls that use them
+// (plain calls take the same branches as before); the backward multiplies dS by the softcap's
+// derivative 1 − tanh².
+// Decoding: when B·H·(query blocks) is below the thread count, the forward splits each item's
+// keys over the workers and merges the partial (m, l, o) by log-sum-exp (MergeSplits), so one
+// sequence with Lq = 1 keeps both cores busy. The backward has no such split.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "qkv/ops/sdpa/flash_f32.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
@@ -194,16 +204,26 @@ HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda,
   });
 }
 
-// Scores of keys >= kend become −inf.
-HWY_INLINE void MaskBeyond(float* s, int64_t nvec, int64_t j0, int64_t kend) {
+// Scores of keys outside [kbeg, kend) become −inf.
+HWY_INLINE void MaskKeys(float* s, int64_t nvec, int64_t j0, int64_t kbeg, int64_t kend) {
   const DF df;
-  const VF lim = hn::Set(df, static_cast<float>(kend - j0));
+  const VF lo = hn::Set(df, static_cast<float>(kbeg - j0)), hi = hn::Set(df, static_cast<float>(kend - j0));
   const VF ninf = hn::Set(df, kNegInf);
   for (int64_t v = 0; v < nvec; ++v) {
     const VF idx = hn::Iota(df, static_cast<float>(v * kL));
     const VF x = hn::Load(df, s + v * kL);
-    hn::Store(hn::IfThenElse(hn::Lt(idx, lim), x, ninf), df, s + v * kL);
+    hn::Store(hn::IfThenElse(hn::And(hn::Ge(idx, lo), hn::Lt(idx, hi)), x, ninf), df, s + v * kL);
   }
+}
+
+// Everything but the plain scores, for one row of nvec vectors of keys j0.. (log2 domain): the
+// variants (softcap, ALiBi; capd gets the cap's derivative when given), then the key range
+// [kbeg, kend) and the general mask (allowed, bias) on the nk keys of the step.
+HWY_INLINE void MaskRow(const FlashMask& mask, bool general, bool variant, int64_t b, int64_t h, int64_t i,
+                        int64_t j0, int64_t nk, int64_t nvec, int64_t kbeg, int64_t kend, float* srow, float* capd) {
+  if (variant) apply_variant(mask, b, h, i, j0, nvec * kL, srow, capd);
+  MaskKeys(srow, nvec, j0, kbeg, kend);
+  if (general && kend > j0) apply_general(mask, b, h, i, j0, std::min(nk, kend - j0), srow);
 }
 
 // One online-softmax step for the MR rows of a micro tile, each nvec vectors of log2-domain scores
@@ -304,15 +324,65 @@ void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, f
 // Per-worker scratch of the forward and weights passes.
 struct FwdScratch {
   Floats kt, vp, o, s, m, l, alpha;
-  std::vector<int64_t> kend;
+  std::vector<int64_t> kbeg, kend;
   std::vector<float> z;
 };
 
-// Packs K (and V when it needs padding) of head (b, h) into the worker's scratch.
-void PackHead(const FlashDims& dm, const FlashIn& k, const FlashIn* v, int64_t b, int64_t h, int64_t dvp,
-              FwdScratch& sc) {
-  PackKt(k.row(b, h, 0), k.si, 0, dm.Lk, dm.d, sc.kt.p);
-  if (v && dvp != dm.dv) PackRows(v->row(b, h, 0), v->si, dm.Lk, dm.dv, dvp, sc.vp.p);
+// Packs keys [jlo, jhi) of K (and V when it needs padding) of key/value head (b, hk) into the
+// worker's scratch: panel 0 and row 0 hold key jlo.
+void PackHead(const FlashDims& dm, const FlashIn& k, const FlashIn* v, int64_t b, int64_t hk, int64_t jlo,
+              int64_t jhi, int64_t dvp, FwdScratch& sc) {
+  PackKt(k.row(b, hk, 0), k.si, jlo, jhi - jlo, dm.d, sc.kt.p);
+  if (v && dvp != dm.dv) PackRows(v->row(b, hk, jlo), v->si, jhi - jlo, dm.dv, dvp, sc.vp.p);
+}
+
+// Decoding (few query rows, many keys): when the B·H·(query blocks) items are fewer than the
+// threads, each item's keys are split into this many ranges of whole key steps, swept by
+// different workers and merged by MergeSplits; 1 otherwise.
+int64_t SplitCount(int64_t items, int64_t Lk) {
+  const int64_t threads = num_threads();
+  if (items >= threads) return 1;
+  return std::max<int64_t>(1, std::min(ceil_div(threads, items), Lk / kBS));
+}
+
+// The first key of split sp of S over Lk keys (whole key steps of kBS).
+int64_t SplitBegin(int64_t sp, int64_t S, int64_t Lk) {
+  return std::min(Lk, (ceil_div(Lk, kBS) * sp / S) * kBS);
+}
+
+// Merges the S partial sweeps of each item: part holds, per (item, split), o (kQF × dvp), then
+// m and l (kQF each, log2 domain). Row r: M = max m_s, l = Σ l_s·2^(m_s − M),
+// out = Σ o_s·2^(m_s − M) / l, lse = (M + log2 l)·ln 2; no visible key anywhere: out 0, lse −inf.
+void MergeSplits(const FlashDims& dm, int64_t nqb, int64_t S, int64_t dvp, const float* part, float* out,
+                 float* lse) {
+  const int64_t stride = kQF * (dvp + 2);
+  std::vector<float> acc(static_cast<size_t>(dm.dv));
+  for (int64_t item = 0; item < dm.B * dm.H * nqb; ++item) {
+    const int64_t bh = item / nqb, i0 = (item % nqb) * kQF, rows = std::min(kQF, dm.Lq - i0);
+    const float* p0 = part + item * S * stride;
+    for (int64_t r = 0; r < rows; ++r) {
+      float M = kNegInf;
+      for (int64_t sp = 0; sp < S; ++sp) M = std::max(M, p0[sp * stride + kQF * dvp + r]);
+      float* dst = out + (bh * dm.Lq + i0 + r) * dm.dv;
+      if (M == kNegInf) {
+        std::fill(dst, dst + dm.dv, 0.0f);
+        lse[bh * dm.Lq + i0 + r] = kNegInf;
+        continue;
+      }
+      float l = 0.0f;
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t sp = 0; sp < S; ++sp) {
+        const float* ps = p0 + sp * stride;
+        const float ms = ps[kQF * dvp + r], ls = ps[kQF * dvp + kQF + r];
+        if (ms == kNegInf) continue;
+        const float f = std::exp2(ms - M);
+        l += ls * f;
+        for (int64_t cc = 0; cc < dm.dv; ++cc) acc[static_cast<size_t>(cc)] += ps[r * dvp + cc] * f;
+      }
+      for (int64_t cc = 0; cc < dm.dv; ++cc) dst[cc] = acc[static_cast<size_t>(cc)] / l;
+      lse[bh * dm.Lq + i0 + r] = (M + std::log2(l)) * kLn2;
+    }
+  }
 }
 
 void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
@@ -321,10 +391,20 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   if (B * H * Lq == 0) return;
   const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
-  const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
+  const bool general = has_general(mask), variant = has_variant(mask), dropout = mask.dropout_p > 0.0;
+  const bool special = general || variant;
+  const int64_t G = dm.group(), Hkv = dm.kv_heads();
+  const int64_t S = SplitCount(B * H * nqb, Lk);
   thread_local PassState<FwdScratch> state;
+  thread_local Floats part_buf;  // S > 1: the partial sweeps MergeSplits reads
   PassState<FwdScratch>& st = state;
-  query_block_costs(dm, mask, kQF, kBK, st.cost);
+  if (S == 1) {
+    query_block_costs(dm, mask, kQF, kBK, st.cost);
+  } else {
+    st.cost.assign(static_cast<size_t>(B * H * nqb * S), 1.0);
+    part_buf.reserve(B * H * nqb * S * kQF * (dvp + 2));
+  }
+  Floats& part = part_buf;
   const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
   std::vector<FwdScratch>& scratch = st.scratch;
@@ -337,6 +417,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.m.reserve(kQF);
     sc.l.reserve(kQF);
     sc.alpha.reserve(kQF);
+    sc.kbeg.resize(kQF);
     sc.kend.resize(kQF);
     sc.z.resize(static_cast<size_t>(dropout ? kBS : 0));
   }
@@ -345,26 +426,24 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     std::vector<float>& z = sc.z;
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
-      const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
-      if (bh != cur) {
-        PackHead(dm, k, &v, b, h, dvp, sc);
-        cur = bh;
+      const int64_t sp = it % S, bh = it / S / nqb, qb = it / S % nqb, b = bh / H, h = bh % H, hk = h / G;
+      const int64_t jlo = SplitBegin(sp, S, Lk), jhi = SplitBegin(sp + 1, S, Lk);
+      if ((b * Hkv + hk) * S + sp != cur) {  // the heads of a group share the packed K
+        PackHead(dm, k, &v, b, hk, jlo, jhi, dvp, sc);
+        cur = (b * Hkv + hk) * S + sp;
       }
-      const float* vrows = dvp != dv ? sc.vp.p : v.row(b, h, 0);
+      const float* vrows = dvp != dv ? sc.vp.p : v.row(b, hk, jlo);  // row 0 is key jlo
       const int64_t ldv = dvp != dv ? dvp : v.si;
       const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       const float* qrows = q.row(b, h, i0);
       std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
-      auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo) {
+      auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo, int64_t bhi) {
         const int64_t nvec = ceil_div(nvis, kL);
-        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + (j0 / kBK) * d * kBK, d, c, sc.s.p, kBS);
-        if (general || lo < j0 + nvec * kL) {
-          for (int64_t r = 0; r < mr; ++r) {
-            float* srow = sc.s.p + r * kBS;
-            const int64_t ke = sc.kend[static_cast<size_t>(r0 + r)];
-            MaskBeyond(srow, nvec, j0, ke);
-            if (general && ke > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, ke - j0), srow);
-          }
+        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + ((j0 - jlo) / kBK) * d * kBK, d, c, sc.s.p, kBS);
+        if (special || lo < j0 + nvec * kL || bhi > j0) {
+          for (int64_t r = 0; r < mr; ++r)
+            MaskRow(mask, general, variant, b, h, i0 + r0 + r, j0, nk, nvec, sc.kbeg[static_cast<size_t>(r0 + r)],
+                    sc.kend[static_cast<size_t>(r0 + r)], sc.s.p + r * kBS, nullptr);
         }
         with_count<kMR>(mr, [&](auto m) {
           OnlineSoftmaxBlock<decltype(m)::value>(sc.s.p, kBS, nvec, sc.m.p + r0, sc.l.p + r0, sc.alpha.p + r0);
@@ -376,12 +455,21 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
             for (int64_t j = 0; j < nvis; ++j) srow[j] *= z[static_cast<size_t>(j)];
           }
         }
-        GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + j0 * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
+        GemmNN(mr, dvp, sc.s.p, kBS, nvis, vrows + (j0 - jlo) * ldv, ldv, sc.o.p + r0 * dvp, dvp, sc.alpha.p + r0);
       };
-      forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kend.data(), sc.m.p, sc.l.p, step);
-      finish_rows(rows, sc.o.p, dvp, sc.m.p, sc.l.p, dv, out + (bh * Lq + i0) * dv, lse + bh * Lq + i0);
+      forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kbeg.data(), sc.kend.data(), sc.m.p, sc.l.p, step, jlo,
+                              jhi);
+      if (S == 1) {
+        finish_rows(rows, sc.o.p, dvp, sc.m.p, sc.l.p, dv, out + (bh * Lq + i0) * dv, lse + bh * Lq + i0);
+      } else {
+        float* dst = part.p + it * kQF * (dvp + 2);
+        std::memcpy(dst, sc.o.p, sizeof(float) * static_cast<size_t>(rows * dvp));
+        std::memcpy(dst + kQF * dvp, sc.m.p, sizeof(float) * static_cast<size_t>(rows));
+        std::memcpy(dst + kQF * dvp + kQF, sc.l.p, sizeof(float) * static_cast<size_t>(rows));
+      }
     }
   });
+  if (S > 1) MergeSplits(dm, nqb, S, dvp, part.p, out, lse);
 }
 
 void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
@@ -390,7 +478,8 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   if (B * H * Lq * Lk == 0) return;
   const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQF);
   const float c = scale * kLog2e;
-  const bool general = has_general(mask);
+  const bool general = has_general(mask), variant = has_variant(mask);
+  const int64_t G = dm.group(), Hkv = dm.kv_heads();
   thread_local PassState<FwdScratch> state;
   PassState<FwdScratch>& st = state;
   query_block_costs(dm, mask, kQF, kBK, st.cost);
@@ -406,28 +495,29 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
-      const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H;
-      if (bh != cur) {
-        PackHead(dm, k, nullptr, b, h, 0, sc);
-        cur = bh;
+      const int64_t bh = it / nqb, qb = it % nqb, b = bh / H, h = bh % H, hk = h / G;
+      if (b * Hkv + hk != cur) {
+        PackHead(dm, k, nullptr, b, hk, 0, Lk, 0, sc);
+        cur = b * Hkv + hk;
       }
       const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       float* wrows = weights + (bh * Lq + i0) * Lk;
       std::memset(wrows, 0, sizeof(float) * static_cast<size_t>(rows * Lk));
       for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
         const int64_t mr = std::min(kMR, rows - r0);
-        int64_t kend[kMR], hi = 0;
+        int64_t kbeg[kMR], kend[kMR], hi = 0, blo = Lk;
         for (int64_t r = 0; r < mr; ++r) {
           kend[r] = key_end(mask, Lk, b, i0 + r0 + r);
+          kbeg[r] = key_begin(mask, i0 + r0 + r);
           hi = std::max(hi, kend[r]);
+          blo = std::min(blo, kbeg[r]);
         }
-        for (int64_t kb = 0; kb < std::min(nkb, ceil_div(hi, kBK)); ++kb) {
+        for (int64_t kb = blo / kBK; kb < std::min(nkb, ceil_div(hi, kBK)); ++kb) {
           const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
           ScoreTile(mr, kNV, q.row(b, h, i0 + r0), q.si, sc.kt.p + kb * d * kBK, d, c, sc.s.p, kBK);
           for (int64_t r = 0; r < mr; ++r) {
             float* srow = sc.s.p + r * kBK;
-            MaskBeyond(srow, kNV, j0, kend[r]);
-            if (general && kend[r] > j0) apply_general(mask, b, h, i0 + r0 + r, j0, std::min(nk, kend[r] - j0), srow);
+            MaskRow(mask, general, variant, b, h, i0 + r0 + r, j0, nk, kNV, kbeg[r], kend[r], srow, nullptr);
             WeightsRow(srow, kNV, lse[bh * Lq + i0 + r0 + r] * kLog2e);
             std::memcpy(wrows + (r0 + r) * Lk + j0, srow, sizeof(float) * static_cast<size_t>(nk));
           }
@@ -441,10 +531,11 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
 struct BwdScratch {
   Floats qp, dop;               // Q and dO of the current head, padded (only when d or dv is not a multiple of kL)
   Floats lse2, dd;              // per row of the current head: lse·log2(e) and D = rowsum(dO∘O)
-  std::vector<int64_t> kend;    // per row of the current head
+  std::vector<int64_t> kbeg, kend;  // per row of the current head: the visible key range
   Floats kt, vt, kn;            // the current key block: Kᵀ and Vᵀ panels, K rows padded to dp
-  Floats dk, dv;                // accumulators of the current key block
+  Floats dk, dv;                // accumulators of the current key block (summed over a group's query heads)
   Floats p, ds;                 // kQB × kBK: weights (after dropout) and dS of a query block
+  Floats capd;                  // kMR × kBK: the softcap's derivative 1 − tanh² of a micro tile
   Floats dq;                    // this worker's dQ partial sums (B, H, Lq, dp) unless it writes dq directly
   std::vector<float> z;
 };
@@ -453,31 +544,39 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
                   const FlashIn& o, const FlashIn& dout, const float* lse, const FlashMask& mask, float* dq, float* dk,
                   float* dv) {
   const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dvw = dm.dv;
+  const int64_t G = dm.group(), Hkv = dm.kv_heads();
   const int64_t dp = round_up(d, kL), dvp = round_up(dvw, kL);
   std::memset(dq, 0, sizeof(float) * static_cast<size_t>(B * H * Lq * d));
-  std::memset(dk, 0, sizeof(float) * static_cast<size_t>(B * H * Lk * d));
-  std::memset(dv, 0, sizeof(float) * static_cast<size_t>(B * H * Lk * dvw));
+  std::memset(dk, 0, sizeof(float) * static_cast<size_t>(B * Hkv * Lk * d));
+  std::memset(dv, 0, sizeof(float) * static_cast<size_t>(B * Hkv * Lk * dvw));
   if (B * H * Lq * Lk == 0 || d == 0) return;
-  const int64_t nkb = ceil_div(Lk, kBK), nqb = ceil_div(Lq, kQB);
+  const int64_t nkb = ceil_div(Lk, kBK);
   const float c = scale * kLog2e;
-  const bool general = has_general(mask), dropout = mask.dropout_p > 0.0;
+  const bool general = has_general(mask), variant = has_variant(mask), dropout = mask.dropout_p > 0.0;
+  const bool special = general || variant, softcap = mask.softcap > 0.0f;
   const bool pad_q = dp != d, pad_do = dvp != dvw;
 
-  // Cost of item (bh, kb): the query rows that see a key of the block.
+  // Work items (b·Hkv + hk, key block kb); cost: G × (the query rows that see a key of the block + 8).
   thread_local PassState<BwdScratch> state;
   thread_local std::vector<int64_t> hist_buf;
   PassState<BwdScratch>& st = state;
   std::vector<double>& cost = st.cost;
   std::vector<int64_t>& hist = hist_buf;
-  cost.assign(static_cast<size_t>(B * H * nkb), 0.0);
+  cost.assign(static_cast<size_t>(B * Hkv * nkb), 0.0);
   hist.resize(static_cast<size_t>(nkb) + 1);
   for (int64_t b = 0; b < B; ++b) {
     std::fill(hist.begin(), hist.end(), 0);
-    for (int64_t i = 0; i < Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, Lk, b, i), kBK))];
+    for (int64_t i = 0; i < Lq; ++i) {  // row i sees key blocks [kbeg / kBK, ceil(kend / kBK))
+      const int64_t first = key_begin(mask, i) / kBK, last = ceil_div(key_end(mask, Lk, b, i), kBK);
+      if (last <= first) continue;
+      ++hist[static_cast<size_t>(first)];
+      --hist[static_cast<size_t>(last)];
+    }
     int64_t active = 0;
-    for (int64_t kb = nkb - 1; kb >= 0; --kb) {
-      active += hist[static_cast<size_t>(kb) + 1];
-      for (int64_t h = 0; h < H; ++h) cost[static_cast<size_t>((b * H + h) * nkb + kb)] = static_cast<double>(active + 8);
+    for (int64_t kb = 0; kb < nkb; ++kb) {
+      active += hist[static_cast<size_t>(kb)];
+      for (int64_t hk = 0; hk < Hkv; ++hk)
+        cost[static_cast<size_t>((b * Hkv + hk) * nkb + kb)] = static_cast<double>(G * (active + 8));
     }
   }
   const int workers = st.plan();
@@ -490,6 +589,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     if (pad_do) sc.dop.reserve(Lq * dvp);
     sc.lse2.reserve(Lq);
     sc.dd.reserve(Lq);
+    sc.kbeg.resize(static_cast<size_t>(Lq));
     sc.kend.resize(static_cast<size_t>(Lq));
     sc.kt.reserve(kBK * d);
     sc.vt.reserve(kBK * dvw);
@@ -498,6 +598,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     sc.dv.reserve(kBK * dvp);
     sc.p.reserve(kQB * kBK);
     sc.ds.reserve(kQB * kBK);
+    if (softcap) sc.capd.reserve(kMR * kBK);
     if (!(direct_dq && w == 0)) {
       sc.dq.reserve(B * H * Lq * dp);
       std::memset(sc.dq.p, 0, sizeof(float) * static_cast<size_t>(B * H * Lq * dp));
@@ -509,93 +610,105 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     float* dqacc = (direct_dq && w == 0) ? dq : sc.dq.p;
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
-      const int64_t bh = it / nkb, kb = it % nkb, b = bh / H, h = bh % H;
-      if (bh != cur) {
-        cur = bh;
-        if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
-        if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
-        for (int64_t i = 0; i < Lq; ++i) {
-          sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
-          sc.lse2.p[i] = lse[bh * Lq + i] * kLog2e;
-          const float* orow = o.row(b, h, i);
-          const float* drow = dout.row(b, h, i);
-          float acc = 0.0f;
-          for (int64_t cc = 0; cc < dvw; ++cc) acc += orow[cc] * drow[cc];
-          sc.dd.p[i] = acc;
-        }
-      }
-      const float* qrows = pad_q ? sc.qp.p : q.row(b, h, 0);
-      const int64_t ldq = pad_q ? dp : q.si;
-      const float* dorows = pad_do ? sc.dop.p : dout.row(b, h, 0);
-      const int64_t lddo = pad_do ? dvp : dout.si;
+      const int64_t bk = it / nkb, kb = it % nkb, b = bk / Hkv, hk = bk % Hkv;
       const int64_t j0 = kb * kBK, nk = std::min(kBK, Lk - j0);
-      PackKt(k.row(b, h, 0), k.si, j0, nk, d, sc.kt.p);
-      PackKt(v.row(b, h, 0), v.si, j0, nk, dvw, sc.vt.p);
-      PackRows(k.row(b, h, j0), k.si, nk, d, dp, sc.kn.p);
+      PackKt(k.row(b, hk, 0), k.si, j0, nk, d, sc.kt.p);
+      PackKt(v.row(b, hk, 0), v.si, j0, nk, dvw, sc.vt.p);
+      PackRows(k.row(b, hk, j0), k.si, nk, d, dp, sc.kn.p);
       std::memset(sc.dk.p, 0, sizeof(float) * static_cast<size_t>(kBK * dp));
       std::memset(sc.dv.p, 0, sizeof(float) * static_cast<size_t>(kBK * dvp));
-      float* dqh = dqacc + bh * Lq * dp;
-      for (int64_t qb = 0; qb < nqb; ++qb) {
-        const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
-        int64_t first = rows;  // first micro block with a visible key in this block
-        for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
-          const int64_t mr = std::min(kMR, rows - r0);
-          int64_t lo = Lk, hi = 0;
-          for (int64_t r = r0; r < r0 + mr; ++r) {
-            lo = std::min(lo, sc.kend[static_cast<size_t>(i0 + r)]);
-            hi = std::max(hi, sc.kend[static_cast<size_t>(i0 + r)]);
+      for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {  // the query heads of the group
+        const int64_t bh = b * H + h;
+        if (bh != cur) {
+          cur = bh;
+          if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
+          if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
+          for (int64_t i = 0; i < Lq; ++i) {
+            sc.kbeg[static_cast<size_t>(i)] = key_begin(mask, i);
+            sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
+            sc.lse2.p[i] = lse[bh * Lq + i] * kLog2e;
+            const float* orow = o.row(b, h, i);
+            const float* drow = dout.row(b, h, i);
+            float acc = 0.0f;
+            for (int64_t cc = 0; cc < dvw; ++cc) acc += orow[cc] * drow[cc];
+            sc.dd.p[i] = acc;
           }
-          float* prow = sc.p.p + r0 * kBK;
-          float* dsrow = sc.ds.p + r0 * kBK;
-          if (hi <= j0) {
-            std::memset(prow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
-            std::memset(dsrow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
-            continue;
-          }
-          if (first == rows) first = r0;
-          const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
-          ScoreTile(mr, nvec, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
-          ScoreTile(mr, nvec, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
-          const DF df;
-          for (int64_t r = 0; r < mr; ++r) {
-            const int64_t i = i0 + r0 + r;
-            float* pr = prow + r * kBK;
-            float* dr = dsrow + r * kBK;
-            const int64_t ke = sc.kend[static_cast<size_t>(i)];
-            if (general || lo < j0 + nvec * kL) {
-              MaskBeyond(pr, nvec, j0, ke);
-              if (general && ke > j0) apply_general(mask, b, h, i, j0, std::min(nk, ke - j0), pr);
-            }
-            WeightsRow(pr, nvec, sc.lse2.p[i]);
-            const VF vd = hn::Set(df, sc.dd.p[i]);
-            if (!dropout) {
-              for (int64_t vv = 0; vv < nvec; ++vv) {
-                const VF pv = hn::Load(df, pr + vv * kL);
-                hn::Store(hn::Mul(pv, hn::Sub(hn::Load(df, dr + vv * kL), vd)), df, dr + vv * kL);
-              }
-            } else {
-              dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
-              for (int64_t j = 0; j < nvec * kL; ++j) {
-                const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
-                dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
-                pr[j] *= zj;
-              }
-            }
-            for (int64_t vv = nvec; vv < kNV; ++vv) {  // keys no row of this micro tile sees
-              hn::Store(hn::Zero(df), df, pr + vv * kL);
-              hn::Store(hn::Zero(df), df, dr + vv * kL);
-            }
-          }
-          GemmNN(mr, dp, dsrow, kBK, nvis, sc.kn.p, dp, dqh + (i0 + r0) * dp, dp, nullptr);
         }
-        if (first == rows) continue;
-        const int64_t n = rows - first;
-        GemmTN(nk, dvp, sc.p.p + first * kBK, kBK, n, dorows + (i0 + first) * lddo, lddo, sc.dv.p, dvp);
-        GemmTN(nk, dp, sc.ds.p + first * kBK, kBK, n, qrows + (i0 + first) * ldq, ldq, sc.dk.p, dp);
+        const float* qrows = pad_q ? sc.qp.p : q.row(b, h, 0);
+        const int64_t ldq = pad_q ? dp : q.si;
+        const float* dorows = pad_do ? sc.dop.p : dout.row(b, h, 0);
+        const int64_t lddo = pad_do ? dvp : dout.si;
+        float* dqh = dqacc + bh * Lq * dp;
+        // With a left window edge (key_begin grows with i), the rows past the block come last.
+        int64_t qend = Lq;
+        if (mask.window_left >= 0)
+          while (qend > 0 && sc.kbeg[static_cast<size_t>(qend - 1)] >= j0 + nk) --qend;
+        for (int64_t qb = 0; qb < ceil_div(qend, kQB); ++qb) {
+          const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+          int64_t first = rows;  // first micro block with a visible key in this block
+          for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
+            const int64_t mr = std::min(kMR, rows - r0);
+            int64_t lo = Lk, hi = 0, blo = Lk, bhi = 0;
+            for (int64_t r = r0; r < r0 + mr; ++r) {
+              lo = std::min(lo, sc.kend[static_cast<size_t>(i0 + r)]);
+              hi = std::max(hi, sc.kend[static_cast<size_t>(i0 + r)]);
+              blo = std::min(blo, sc.kbeg[static_cast<size_t>(i0 + r)]);
+              bhi = std::max(bhi, sc.kbeg[static_cast<size_t>(i0 + r)]);
+            }
+            float* prow = sc.p.p + r0 * kBK;
+            float* dsrow = sc.ds.p + r0 * kBK;
+            if (hi <= j0 || blo >= j0 + nk) {
+              std::memset(prow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
+              std::memset(dsrow, 0, sizeof(float) * static_cast<size_t>(mr * kBK));
+              continue;
+            }
+            if (first == rows) first = r0;
+            const int64_t nvis = std::min(nk, hi - j0), nvec = ceil_div(nvis, kL);  // keys some row sees
+            ScoreTile(mr, nvec, qrows + (i0 + r0) * ldq, ldq, sc.kt.p, d, c, prow, kBK);
+            ScoreTile(mr, nvec, dorows + (i0 + r0) * lddo, lddo, sc.vt.p, dvw, 1.0f, dsrow, kBK);
+            const DF df;
+            for (int64_t r = 0; r < mr; ++r) {
+              const int64_t i = i0 + r0 + r;
+              float* pr = prow + r * kBK;
+              float* dr = dsrow + r * kBK;
+              float* capd = softcap ? sc.capd.p + r * kBK : nullptr;
+              if (special || lo < j0 + nvec * kL || bhi > j0)
+                MaskRow(mask, general, variant, b, h, i, j0, nk, nvec, sc.kbeg[static_cast<size_t>(i)],
+                        sc.kend[static_cast<size_t>(i)], pr, capd);
+              WeightsRow(pr, nvec, sc.lse2.p[i]);
+              const VF vd = hn::Set(df, sc.dd.p[i]);
+              if (!dropout) {
+                for (int64_t vv = 0; vv < nvec; ++vv) {
+                  const VF pv = hn::Load(df, pr + vv * kL);
+                  hn::Store(hn::Mul(pv, hn::Sub(hn::Load(df, dr + vv * kL), vd)), df, dr + vv * kL);
+                }
+              } else {
+                dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
+                for (int64_t j = 0; j < nvec * kL; ++j) {
+                  const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
+                  dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
+                  pr[j] *= zj;
+                }
+              }
+              if (capd)  // dS of the raw score: through the cap's derivative
+                for (int64_t vv = 0; vv < nvec; ++vv)
+                  hn::Store(hn::Mul(hn::Load(df, dr + vv * kL), hn::LoadU(df, capd + vv * kL)), df, dr + vv * kL);
+              for (int64_t vv = nvec; vv < kNV; ++vv) {  // keys no row of this micro tile sees
+                hn::Store(hn::Zero(df), df, pr + vv * kL);
+                hn::Store(hn::Zero(df), df, dr + vv * kL);
+              }
+            }
+            GemmNN(mr, dp, dsrow, kBK, nvis, sc.kn.p, dp, dqh + (i0 + r0) * dp, dp, nullptr);
+          }
+          if (first == rows) continue;
+          const int64_t n = rows - first;
+          GemmTN(nk, dvp, sc.p.p + first * kBK, kBK, n, dorows + (i0 + first) * lddo, lddo, sc.dv.p, dvp);
+          GemmTN(nk, dp, sc.ds.p + first * kBK, kBK, n, qrows + (i0 + first) * ldq, ldq, sc.dk.p, dp);
+        }
       }
       for (int64_t j = 0; j < nk; ++j) {
-        float* dkr = dk + (bh * Lk + j0 + j) * d;
-        float* dvr = dv + (bh * Lk + j0 + j) * dvw;
+        float* dkr = dk + (bk * Lk + j0 + j) * d;
+        float* dvr = dv + (bk * Lk + j0 + j) * dvw;
         for (int64_t cc = 0; cc < d; ++cc) dkr[cc] = sc.dk.p[j * dp + cc] * scale;
         for (int64_t cc = 0; cc < dvw; ++cc) dvr[cc] = sc.dv.p[j * dvp + cc];
       }

@@ -19,12 +19,19 @@ void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const
   QKV_CHECK(k.size() == 4, where, ": argument 'k' has shape ", shape_str(k), "; expected rank 4 (B, H, Lk, d)");
   QKV_CHECK(v.size() == 4, where, ": argument 'v' has shape ", shape_str(v), "; expected rank 4 (B, H, Lk, dv)");
   QKV_CHECK(q[3] >= 1, where, ": argument 'q' has shape ", shape_str(q), "; expected a head dim d >= 1");
-  QKV_CHECK(k[0] == q[0] && k[1] == q[1], where, ": argument 'k' has shape ", shape_str(k), "; expected (", q[0],
-            ", ", q[1], ", Lk, ", q[3], ") (batch and heads of 'q')");
+  if (options.enable_gqa) {
+    QKV_CHECK(k[0] == q[0] && k[1] >= 1 && q[1] % k[1] == 0, where, ": argument 'k' has shape ", shape_str(k),
+              "; expected (", q[0], ", H_kv, Lk, ", q[3], ") with H_kv dividing the ", q[1],
+              " heads of 'q' (enable_gqa)");
+  } else {
+    QKV_CHECK(k[0] == q[0] && k[1] == q[1], where, ": argument 'k' has shape ", shape_str(k), "; expected (", q[0],
+              ", ", q[1], ", Lk, ", q[3], ") (batch and heads of 'q'; fewer key/value heads need enable_gqa)");
+  }
   QKV_CHECK(k[3] == q[3], where, ": argument 'k' has shape ", shape_str(k), "; expected last dim ", q[3],
             " (the head dim of 'q')");
-  QKV_CHECK(v[0] == q[0] && v[1] == q[1] && v[2] == k[2], where, ": argument 'v' has shape ", shape_str(v),
-            "; expected (", q[0], ", ", q[1], ", ", k[2], ", dv) (batch and heads of 'q', keys of 'k')");
+  QKV_CHECK(v[0] == k[0] && v[1] == k[1] && v[2] == k[2], where, ": argument 'v' has shape ", shape_str(v),
+            "; expected (", k[0], ", ", k[1], ", ", k[2], ", dv) (batch, heads and keys of 'k')");
+  validate_sdpa_variants(where, q[0], q[1], options);
   if (options.scale) {
     QKV_CHECK(std::isfinite(*options.scale), where, ": argument 'scale' is ", *options.scale,
               "; expected a finite number");
@@ -40,6 +47,21 @@ void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const
                      " (B, H, Lq, Lk) that need_weights / return_weights=True asks for; without them the fused "
                      "kernel needs no Lq × Lk memory"));
   }
+}
+
+void validate_sdpa_variants(const char* where, int64_t B, int64_t H, const SdpaOptions& options) {
+  QKV_CHECK(options.window_left >= -1, where, ": argument 'window_left' is ", options.window_left,
+            "; expected -1 (unbounded) or a key count >= 0");
+  QKV_CHECK(options.window_right >= -1, where, ": argument 'window_right' is ", options.window_right,
+            "; expected -1 (unbounded) or a key count >= 0");
+  QKV_CHECK(std::isfinite(options.softcap) && options.softcap >= 0.0, where, ": argument 'softcap' is ",
+            options.softcap, "; expected 0 (off) or a finite number > 0");
+  const TensorF& a = options.alibi_slopes;
+  if (!a.defined()) return;
+  const Shape& s = a.shape();
+  QKV_CHECK(s == Shape{H} || s == Shape({B, H}), where, ": argument 'alibi_slopes' has shape ", shape_str(s),
+            "; expected ", shape_str({H}), " or ", shape_str({B, H}), " (heads of 'q', or batch and heads)");
+  QKV_CHECK(all_finite_values(a), where, ": argument 'alibi_slopes' holds NaN or inf; expected finite slopes");
 }
 
 double sdpa_scale(const SdpaOptions& options, int64_t d) {

@@ -1,6 +1,7 @@
 // Scaled dot-product attention: softmax(Q Kᵀ · scale + mask) V, forward and backward.
 //
-//   q: (B, H, Lq, d)   k: (B, H, Lk, d)   v: (B, H, Lk, dv)   out: (B, H, Lq, dv)
+//   q: (B, H, Lq, d)   k: (B, Hkv, Lk, d)   v: (B, Hkv, Lk, dv)   out: (B, H, Lq, dv)
+// (Hkv = H unless options.enable_gqa; the variants — GQA, window, ALiBi, softcap — are SdpaOptions.)
 // (sdpa_shapes.h takes any leading dims instead of (B, H): (L, d), (N, L, d), …)
 // scale defaults to 1/√d (sdpa_scale). Dropout (dropout_p > 0, as torch's functional API: applied
 // whenever p > 0; modules pass 0 in eval) zeroes weight (b, h, i, j) when
@@ -29,11 +30,30 @@
 
 namespace qkv {
 
+// The variants (issue 16) are options here, in one struct, so every backend takes the same ones.
+// With Lq queries and Lk keys, off = Lk − Lq (bottom-right alignment, as FlashAttention): the
+// window and the ALiBi distance are measured from key i + off for query i, whatever the mask's
+// causal alignment (Causal::top_left, PyTorch's is_causal, is off = 0; Causal::bottom_right is
+// FlashAttention's causal=True). The score of query i and key j is
+//   s_ij = cap(scale · q_i·k_j) − slope_bh · |i + off − j| + bias_ij,   cap(x) = softcap·tanh(x/softcap)
+// (cap only when softcap > 0, the ALiBi term only with alibi_slopes), and key j is visible when
+// every mask part allows it and i + off − window_left <= j <= i + off + window_right.
 struct SdpaOptions {
   std::optional<double> scale;  // default 1/sqrt(d)
   double dropout_p = 0.0;
   uint64_t dropout_seed = 0;
   bool need_weights = false;    // also return the (pre-dropout) weights (B, H, Lq, Lk)
+  // Grouped-query / multi-query attention: k and v may have H_kv heads, H a multiple of H_kv;
+  // query head h uses key/value head h / (H / H_kv) (repeat-interleave, as torch 2.5's
+  // enable_gqa). K and V are never copied; dk, dv (B, H_kv, Lk, ·) sum over each group.
+  bool enable_gqa = false;
+  // Sliding window, FlashAttention's window_size: −1 = unbounded on that side.
+  int64_t window_left = -1, window_right = -1;
+  // ALiBi slopes, shape (H,) or (B, H); the bias is computed in the kernels, never materialised.
+  // Constants: no gradient flows to them.
+  Tensor<float> alibi_slopes;
+  // Logit soft-capping (Gemma 2): > 0 caps the scaled scores before any bias; 0 = off.
+  double softcap = 0.0;
 };
 
 enum class AttentionBackend { automatic, reference, fused };
@@ -95,6 +115,10 @@ void sdpa_backward_into(const Tensor<sdpa_result_t<T>>& dout, const Tensor<T>& q
 // Validates shapes (q, k, v, mask, scale, dropout_p) for both directions; throws qkv::Error.
 void validate_sdpa_args(const char* where, const Shape& q, const Shape& k, const Shape& v,
                         const AttentionMask& mask, const SdpaOptions& options);
+
+// The variant options alone (window, softcap, alibi_slopes against B and H); validate_sdpa_args
+// calls it.
+void validate_sdpa_variants(const char* where, int64_t B, int64_t H, const SdpaOptions& options);
 
 // sdpa_forward_into / sdpa_backward_into for a caller that has already run validate_sdpa_args on
 // these shapes, mask and options (a module validating once per call); the backward also trusts

@@ -38,8 +38,8 @@ void sdpa_fused_backward_unchecked(const TensorF& dout, const TensorF& q, const 
   const TensorF lse = fwd.lse.contiguous();
   // The kernel zeroes dq, dk and dv before accumulating.
   ensure_shape(g.dq, {dm.B, dm.H, dm.Lq, dm.d});
-  ensure_shape(g.dk, {dm.B, dm.H, dm.Lk, dm.d});
-  ensure_shape(g.dv, {dm.B, dm.H, dm.Lk, dm.dv});
+  ensure_shape(g.dk, {dm.B, dm.kv_heads(), dm.Lk, dm.d});
+  ensure_shape(g.dv, {dm.B, dm.kv_heads(), dm.Lk, dm.dv});
   kernels::flash_backward(dm, scale, qv, kv, vv, ov, dov, lse.data(), m.fm, g.dq.data(), g.dk.data(), g.dv.data());
 }
 

@@ -49,28 +49,43 @@ Shape SdpaLayout::unfolded(std::initializer_list<int64_t> tail) const {
   return s;
 }
 
+SdpaLayout SdpaLayout::kv() const {
+  SdpaLayout l = *this;
+  l.H = Hkv;
+  if (lead.size() >= 2) l.lead.back() = Hkv;
+  return l;
+}
+
 Shape SdpaLayout::batch() const { return lead.size() >= 2 ? Shape(lead.begin(), lead.end() - 1) : lead; }
 
-SdpaLayout sdpa_layout(const char* where, const Shape& qs, const Shape& ks, const Shape& vs) {
+SdpaLayout sdpa_layout(const char* where, const Shape& qs, const Shape& ks, const Shape& vs, bool gqa) {
   const size_t r = qs.size();
   QKV_CHECK(r >= 2, where, ": argument 'q' has shape ", shape_str(qs), "; expected (..., L, E) with at least 2 dims");
   SdpaLayout l;
   l.lead.assign(qs.begin(), qs.end() - 2);
   l.Lq = qs[r - 2];
   l.d = qs[r - 1];
-  QKV_CHECK(ks.size() == r && std::equal(l.lead.begin(), l.lead.end(), ks.begin()) && ks[r - 1] == l.d, where,
-            ": argument 'k' has shape ", shape_str(ks), "; expected ", dims_str(l.lead, "Lk, " + std::to_string(l.d)),
+  Shape kv_lead = l.lead;  // k's and v's leading dims: q's, or with Hkv heads (gqa)
+  if (gqa && r >= 4 && ks.size() == r) {
+    const int64_t hk = ks[r - 3], hq = qs[r - 3];
+    QKV_CHECK(hk >= 1 && hq % hk == 0, where, ": argument 'k' has shape ", shape_str(ks), "; expected ", hq,
+              " heads or a divisor of it (dim ", r - 3, "; enable_gqa)");
+    kv_lead.back() = hk;
+  }
+  QKV_CHECK(ks.size() == r && std::equal(kv_lead.begin(), kv_lead.end(), ks.begin()) && ks[r - 1] == l.d, where,
+            ": argument 'k' has shape ", shape_str(ks), "; expected ", dims_str(kv_lead, "Lk, " + std::to_string(l.d)),
             " (the leading dims and head dim of 'q')");
   l.Lk = ks[r - 2];
-  QKV_CHECK(vs.size() == r && std::equal(l.lead.begin(), l.lead.end(), vs.begin()) && vs[r - 2] == l.Lk, where,
-            ": argument 'v' has shape ", shape_str(vs), "; expected ", dims_str(l.lead, std::to_string(l.Lk) + ", dv"),
-            " (the leading dims of 'q' and the length of 'k')");
+  QKV_CHECK(vs.size() == r && std::equal(kv_lead.begin(), kv_lead.end(), vs.begin()) && vs[r - 2] == l.Lk, where,
+            ": argument 'v' has shape ", shape_str(vs), "; expected ", dims_str(kv_lead, std::to_string(l.Lk) + ", dv"),
+            " (the leading dims of 'k' and its length)");
   l.dv = vs[r - 1];
   if (r == 3) l.B = l.lead[0];
   if (r >= 4) {
     l.H = l.lead.back();
     l.B = numel_of(Shape(l.lead.begin(), l.lead.end() - 1));
   }
+  l.Hkv = r >= 4 ? kv_lead.back() : l.H;
   return l;
 }
 
@@ -93,6 +108,17 @@ AttentionMask fold_mask(const char* where, const AttentionMask& mask, const Sdpa
   return out;
 }
 
+SdpaOptions fold_options(const SdpaOptions& options, const SdpaLayout& l) {
+  SdpaOptions o = options;
+  const TensorF& a = options.alibi_slopes;
+  if (a.defined() && a.rank() >= 2 && numel_of(a.shape()) == l.B * l.H) {
+    Shape per_batch = l.batch();
+    per_batch.push_back(l.H);
+    if (a.shape() == per_batch) o.alibi_slopes = a.reshape({l.B, l.H});
+  }
+  return o;
+}
+
 template <typename T>
 Tensor<T> fold(const Tensor<T>& t, const SdpaLayout& l) {
   Shape s{l.B, l.H};
@@ -112,9 +138,9 @@ SdpaForward<sdpa_result_t<T>> sdpa_forward_nd(const Tensor<T>& q, const Tensor<T
                                               const AttentionMask& mask, const SdpaOptions& options,
                                               AttentionBackend backend) {
   const char* where = "scaled_dot_product_attention";
-  const SdpaLayout l = sdpa_layout(where, q.shape(), k.shape(), v.shape());
+  const SdpaLayout l = sdpa_layout(where, q.shape(), k.shape(), v.shape(), options.enable_gqa);
   SdpaForward<sdpa_result_t<T>> f =
-      sdpa_forward(fold(q, l), fold(k, l), fold(v, l), fold_mask(where, mask, l), options, backend);
+      sdpa_forward(fold(q, l), fold(k, l.kv()), fold(v, l.kv()), fold_mask(where, mask, l), fold_options(options, l), backend);
   f.out = unfold(f.out, l);
   f.lse = unfold(f.lse, l);
   if (f.weights.defined()) f.weights = unfold(f.weights, l);
@@ -127,7 +153,7 @@ SdpaGrads<sdpa_result_t<T>> sdpa_backward_nd(const Tensor<sdpa_result_t<T>>& dou
                                              const SdpaForward<sdpa_result_t<T>>& fwd, const AttentionMask& mask,
                                              const SdpaOptions& options, AttentionBackend backend) {
   const char* where = "scaled_dot_product_attention_backward";
-  const SdpaLayout l = sdpa_layout(where, q.shape(), k.shape(), v.shape());
+  const SdpaLayout l = sdpa_layout(where, q.shape(), k.shape(), v.shape(), options.enable_gqa);
   const AttentionMask m = fold_mask(where, mask, l);
   const Shape out_shape = l.unfolded({l.Lq, l.dv});
   QKV_CHECK(dout.shape() == out_shape, where, ": argument 'dout' has shape ", shape_str(dout.shape()), "; expected ",
@@ -141,10 +167,11 @@ SdpaGrads<sdpa_result_t<T>> sdpa_backward_nd(const Tensor<sdpa_result_t<T>>& dou
     check_shape(where, "fwd.lse", fwd.lse, l.unfolded({l.Lq}));
     f.lse = fold(fwd.lse, l);
   }
-  SdpaGrads<sdpa_result_t<T>> g = sdpa_backward(fold(dout, l), fold(q, l), fold(k, l), fold(v, l), f, m, options, backend);
+  SdpaGrads<sdpa_result_t<T>> g =
+      sdpa_backward(fold(dout, l), fold(q, l), fold(k, l.kv()), fold(v, l.kv()), f, m, fold_options(options, l), backend);
   g.dq = unfold(g.dq, l);
-  g.dk = unfold(g.dk, l);
-  g.dv = unfold(g.dv, l);
+  g.dk = unfold(g.dk, l.kv());
+  g.dv = unfold(g.dv, l.kv());
   return g;
 }
 

@@ -22,7 +22,7 @@ prints the command that installs it; --install runs that command:
         npm install --ignore-scripts onnxruntime-node@1.30.0
 
     PYTHONPATH=build/python /usr/bin/python3 bench/compare_onnxruntime.py [--n 256 1024 4096] [--d 64 128]
-        [--causal both|yes|no] [--ops mha attention] [--threads 2] [--reps 5] [--install]
+        [--causal both|yes|no] [--ops mha attention] [--threads 2] [--reps 5] [--install] [--json FILE]
 """
 import argparse
 import json
@@ -32,9 +32,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 import numpy as np
+
+from timing import best_seconds  # bench/timing.py, beside this script
 
 ORT_VERSION = "1.30.0"
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -93,16 +94,6 @@ def write_model(op: str, B: int, H: int, N: int, d: int, causal: bool, path: str
     return [(n, shape) for n in names]
 
 
-def best_seconds(fn, reps: int) -> float:
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def time_ort(ort_dir: str, model: str, inputs: list, arrays: list, threads: int, reps: int, tmp: str):
     specs = []
     for (name, shape), a in zip(inputs, arrays):
@@ -130,6 +121,7 @@ def main() -> int:
     parser.add_argument("--ort-dir", default=os.path.expanduser("~/.cache/qkv-bench/ort"),
                         help="folder with node_modules/onnxruntime-node (default ~/.cache/qkv-bench/ort)")
     parser.add_argument("--install", action="store_true", help="install onnxruntime-node there with npm if missing")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
     for name in ("threads", "reps"):
         if getattr(args, name) < 1:
@@ -150,7 +142,7 @@ def main() -> int:
           f"(onnxruntime-node, CPU, {args.threads} intra-op threads); float32 forward, best of {args.reps}")
     print(f"{'op':>9} {'B':>2} {'H':>4} {'N':>5} {'d':>4} {'causal':>6} | {'qkv ms':>8} {'GFLOP/s':>8} | "
           f"{'ORT ms':>8} {'GFLOP/s':>8} | {'qkv/ORT':>7} | {'max|diff|':>9}")
-    ratios = []
+    ratios, rows = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for d in args.d:
             for n in args.n:
@@ -178,6 +170,9 @@ def main() -> int:
                         diff = float(np.max(np.abs(got - want)))
                         g_qkv, g_ort = flops / t_qkv / 1e9, flops / t_ort / 1e9
                         ratios.append(g_qkv / g_ort)
+                        rows.append({"op": op, "B": B, "H": H, "N": n, "d": d, "causal": causal, "qkv_ms": t_qkv * 1e3,
+                                     "qkv_gflops": g_qkv, "ort_ms": t_ort * 1e3, "ort_gflops": g_ort,
+                                     "qkv_over_ort": g_qkv / g_ort, "max_abs_diff": diff})
                         print(f"{op:>9} {B:2d} {H:4d} {n:5d} {d:4d} {'yes' if causal else 'no':>6} | "
                               f"{t_qkv * 1e3:8.3f} {g_qkv:8.1f} | {t_ort * 1e3:8.3f} {g_ort:8.1f} | "
                               f"{g_qkv / g_ort:6.2f}x | {diff:9.2e}", flush=True)
@@ -187,6 +182,10 @@ def main() -> int:
     ratios.sort()
     print(f"qkv / ORT over {len(ratios)} rows: min {ratios[0]:.2f}x, median {ratios[len(ratios) // 2]:.2f}x, "
           f"max {ratios[-1]:.2f}x; rows below 2x: {sum(r < 2 for r in ratios)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"ort_version": version, "threads": args.threads, "reps": args.reps, "rows": rows}, f, indent=2)
+        print(f"wrote {args.json}")
     return 0
 
 

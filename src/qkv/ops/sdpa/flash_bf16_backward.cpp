@@ -36,8 +36,8 @@
 #include "qkv/core/parallel.h"
 #include "qkv/ops/sdpa/flash.h"
 #include "qkv/ops/sdpa/flash_bf16_backward.h"
+#include "qkv/ops/sdpa/flash_bf16_tiles.h"
 #include "qkv/ops/sdpa/flash_common.h"
-#include "qkv/ops/sdpa/transpose_avx512.h"
 
 #undef QKV_BWD_BF16_NATIVE
 #undef QKV_BWD_TARGET
@@ -57,94 +57,19 @@ using namespace qkv::kernels::flash;
 
 #if QKV_BWD_BF16_NATIVE
 
+using namespace qkv::kernels::bf16_tiles;
+
 constexpr int64_t kBK = 64;        // keys per work item: 4 vectors of 16 float32 scores
 constexpr int64_t kMR = 6;         // rows per micro tile (query rows, or keys in dK / dV tiles)
 constexpr int64_t kQB = 16 * kMR;  // query rows per block (even, so row pairs never straddle blocks)
 
-inline uint32_t Pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
-
-// 2^x for x <= 0 (x <= −160 and −inf give 0): 2^n · p(x − n), p of degree 5 (relative error
-// ~2e-7 on [−0.5, 0.5], far below the bf16 rounding that follows).
-QKV_BWD_TARGET inline __m512 Pow2(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
-  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402265069591007e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931471805599453e-1f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-  return _mm512_scalef_ps(p, n);
-}
-
-// dst[p·ldd + t] = pair p (elements 2p, 2p+1; 0 past w) of row t of src, for rows t < n: the
-// pairs of n rows as columns (Kᵀ, Vᵀ panels).
-QKV_BWD_TARGET void PackPairColumns(const uint16_t* src, int64_t lds, int64_t n, int64_t w, uint32_t* dst,
-                                    int64_t ldd) {
-  const int64_t full = w / 2;
-  int64_t t = 0;
-  for (; t + 16 <= n && full >= 16; t += 16) {
-    const void* at[16];
-    int64_t p = 0;
-    for (; p + 16 <= full; p += 16) {
-      for (int r = 0; r < 16; ++r) at[r] = src + (t + r) * lds + 2 * p;
-      transpose16x16_32bit(at, dst + p * ldd + t, ldd);
-    }
-    for (; p < full; ++p)
-      for (int64_t r = 0; r < 16; ++r) std::memcpy(dst + p * ldd + t + r, src + (t + r) * lds + 2 * p, 4);
-    if (w & 1)
-      for (int64_t r = 0; r < 16; ++r) dst[full * ldd + t + r] = Pair(src[(t + r) * lds + w - 1], 0);
-  }
-  for (; t < n; ++t) {
-    const uint16_t* row = src + t * lds;
-    for (int64_t p = 0; p < full; ++p) std::memcpy(dst + p * ldd + t, row + 2 * p, 4);
-    if (w & 1) dst[full * ldd + t] = Pair(row[w - 1], 0);
-  }
-}
-
-// dst[t·ldd + c] = (row 2t, row 2t+1)[c] for t < ⌈n/2⌉ (a missing odd row and columns w .. ldd
-// are 0): n rows as pairs of rows (dK, dV, dQ's right-hand operands).
-QKV_BWD_TARGET void PackRowPairs(const uint16_t* src, int64_t lds, int64_t n, int64_t w, uint32_t* dst, int64_t ldd) {
-  for (int64_t t = 0; t < (n + 1) / 2; ++t) {
-    const uint16_t* r0 = src + 2 * t * lds;
-    const uint16_t* r1 = 2 * t + 1 < n ? r0 + lds : nullptr;
-    uint32_t* out = dst + t * ldd;
-    int64_t c = 0;
-    if (r1)
-      for (; c + 16 <= w; c += 16) {
-        const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + c)));
-        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + c)));
-        _mm512_storeu_si512(out + c, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-      }
-    for (; c < ldd; ++c) out[c] = c < w ? Pair(r0[c], r1 ? r1[c] : uint16_t(0)) : 0u;
-  }
-}
-
-// s[M][NV·16] (row stride kBK) = c · a[M rows of d2 pairs, row stride lda] · bt[d2][kBK]
-template <int64_t M, int64_t NV>
-QKV_BWD_TARGET void TileDot(const uint32_t* a, int64_t lda, const uint32_t* bt, int64_t d2, float c, float* s) {
-  __m512 acc[M][NV];
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < d2; ++p) {
-    __m512bh b[NV];
-    for (int64_t v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(bt + p * kBK + v * 16);
-    for (int64_t r = 0; r < M; ++r) {
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * lda + p]));
-      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
-    }
-  }
-  const __m512 vc = _mm512_set1_ps(c);
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t v = 0; v < NV; ++v) _mm512_store_ps(s + r * kBK + v * 16, _mm512_mul_ps(acc[r][v], vc));
-}
-
-// s[mr][nvec·16] for mr <= kMR rows and nvec <= 4 vectors of keys (TileDot).
+// s[mr][nvec·16] (row stride kBK) = c · a · bt for mr <= kMR rows and nvec <= 4 vectors of keys.
 QKV_BWD_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t lda, const uint32_t* bt,
                               int64_t d2, float c, float* s) {
   with_count<kMR>(mr, [&](auto m) {
-    with_count<4>(nvec, [&](auto nv) { TileDot<decltype(m)::value, decltype(nv)::value>(a, lda, bt, d2, c, s); });
+    with_count<4>(nvec, [&](auto nv) {
+      TileQK<decltype(m)::value, decltype(nv)::value, true>(a, lda, bt, kBK, d2, c, s, kBK);
+    });
   });
 }
 
@@ -199,15 +124,6 @@ QKV_BWD_TARGET inline void PairOfRows(const float* a, const float* b, uint32_t* 
   }
 }
 
-// Scores of keys >= n (relative to the tile) become −inf, in nvec vectors of 16.
-QKV_BWD_TARGET inline void MaskFrom(float* s, int64_t nvec, int64_t n) {
-  const __m512 ninf = _mm512_set1_ps(kNegInf);
-  for (int64_t v = std::max<int64_t>(0, n / 16); v < nvec; ++v) {
-    const int64_t live = std::clamp<int64_t>(n - v * 16, 0, 16);
-    _mm512_mask_storeu_ps(s + v * 16, __mmask16(~((1u << live) - 1u)), ninf);
-  }
-}
-
 struct Job {
   FlashDims dm;
   float scale = 0, c = 0;  // c = scale · log2(e)
@@ -249,10 +165,7 @@ QKV_BWD_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
   const FlashDims& dm = J.dm;
   const int64_t b = bh / dm.H, h = bh % dm.H, Lq = dm.Lq, d = dm.d, dv = dm.dv;
   for (int64_t i = 0; i < Lq; ++i) {
-    const uint16_t* qrow = J.q.row(b, h, i);
-    uint32_t* qdst = sc.qr.data() + i * J.d2;
-    std::memcpy(qdst, qrow, sizeof(uint16_t) * static_cast<size_t>(d & ~int64_t{1}));
-    if (d & 1) qdst[J.d2 - 1] = Pair(qrow[d - 1], 0);
+    RowAsPairs(J.q.row(b, h, i), d, sc.qr.data() + i * J.d2);
     const float* drow = J.dout.row(b, h, i);
     const float* orow = J.o.row(b, h, i);
     uint16_t* db = sc.dob.data() + i * 2 * J.dv2;
@@ -300,11 +213,7 @@ QKV_BWD_TARGET void BackwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     int64_t first = rows;  // the first micro tile with a visible key in this block
     for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
       const int64_t mr = std::min(kMR, rows - r0);
-      int64_t lo = Lk, hi = 0;
-      for (int64_t r = r0; r < r0 + mr; ++r) {
-        lo = std::min(lo, sc.kend[static_cast<size_t>(i0 + r)]);
-        hi = std::max(hi, sc.kend[static_cast<size_t>(i0 + r)]);
-      }
+      const auto [lo, hi] = key_end_range(sc.kend, i0 + r0, i0 + r0 + mr, Lk);
       uint32_t* ptile = sc.pt.data() + (r0 / 2) * kBK;
       uint32_t* dstile = sc.dst.data() + (r0 / 2) * kBK;
       if (hi <= j0) {  // no row of this micro tile sees a key of the block
@@ -321,13 +230,13 @@ QKV_BWD_TARGET void BackwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
         float* pr = sc.s.p + r * kBK;
         float* dr = sc.dps.p + r * kBK;
         if (general || lo < j0 + nvec * 16) {
-          MaskFrom(pr, nvec, ke - j0);
+          MaskBeyond(pr, nvec, ke - j0);
           if (general && ke > j0) apply_general(mask, b, h, i, j0, std::min(nk, ke - j0), pr);
         }
         const float l2 = sc.lse2.p[i];
         const __m512 vl = _mm512_set1_ps(l2), vd = _mm512_set1_ps(sc.dd.p[i]);
         for (int64_t v = 0; v < nvec; ++v) {
-          const __m512 p = l2 == kNegInf ? _mm512_setzero_ps() : Pow2(_mm512_sub_ps(_mm512_load_ps(pr + v * 16), vl));
+          const __m512 p = l2 == kNegInf ? _mm512_setzero_ps() : Exp2(_mm512_sub_ps(_mm512_load_ps(pr + v * 16), vl));
           _mm512_store_ps(pr + v * 16, p);
           if (!dropout) _mm512_store_ps(dr + v * 16, _mm512_mul_ps(p, _mm512_sub_ps(_mm512_load_ps(dr + v * 16), vd)));
         }
@@ -403,18 +312,7 @@ void BackwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, cons
   thread_local PassState<Scratch> state;
   thread_local std::vector<int64_t> hist_buf;
   PassState<Scratch>& st = state;
-  std::vector<int64_t>& hist = hist_buf;
-  st.cost.assign(static_cast<size_t>(B * H * nkb), 0.0);
-  hist.resize(static_cast<size_t>(nkb) + 1);
-  for (int64_t b = 0; b < B; ++b) {
-    std::fill(hist.begin(), hist.end(), 0);
-    for (int64_t i = 0; i < Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, Lk, b, i), kBK))];
-    int64_t active = 0;
-    for (int64_t kb = nkb - 1; kb >= 0; --kb) {
-      active += hist[static_cast<size_t>(kb) + 1];
-      for (int64_t h = 0; h < H; ++h) st.cost[static_cast<size_t>((b * H + h) * nkb + kb)] = static_cast<double>(active + 8);
-    }
-  }
+  key_block_costs(dm, mask, kBK, st.cost, hist_buf);
   const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
   const bool direct_dq = dp == dm.d;  // worker 0 accumulates straight into dq
@@ -458,17 +356,7 @@ void BackwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, cons
       BackwardItem(J, sc, bh, kb, dqacc + bh * Lq * dp);
     }
   });
-  // dq = scale · Σ_w partial_w
-  parallel_for(B * H * Lq, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* dst = dq + r * dm.d;
-      for (int64_t c = 0; c < dm.d; ++c) {
-        float acc = direct_dq ? dst[c] : 0.0f;
-        for (int w = direct_dq ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + c];
-        dst[c] = acc * scale;
-      }
-    }
-  });
+  sum_dq_partials(B * H * Lq, dm.d, dp, direct_dq, scratch, workers, scale, dq);
 }
 
 #endif  // QKV_BWD_BF16_NATIVE

@@ -467,19 +467,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
   thread_local PassState<BwdScratch> state;
   thread_local std::vector<int64_t> hist_buf;
   PassState<BwdScratch>& st = state;
-  std::vector<double>& cost = st.cost;
-  std::vector<int64_t>& hist = hist_buf;
-  cost.assign(static_cast<size_t>(B * H * nkb), 0.0);
-  hist.resize(static_cast<size_t>(nkb) + 1);
-  for (int64_t b = 0; b < B; ++b) {
-    std::fill(hist.begin(), hist.end(), 0);
-    for (int64_t i = 0; i < Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, Lk, b, i), kBK))];
-    int64_t active = 0;
-    for (int64_t kb = nkb - 1; kb >= 0; --kb) {
-      active += hist[static_cast<size_t>(kb) + 1];
-      for (int64_t h = 0; h < H; ++h) cost[static_cast<size_t>((b * H + h) * nkb + kb)] = static_cast<double>(active + 8);
-    }
-  }
+  key_block_costs(dm, mask, kBK, st.cost, hist_buf);
   const int workers = st.plan();
   const std::vector<int64_t>& bounds = st.bounds;
   const bool direct_dq = !pad_q;  // worker 0 accumulates straight into dq
@@ -601,18 +589,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
       }
     }
   });
-  // dq = scale · Σ_w partial_w
-  const int64_t rows = B * H * Lq;
-  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* dst = dq + r * d;
-      for (int64_t cc = 0; cc < d; ++cc) {
-        float acc = direct_dq ? dst[cc] : 0.0f;
-        for (int w = direct_dq ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + cc];
-        dst[cc] = acc * scale;
-      }
-    }
-  });
+  sum_dq_partials(B * H * Lq, d, dp, direct_dq, scratch, workers, scale, dq);
 }
 
 }  // namespace

@@ -9,7 +9,7 @@ and one Markdown table: GFLOP/s, % of the FMA loop (bf16: of the vdpbf16ps loop)
 product, bf16 / float32, and qkv / ORT.
 
     PYTHONPATH=build/python /usr/bin/python3 bench/performance_table.py --qkv build/qkv \\
-        [--n 17 50 256 1024 2048 4096] [--d 64 128] [--causal both] [--reps 5] [--no-ort]
+        [--n 17 50 256 1024 2048 4096] [--d 64 128] [--causal both] [--reps 5] [--no-ort] [--cpu-time]
 """
 import argparse
 import json
@@ -40,13 +40,17 @@ def main() -> int:
     parser.add_argument("--causal", choices=["both", "yes", "no"], default="both")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions per row (best counts)")
     parser.add_argument("--no-ort", action="store_true", help="leave out ONNX Runtime")
+    parser.add_argument("--cpu-time", action="store_true",
+                        help="time qkv bench attention (rows and peaks) by process CPU time / threads, for a machine "
+                             "shared with other jobs (set OMP_WAIT_POLICY=passive); ORT stays on wall clock")
     args = parser.parse_args()
     if not (os.path.isfile(args.qkv) and os.access(args.qkv, os.X_OK)):
         parser.error(f"--qkv '{args.qkv}' is not an executable file")
     sweep = ["--n", *map(str, args.n), "--d", *map(str, args.d), "--causal", args.causal]
     with tempfile.TemporaryDirectory() as tmp:
         bench_json, ort_json = os.path.join(tmp, "bench.json"), os.path.join(tmp, "ort.json")
-        run([args.qkv, "bench", "attention", "--no-memory", "--reps", str(args.reps), "--json", bench_json, *sweep])
+        run([args.qkv, "bench", "attention", "--no-memory", "--reps", str(args.reps), "--json", bench_json, *sweep,
+             *(["--cpu-time"] if args.cpu_time else [])])
         with open(bench_json) as f:
             bench = json.load(f)
         ort = {}

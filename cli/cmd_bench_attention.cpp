@@ -164,8 +164,8 @@ int run(const BenchOptions& o) {
   js["avx512_bf16"] = kernels::flash_bf16_native();
   if (!o.no_memory && !o.quick) js["memory"] = measure_memory(o.memory_n);
 
-  const kernels::PeakFigure fma = kernels::fma_peak();
-  const kernels::PeakFigure dot = o.no_bf16 ? kernels::PeakFigure{} : kernels::bf16_peak();
+  const kernels::PeakFigure fma = kernels::fma_peak(20'000'000, 5, o.cpu_time);
+  const kernels::PeakFigure dot = o.no_bf16 ? kernels::PeakFigure{} : kernels::bf16_peak(20'000'000, 5, o.cpu_time);
   std::printf("peak: float32 FMA loop (12 chains of %lld lanes, all threads) %.1f GFLOP/s", static_cast<long long>(kernels::fma_lanes()),
               fma.gflops);
   if (!o.no_bf16) {
@@ -189,7 +189,7 @@ int run(const BenchOptions& o) {
   js["peak_f32_gflops"] = pf;
   js["peak_bf16_gflops"] = pb;
   if (o.bandwidth_mb > 0) {
-    const kernels::Bandwidth bw = kernels::memory_bandwidth(o.bandwidth_mb * 1024 * 1024, 5);
+    const kernels::Bandwidth bw = kernels::memory_bandwidth(o.bandwidth_mb * 1024 * 1024, 5, o.cpu_time);
     std::printf("memory bandwidth (%lld MB, all threads, best of 5): read %.1f GB/s, copy %.1f GB/s (read + write)\n",
                 static_cast<long long>(o.bandwidth_mb), bw.read_gbs, bw.copy_gbs);
     js["bandwidth_read_gbs"] = bw.read_gbs;

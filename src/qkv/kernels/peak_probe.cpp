@@ -15,6 +15,8 @@
 #include <immintrin.h>
 #endif
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -125,20 +127,25 @@ namespace {
 
 volatile float g_sink = 0.0f;  // keeps the loops' results alive
 
-double now_ms() {
+double now_ms(bool cpu_time) {
+  if (cpu_time) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6) / num_threads();
+  }
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-// Best wall time of `reps` runs of fn on every worker thread (after one warm-up run).
+// Best time of `reps` runs of fn on every worker thread (after one warm-up run).
 template <typename Fn>
-double best_parallel_ms(int reps, Fn&& fn) {
+double best_parallel_ms(int reps, bool cpu_time, Fn&& fn) {
   const int workers = num_threads();
   std::vector<float> sink(static_cast<size_t>(workers));
   double best = 1e300;
   for (int r = 0; r <= std::max(1, reps); ++r) {
-    const double t0 = now_ms();
+    const double t0 = now_ms(cpu_time);
     parallel_workers(workers, [&](int w, int n) { sink[static_cast<size_t>(w)] = fn(w, n); });
-    const double ms = now_ms() - t0;
+    const double ms = now_ms(cpu_time) - t0;
     if (r > 0) best = std::min(best, ms);
   }
   for (float s : sink) g_sink = g_sink + s;
@@ -149,26 +156,26 @@ double best_parallel_ms(int reps, Fn&& fn) {
 
 int64_t fma_lanes() { return HWY_DYNAMIC_DISPATCH(Lanes)(); }
 
-PeakFigure fma_peak(int64_t iterations, int reps) {
+PeakFigure fma_peak(int64_t iterations, int reps, bool cpu_time) {
   PeakFigure f;
   f.available = true;
-  f.ms = best_parallel_ms(reps, [&](int, int) { return HWY_DYNAMIC_DISPATCH(FmaLoop)(iterations); });
+  f.ms = best_parallel_ms(reps, cpu_time, [&](int, int) { return HWY_DYNAMIC_DISPATCH(FmaLoop)(iterations); });
   const double flops = 2.0 * 12 * static_cast<double>(fma_lanes()) * static_cast<double>(iterations) * num_threads();
   f.gflops = flops / (f.ms * 1e6);
   return f;
 }
 
-PeakFigure bf16_peak(int64_t iterations, int reps) {
+PeakFigure bf16_peak(int64_t iterations, int reps, bool cpu_time) {
   PeakFigure f;
   if (!HWY_DYNAMIC_DISPATCH(HasBf16Loop)()) return f;
   f.available = true;
-  f.ms = best_parallel_ms(reps, [&](int, int) { return HWY_DYNAMIC_DISPATCH(RunBf16Loop)(iterations); });
+  f.ms = best_parallel_ms(reps, cpu_time, [&](int, int) { return HWY_DYNAMIC_DISPATCH(RunBf16Loop)(iterations); });
   const double flops = 4.0 * 16 * 12 * static_cast<double>(iterations) * num_threads();
   f.gflops = flops / (f.ms * 1e6);
   return f;
 }
 
-Bandwidth memory_bandwidth(int64_t bytes, int reps) {
+Bandwidth memory_bandwidth(int64_t bytes, int reps, bool cpu_time) {
   const int64_t n = std::max<int64_t>(bytes / 4 / 1024, 1) * 1024;  // floats, a multiple of 1024
   std::shared_ptr<float> src = aligned_buffer<float>(n), dst = aligned_buffer<float>(n);
   const int workers = num_threads();
@@ -184,12 +191,12 @@ Bandwidth memory_bandwidth(int64_t bytes, int reps) {
   });
   Bandwidth bw;
   const double gb = 4.0 * static_cast<double>(n) / 1e9;
-  const double read_ms = best_parallel_ms(reps, [&](int w, int) {
+  const double read_ms = best_parallel_ms(reps, cpu_time, [&](int w, int) {
     const auto [b, e] = chunk(w);
     return HWY_DYNAMIC_DISPATCH(ReadSum)(src.get() + b, e - b);
   });
   bw.read_gbs = gb / (read_ms * 1e-3);
-  const double copy_ms = best_parallel_ms(reps, [&](int w, int) {
+  const double copy_ms = best_parallel_ms(reps, cpu_time, [&](int w, int) {
     const auto [b, e] = chunk(w);
     std::memcpy(dst.get() + b, src.get() + b, sizeof(float) * static_cast<size_t>(e - b));
     return dst.get()[b];

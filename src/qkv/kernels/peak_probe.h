@@ -8,7 +8,9 @@
 //   one; otherwise no figure (available = false).
 // memory_bandwidth: a read (vector loads summed) and a copy (memcpy) of `bytes`, split over the
 //   worker threads; GB/s counts the bytes read (read) or read + written (copy), as STREAM does.
-// Each probe runs `reps` times after one warm-up and reports the best (the shortest time).
+// Each probe runs `reps` times after one warm-up and reports the best (the shortest time), by
+// wall clock, or with cpu_time by the process's CPU time / num_threads() (as `qkv bench attention
+// --cpu-time` times its rows, for a machine shared with other jobs).
 #pragma once
 
 #include <cstdint>
@@ -23,11 +25,11 @@ struct PeakFigure {
 
 // Float32 FMA loop on num_threads() threads; `iterations` loop trips per thread (each trip: 12
 // vector FMAs).
-PeakFigure fma_peak(int64_t iterations = 20'000'000, int reps = 5);
+PeakFigure fma_peak(int64_t iterations = 20'000'000, int reps = 5, bool cpu_time = false);
 
 // vdpbf16ps loop on num_threads() threads; unavailable without AVX512-BF16 (or on a forced SIMD
 // target below AVX-512).
-PeakFigure bf16_peak(int64_t iterations = 20'000'000, int reps = 5);
+PeakFigure bf16_peak(int64_t iterations = 20'000'000, int reps = 5, bool cpu_time = false);
 
 struct Bandwidth {
   double read_gbs = 0.0;  // bytes / best time
@@ -35,7 +37,7 @@ struct Bandwidth {
 };
 
 // Allocates two buffers of `bytes` (touched once first, so no page faults are timed).
-Bandwidth memory_bandwidth(int64_t bytes = int64_t{1} << 30, int reps = 5);
+Bandwidth memory_bandwidth(int64_t bytes = int64_t{1} << 30, int reps = 5, bool cpu_time = false);
 
 // The SIMD width (float32 lanes) the FMA loop runs at on this CPU's dispatched target.
 int64_t fma_lanes();

@@ -217,8 +217,10 @@ QKV_BWD_TARGET void BackwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
       uint32_t* ptile = sc.pt.data() + (r0 / 2) * kBK;
       uint32_t* dstile = sc.dst.data() + (r0 / 2) * kBK;
       if (hi <= j0) {  // no row of this micro tile sees a key of the block
-        std::memset(ptile, 0, sizeof(uint32_t) * static_cast<size_t>(kMR / 2 * kBK));
-        std::memset(dstile, 0, sizeof(uint32_t) * static_cast<size_t>(kMR / 2 * kBK));
+        if (first < rows) {  // zeros for dK and dV, which read from the first visible tile on
+          std::memset(ptile, 0, sizeof(uint32_t) * static_cast<size_t>(kMR / 2 * kBK));
+          std::memset(dstile, 0, sizeof(uint32_t) * static_cast<size_t>(kMR / 2 * kBK));
+        }
         continue;
       }
       if (first == rows) first = r0;

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import tempfile
 
-FIGURES = [("fwd_gflops", "fwd"), ("bwd_gflops", "bwd"), ("bf16_fwd_gflops", "bf16 fwd")]
+FIGURES = [("fwd_gflops", "fwd"), ("bwd_gflops", "bwd"), ("bf16_fwd_gflops", "bf16 fwd"),
+           ("bf16_bwd_gflops", "bf16 bwd")]
 
 
 def run_once(binary: str, extra: list[str]) -> dict:

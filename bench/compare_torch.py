@@ -21,9 +21,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 import torch
+
+from timing import best_seconds  # bench/timing.py, beside this script
 
 
 def blas_in_use():
@@ -47,16 +48,6 @@ def attention(q, k, v, causal):
         mask = torch.ones(n, n, dtype=torch.bool).triu(1)
         s = s.masked_fill(mask, float("-inf"))
     return torch.softmax(s, dim=-1) @ v
-
-
-def best_seconds(fn, reps):
-    fn()  # warm-up
-    best = float("inf")
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def main():

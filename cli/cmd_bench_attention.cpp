@@ -1,8 +1,10 @@
 // `qkv bench attention`: the fused attention kernels over a sweep of (B, H, N, d), causal and
 // not — milliseconds, GFLOP/s (forward = 4·B·H·N²·d, halved when causal; backward = 2.5×
-// forward) and the fraction of the machine's peak, measured in the same run by a large float32
-// product (qkv::kernels::gemm → oneDNN) and a bf16 one (oneDNN bf16 matmul). Also the peak
-// memory of one N = 32768 forward+backward. `--json FILE` writes the same figures as JSON.
+// forward) and two fractions of the machine's peak, both measured in the same run: of the
+// register-resident FMA loop (qkv/kernels/peak_probe.h; bf16 rows: of the vdpbf16ps loop, "n/a"
+// without AVX512-BF16) and of a large product (qkv::kernels::gemm → oneDNN; bf16 rows: oneDNN's
+// bf16 matmul). Also the memory bandwidth (a large read and copy), and the peak memory of one
+// N = 32768 forward+backward. `--json FILE` writes the same figures as JSON.
 #include <sys/resource.h>
 #include <time.h>
 
@@ -26,6 +28,7 @@
 #include "qkv/ops/sdpa/flash.h"
 #include "qkv/kernels/gemm.h"
 #include "qkv/kernels/gemm_bf16.h"
+#include "qkv/kernels/peak_probe.h"
 
 namespace {
 
@@ -40,6 +43,7 @@ struct BenchOptions {
   int64_t peak_n = 2048;
   bool no_bf16 = false, no_backward = false, no_memory = false;
   int64_t memory_n = 32768;
+  int64_t bandwidth_mb = 1024;
   std::string json;
   bool cpu_time = false;
 };
@@ -131,6 +135,8 @@ double peak_bf16(int64_t n, int reps) {
 void check_sizes(const BenchOptions& o, const std::vector<int64_t>& ns, const std::vector<int64_t>& ds) {
   const double pn = static_cast<double>(o.peak_n);
   check_memory("bench attention", (3 * 4 + 2 * 2) * pn * pn, "--peak-n " + std::to_string(o.peak_n));
+  check_memory("bench attention", 2.0 * 1024 * 1024 * static_cast<double>(o.bandwidth_mb),
+               "--bandwidth-mb " + std::to_string(o.bandwidth_mb));
   if (!o.no_memory && !o.quick)
     check_memory("bench attention", 8 * 4 * 64 * static_cast<double>(o.memory_n),
                  "--memory-n " + std::to_string(o.memory_n));
@@ -158,21 +164,55 @@ int run(const BenchOptions& o) {
   js["avx512_bf16"] = kernels::flash_bf16_native();
   if (!o.no_memory && !o.quick) js["memory"] = measure_memory(o.memory_n);
 
+  const kernels::PeakFigure fma = kernels::fma_peak(20'000'000, 5, o.cpu_time);
+  const kernels::PeakFigure dot = o.no_bf16 ? kernels::PeakFigure{} : kernels::bf16_peak(20'000'000, 5, o.cpu_time);
+  std::printf("peak: float32 FMA loop (12 chains of %lld lanes, all threads) %.1f GFLOP/s", static_cast<long long>(kernels::fma_lanes()),
+              fma.gflops);
+  if (!o.no_bf16) {
+    if (dot.available)
+      std::printf(", vdpbf16ps loop %.1f GFLOP/s (%.2fx float32)", dot.gflops, dot.gflops / fma.gflops);
+    else
+      std::printf(", vdpbf16ps loop n/a (no AVX512-BF16)");
+  }
+  std::printf(" (best of 5)\n");
   const double pf = peak_f32(o.peak_n, 5);
   const double pb = o.no_bf16 ? 0.0 : peak_bf16(o.peak_n, 5);
-  std::printf("peak: float32 %lld^3 product (oneDNN) %.1f GFLOP/s", static_cast<long long>(o.peak_n), pf);
-  if (!o.no_bf16) std::printf(", bf16 %.1f GFLOP/s", pb);
+  std::printf("peak: float32 %lld^3 product (oneDNN) %.1f GFLOP/s (%.1f%% of the FMA loop)",
+              static_cast<long long>(o.peak_n), pf, 100 * pf / fma.gflops);
+  if (!o.no_bf16) {
+    std::printf(", bf16 %.1f GFLOP/s", pb);
+    if (dot.available) std::printf(" (%.1f%% of the vdpbf16ps loop)", 100 * pb / dot.gflops);
+  }
   std::printf(" (best of 5)\n");
+  js["peak_fma_loop_gflops"] = fma.gflops;
+  js["peak_bf16_loop_gflops"] = dot.available ? nlohmann::json(dot.gflops) : nlohmann::json(nullptr);
   js["peak_f32_gflops"] = pf;
   js["peak_bf16_gflops"] = pb;
+  if (o.bandwidth_mb > 0) {
+    const kernels::Bandwidth bw = kernels::memory_bandwidth(o.bandwidth_mb * 1024 * 1024, 5, o.cpu_time);
+    std::printf("memory bandwidth (%lld MB, all threads, best of 5): read %.1f GB/s, copy %.1f GB/s (read + write)\n",
+                static_cast<long long>(o.bandwidth_mb), bw.read_gbs, bw.copy_gbs);
+    js["bandwidth_read_gbs"] = bw.read_gbs;
+    js["bandwidth_copy_gbs"] = bw.copy_gbs;
+  }
+  // A bf16 row's fraction of the vdpbf16ps loop, or "n/a" without one.
+  auto of_dot = [&](double gf) {
+    char buf[16];
+    if (dot.available) std::snprintf(buf, sizeof buf, "%5.1f%%", 100 * gf / dot.gflops);
+    else std::snprintf(buf, sizeof buf, "%6s", "n/a");
+    return std::string(buf);
+  };
 
   std::vector<bool> causals;
   if (o.causal != "yes") causals.push_back(false);
   if (o.causal != "no") causals.push_back(true);
   const int reps = o.quick ? 1 : o.reps;
 
-  std::printf("%3s %4s %5s %4s %6s | %9s %8s %6s | %9s %8s %6s | %9s %8s %6s | %8s\n", "B", "H", "N", "d", "causal",
-              "fwd ms", "GFLOP/s", "%peak", "bwd ms", "GFLOP/s", "%peak", "bf16 ms", "GFLOP/s", "x f32", "f+b GF/s");
+  std::printf("%% of peak: fma = of the FMA loop, dnn = of oneDNN's product; bf16 columns: of the vdpbf16ps loop and "
+              "oneDNN's bf16 product\n");
+  std::printf("%3s %4s %5s %4s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s %6s | %8s %7s %6s %6s | %8s\n",
+              "B", "H", "N", "d", "causal", "fwd ms", "GFLOP/s", "%fma", "%dnn", "bwd ms", "GFLOP/s", "%fma", "%dnn",
+              "bf16 fwd", "GFLOP/s", "%bf16", "%dnn", "x f32", "bf16 bwd", "GFLOP/s", "%bf16", "x f32", "f+b GF/s");
   nlohmann::json rows = nlohmann::json::array();
   for (int64_t d : ds)
     for (int64_t n : ns)
@@ -190,23 +230,36 @@ int run(const BenchOptions& o) {
         double bwd_ms = 0;
         if (!o.no_backward)
           bwd_ms = best_ms(reps, [&] { sdpa_backward(dout, q, k, v, fwd, mask, {}, AttentionBackend::fused); });
-        double bf_ms = 0;
+        double bf_ms = 0, bfb_ms = 0;
         if (!o.no_bf16) {
           Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
-          bf_ms = best_ms(reps, [&] { sdpa_forward(qb, kb, vb, mask, {}); });
+          SdpaForward<float> bfwd;
+          bf_ms = best_ms(reps, [&] { bfwd = sdpa_forward(qb, kb, vb, mask, {}); });
+          if (!o.no_backward) bfb_ms = best_ms(reps, [&] { sdpa_backward(dout, qb, kb, vb, bfwd, mask, {}); });
         }
         const double fgf = flops / (fwd_ms * 1e6), bgf = bwd_ms > 0 ? 2.5 * flops / (bwd_ms * 1e6) : 0.0;
         const double bfgf = bf_ms > 0 ? flops / (bf_ms * 1e6) : 0.0;
+        const double bfbgf = bfb_ms > 0 ? 2.5 * flops / (bfb_ms * 1e6) : 0.0;
         const double fbgf = bwd_ms > 0 ? 3.5 * flops / ((fwd_ms + bwd_ms) * 1e6) : 0.0;
-        std::printf("%3lld %4lld %5lld %4lld %6s | %9.3f %8.1f %5.1f%% | %9.3f %8.1f %5.1f%% | %9.3f %8.1f %5.2fx | %8.1f\n",
+        std::printf("%3lld %4lld %5lld %4lld %6s | %8.3f %7.1f %5.1f%% %5.1f%% | %8.3f %7.1f %5.1f%% %5.1f%% | "
+                    "%8.3f %7.1f %s %5.1f%% %5.2fx | %8.3f %7.1f %s %5.2fx | %8.1f\n",
                     static_cast<long long>(B), static_cast<long long>(H), static_cast<long long>(n),
-                    static_cast<long long>(d), causal ? "yes" : "no", fwd_ms, fgf, 100 * fgf / pf, bwd_ms, bgf,
-                    100 * bgf / pf, bf_ms, bfgf, bfgf > 0 ? bfgf / fgf : 0.0, fbgf);
+                    static_cast<long long>(d), causal ? "yes" : "no", fwd_ms, fgf, 100 * fgf / fma.gflops,
+                    100 * fgf / pf, bwd_ms, bgf, 100 * bgf / fma.gflops, 100 * bgf / pf, bf_ms, bfgf,
+                    of_dot(bfgf).c_str(), pb > 0 ? 100 * bfgf / pb : 0.0, bfgf > 0 ? bfgf / fgf : 0.0, bfb_ms, bfbgf,
+                    of_dot(bfbgf).c_str(), bgf > 0 ? bfbgf / bgf : 0.0, fbgf);
         std::fflush(stdout);
+        auto frac_dot = [&](double gf) {
+          return dot.available ? nlohmann::json(gf / dot.gflops) : nlohmann::json(nullptr);
+        };
         rows.push_back({{"B", B}, {"H", H}, {"N", n}, {"d", d}, {"causal", causal}, {"fwd_ms", fwd_ms},
-                        {"fwd_gflops", fgf}, {"fwd_frac_peak", fgf / pf}, {"bwd_ms", bwd_ms}, {"bwd_gflops", bgf},
+                        {"fwd_gflops", fgf}, {"fwd_frac_fma", fgf / fma.gflops}, {"fwd_frac_peak", fgf / pf},
+                        {"bwd_ms", bwd_ms}, {"bwd_gflops", bgf}, {"bwd_frac_fma", bgf / fma.gflops},
                         {"bwd_frac_peak", bgf / pf}, {"bf16_fwd_ms", bf_ms}, {"bf16_fwd_gflops", bfgf},
-                        {"bf16_over_f32", bfgf > 0 ? bfgf / fgf : 0.0}, {"fwdbwd_gflops", fbgf}});
+                        {"bf16_fwd_frac_bf16_loop", frac_dot(bfgf)}, {"bf16_over_f32", bfgf > 0 ? bfgf / fgf : 0.0},
+                        {"bf16_bwd_ms", bfb_ms}, {"bf16_bwd_gflops", bfbgf},
+                        {"bf16_bwd_frac_bf16_loop", frac_dot(bfbgf)},
+                        {"bf16_bwd_over_f32", bgf > 0 ? bfbgf / bgf : 0.0}, {"fwdbwd_gflops", fbgf}});
       }
   js["rows"] = rows;
   if (!o.json.empty()) {
@@ -232,9 +285,12 @@ qkv::cli::Command reg(
           ->check(qkv::cli::int_in(1, 1000));
       app.add_option("--peak-n", o->peak_n, "Size of the square products that measure the peak")
           ->check(qkv::cli::int_in(1, 65536));
-      app.add_flag("--no-bf16", o->no_bf16, "Skip the bf16 forward and bf16 peak");
+      app.add_flag("--no-bf16", o->no_bf16, "Skip the bf16 forward, backward and peaks");
       app.add_flag("--no-backward", o->no_backward, "Skip the backward");
       app.add_flag("--no-memory", o->no_memory, "Skip the peak-memory run");
+      app.add_option("--bandwidth-mb", o->bandwidth_mb,
+                     "Buffer size of the memory-bandwidth probe in MB (two buffers; 0 skips it)")
+          ->check(qkv::cli::int_in(0, 1 << 16));
       app.add_option("--memory-n", o->memory_n, "Sequence length of the peak-memory run")
           ->check(qkv::cli::int_in(1, 1 << 24));
       app.add_flag("--cpu-time", o->cpu_time,

@@ -4,12 +4,17 @@
 
 #include <gtest/gtest.h>
 
+#include <hwy/targets.h>
+
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 
 #include "gradcheck.h"
 #include "qkv/core/rng.h"
+#include "qkv/core/error.h"
+#include "qkv/ops/sdpa/flash.h"
 #include "qkv/ops/sdpa/sdpa.h"
 #include "qkv/ops/sdpa/sdpa_reference.h"
 
@@ -146,6 +151,29 @@ inline void expect_attention_close(const F& fwd, const G& g, const RF& rf, const
   expect_close(g.dq, rg.dq, grad_rtol, "dq");
   expect_close(g.dk, rg.dk, grad_rtol, "dk");
   expect_close(g.dv, rg.dv, grad_rtol, "dv");
+}
+
+// On every SIMD target compiled in and supported here (forced one at a time) where the native bf16
+// kernels do not run (flash_bf16_native() false), call_native (a call naming Bf16Kernel::native)
+// must throw a qkv::Error that says "kernel is native" and "expected widened". At least one
+// target must be checked.
+inline void expect_native_refused_where_unavailable(const std::function<void()>& call_native) {
+  int checked = 0;
+  for (int64_t target : hwy::SupportedAndGeneratedTargets()) {
+    hwy::SetSupportedTargetsForTest(target);
+    if (kernels::flash_bf16_native()) continue;
+    SCOPED_TRACE(std::string("target ") + hwy::TargetName(target));
+    ++checked;
+    try {
+      call_native();
+      ADD_FAILURE() << "no qkv::Error";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("kernel is native"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("expected widened"), std::string::npos) << e.what();
+    }
+  }
+  hwy::SetSupportedTargetsForTest(0);
+  EXPECT_GT(checked, 0) << "every compiled target runs the native kernel";
 }
 
 }  // namespace qkv::flash_test

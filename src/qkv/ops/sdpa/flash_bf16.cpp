@@ -34,8 +34,8 @@
 #include "qkv/core/parallel.h"
 #include "qkv/kernels/cpu_info.h"
 #include "qkv/ops/sdpa/flash.h"
+#include "qkv/ops/sdpa/flash_bf16_tiles.h"
 #include "qkv/ops/sdpa/flash_common.h"
-#include "qkv/ops/sdpa/transpose_avx512.h"
 
 // The native kernel exists in the AVX-512 targets only; its functions add avx512bf16 to the
 // target's instruction sets and run only where cpu_info() reports it.
@@ -56,6 +56,8 @@ namespace {
 using namespace qkv::kernels::flash;
 
 #if QKV_FLASH_BF16_NATIVE
+
+using namespace qkv::kernels::bf16_tiles;
 
 constexpr int64_t kBK = 64;  // keys per score tile and packed Kᵀ panel: 4 vectors of 16 float32 scores
 constexpr int64_t kBS = 256; // keys per online-softmax step
@@ -88,46 +90,6 @@ void Grow(std::vector<T>& v, int64_t n) {
   if (v.size() < static_cast<size_t>(n)) v.resize(static_cast<size_t>(n));
 }
 
-inline uint32_t Pair(uint16_t lo, uint16_t hi) { return static_cast<uint32_t>(lo) | (static_cast<uint32_t>(hi) << 16); }
-
-// 2^x for x <= 0 (x <= −160, and −inf, give exactly 0): 2^n · p(x − n) with vscalefps. The
-// weights are rounded to bf16 (relative error up to 2^-9) before they meet V, so a degree-4
-// minimax polynomial (relative error 2.6e-6 on [−0.5, 0.5], which keeps the saved lse within
-// float32 tolerance for the backward) is enough: two FMAs per vector fewer than the float32
-// kernel's degree-6 one.
-QKV_BF16_TARGET inline __m512 Exp2(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-160.0f));
-  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(0.0095701f);
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.055917867f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.24024744f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931218f));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999993f));
-  return _mm512_scalef_ps(p, n);
-}
-
-// s[M][NV·16] (row stride kBS) = a[M][d2 pairs] · kt[d2][kBK pairs], times c when Scale
-// (otherwise the softmax applies c with the max subtraction, one FMA instead of a multiply here).
-template <int64_t M, int64_t NV, bool Scale>
-QKV_BF16_TARGET void TileQK(const uint32_t* a, int64_t d2, const uint32_t* kt, float c, float* s) {
-  __m512 acc[M][NV];
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
-  for (int64_t p = 0; p < d2; ++p) {
-    __m512bh b[NV];
-    for (int64_t v = 0; v < NV; ++v) b[v] = (__m512bh)_mm512_loadu_si512(kt + p * kBK + v * 16);
-    for (int64_t r = 0; r < M; ++r) {
-      const __m512bh x = (__m512bh)_mm512_set1_epi32(static_cast<int>(a[r * d2 + p]));
-      for (int64_t v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], x, b[v]);
-    }
-  }
-  const __m512 vc = _mm512_set1_ps(c);
-  for (int64_t r = 0; r < M; ++r)
-    for (int64_t v = 0; v < NV; ++v)
-      _mm512_store_ps(s + r * kBS + v * 16, Scale ? _mm512_mul_ps(acc[r][v], vc) : acc[r][v]);
-}
-
 // s[mr][nvec·16] (row stride kBS) for mr <= kMR rows and any nvec, from consecutive Kᵀ panels
 // starting at kt (c applied as in TileQK).
 template <bool Scale>
@@ -136,7 +98,9 @@ QKV_BF16_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int6
   with_count<kMR>(mr, [&](auto m) {
     constexpr int64_t M = decltype(m)::value;
     for (int64_t v0 = 0; v0 < nvec; v0 += 4, kt += d2 * kBK, s += kBK)
-      with_count<4>(nvec - v0, [&](auto nv) { TileQK<M, decltype(nv)::value, Scale>(a, d2, kt, c, s); });
+      with_count<4>(nvec - v0, [&](auto nv) {
+        TileQK<M, decltype(nv)::value, Scale>(a, d2, kt, kBK, d2, c, s, kBS);
+      });
   });
 }
 
@@ -174,15 +138,6 @@ QKV_BF16_TARGET void GemmPV(int64_t mr, const uint32_t* pb, int64_t nt, const ui
         TilePV<M, decltype(nv)::value>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
       });
   });
-}
-
-// Scores of keys j >= n (relative to the tile) become −inf, in nvec vectors of 16.
-QKV_BF16_TARGET inline void MaskBeyond(float* s, int64_t nvec, int64_t n) {
-  const __m512 ninf = _mm512_set1_ps(kNegInf);
-  for (int64_t v = std::max<int64_t>(0, n / 16); v < nvec; ++v) {
-    const int64_t live = std::clamp<int64_t>(n - v * 16, 0, 16);
-    _mm512_mask_storeu_ps(s + v * 16, __mmask16(~((1u << live) - 1u)), ninf);
-  }
 }
 
 // One online-softmax step for the M rows of a micro tile, each nvec vectors of scores (row
@@ -252,12 +207,7 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
   // the max: then the tile applies c and the softmax uses 1.
   const bool scale_in_tile = general || !(J.c > 0.0f);
   const float csoft = scale_in_tile ? 1.0f : J.c;
-  for (int64_t r = 0; r < rows; ++r) {  // pairs along d are consecutive bf16: a copy, odd d padded
-    const uint16_t* src = J.q.row(b, h, i0 + r);
-    uint32_t* dst = sc.qp.data() + r * d2;
-    std::memcpy(dst, src, sizeof(uint16_t) * static_cast<size_t>(d & ~int64_t{1}));
-    if (d & 1) dst[d2 - 1] = Pair(src[d - 1], 0);
-  }
+  for (int64_t r = 0; r < rows; ++r) RowAsPairs(J.q.row(b, h, i0 + r), d, sc.qp.data() + r * d2);
   // No clearing of o: the first key step (j0 = 0) writes every row of each micro tile that
   // runs, and a micro tile skipped there has only rows without visible keys (l = 0, o unread).
   auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo, int64_t) {
@@ -306,42 +256,9 @@ QKV_BF16_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
     uint32_t* last = sc.kt.data() + (Lk / kBK) * d2 * kBK;
     for (int64_t p = 0; p < d2; ++p) std::memset(last + p * kBK + tail, 0, sizeof(uint32_t) * static_cast<size_t>(kBK - tail));
   }
-  const int64_t full = d / 2;  // complete pairs
-  int64_t j = 0;
-  for (; j + 16 <= Lk && full >= 16; j += 16) {  // 16 keys × 16 pairs at a time
-    uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
-    const uint16_t* rows[16];
-    const void* at[16];
-    for (int t = 0; t < 16; ++t) rows[t] = J.k.row(b, h, j + t);
-    int64_t p = 0;
-    for (; p + 16 <= full; p += 16) {
-      for (int t = 0; t < 16; ++t) at[t] = rows[t] + 2 * p;
-      transpose16x16_32bit(at, panel + p * kBK, kBK);
-    }
-    for (; p < full; ++p)
-      for (int t = 0; t < 16; ++t) std::memcpy(panel + p * kBK + t, rows[t] + 2 * p, sizeof(uint32_t));
-    if (d & 1)
-      for (int t = 0; t < 16; ++t) panel[full * kBK + t] = Pair(rows[t][d - 1], 0);
-  }
-  for (; j < Lk; ++j) {
-    const uint16_t* src = J.k.row(b, h, j);
-    uint32_t* panel = sc.kt.data() + (j / kBK) * d2 * kBK + (j % kBK);
-    for (int64_t p = 0; p < full; ++p) std::memcpy(panel + p * kBK, src + 2 * p, sizeof(uint32_t));
-    if (d & 1) panel[full * kBK] = Pair(src[d - 1], 0);
-  }
-  for (int64_t t = 0; t < J.lk2; ++t) {
-    const uint16_t* v0 = J.v.row(b, h, 2 * t);
-    const uint16_t* v1 = 2 * t + 1 < Lk ? J.v.row(b, h, 2 * t + 1) : nullptr;
-    uint32_t* dst = sc.vp.data() + t * dvp;
-    int64_t cc = 0;
-    if (v1)
-      for (; cc + 16 <= dv; cc += 16) {
-        const __m512i lo = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v0 + cc)));
-        const __m512i hi = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(v1 + cc)));
-        _mm512_storeu_si512(dst + cc, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-      }
-    for (; cc < dvp; ++cc) dst[cc] = cc < dv ? Pair(v0[cc], v1 ? v1[cc] : uint16_t(0)) : 0u;
-  }
+  for (int64_t j0 = 0; j0 < Lk; j0 += kBK)
+    PackPairColumns(J.k.row(b, h, j0), J.k.si, std::min(kBK, Lk - j0), d, sc.kt.data() + (j0 / kBK) * d2 * kBK, kBK);
+  PackRowPairs(J.v.row(b, h, 0), J.v.si, Lk, dv, sc.vp.data(), dvp);
 }
 
 void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k, const FlashInBf16& v,

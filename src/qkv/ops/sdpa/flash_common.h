@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "qkv/core/bf16.h"
@@ -129,6 +130,52 @@ inline void query_block_costs(const FlashDims& dm, const FlashMask& mask, int64_
           static_cast<double>(i1 - i0) * static_cast<double>(ceil_div(kmax, key_tile) - kmin / key_tile + 1);
       for (int64_t h = 0; h < dm.H; ++h) cost[static_cast<size_t>((b * dm.H + h) * nqb + qb)] = c;
     }
+}
+
+// The smallest and largest key end (kend) of rows r0 .. r1: {lo, hi}, lo starting at Lk.
+inline std::pair<int64_t, int64_t> key_end_range(const std::vector<int64_t>& kend, int64_t r0, int64_t r1, int64_t Lk) {
+  int64_t lo = Lk, hi = 0;
+  for (int64_t r = r0; r < r1; ++r) {
+    lo = std::min(lo, kend[static_cast<size_t>(r)]);
+    hi = std::max(hi, kend[static_cast<size_t>(r)]);
+  }
+  return {lo, hi};
+}
+
+// Work items (b·H + h, block of key_block keys), in that order, each costing the query rows that
+// see a key of the block + 8 (the block's packs); hist is scratch.
+inline void key_block_costs(const FlashDims& dm, const FlashMask& mask, int64_t key_block, std::vector<double>& cost,
+                            std::vector<int64_t>& hist) {
+  const int64_t nkb = ceil_div(dm.Lk, key_block);
+  cost.assign(static_cast<size_t>(dm.B * dm.H * nkb), 0.0);
+  hist.resize(static_cast<size_t>(nkb) + 1);
+  for (int64_t b = 0; b < dm.B; ++b) {
+    std::fill(hist.begin(), hist.end(), 0);
+    for (int64_t i = 0; i < dm.Lq; ++i) ++hist[static_cast<size_t>(ceil_div(key_end(mask, dm.Lk, b, i), key_block))];
+    int64_t active = 0;
+    for (int64_t kb = nkb - 1; kb >= 0; --kb) {
+      active += hist[static_cast<size_t>(kb) + 1];
+      for (int64_t h = 0; h < dm.H; ++h)
+        cost[static_cast<size_t>((b * dm.H + h) * nkb + kb)] = static_cast<double>(active + 8);
+    }
+  }
+}
+
+// The end of a backward: dq (rows × d) = scale · Σ_w partial_w, where worker w's partial sums are
+// scratch[w].dq.p (row stride dp), except worker 0's when `direct` (it accumulated into dq).
+template <typename Scratch>
+void sum_dq_partials(int64_t rows, int64_t d, int64_t dp, bool direct, const std::vector<Scratch>& scratch, int workers,
+                     float scale, float* dq) {
+  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* dst = dq + r * d;
+      for (int64_t cc = 0; cc < d; ++cc) {
+        float acc = direct ? dst[cc] : 0.0f;
+        for (int w = direct ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + cc];
+        dst[cc] = acc * scale;
+      }
+    }
+  });
 }
 
 // What a pass keeps between calls on the calling thread, so steady-state calls allocate nothing:

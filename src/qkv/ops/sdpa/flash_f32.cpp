@@ -714,18 +714,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
       }
     }
   });
-  // dq = scale · Σ_w partial_w
-  const int64_t rows = B * H * Lq;
-  parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* dst = dq + r * d;
-      for (int64_t cc = 0; cc < d; ++cc) {
-        float acc = direct_dq ? dst[cc] : 0.0f;
-        for (int w = direct_dq ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + cc];
-        dst[cc] = acc * scale;
-      }
-    }
-  });
+  sum_dq_partials(B * H * Lq, d, dp, direct_dq, scratch, workers, scale, dq);
 }
 
 }  // namespace

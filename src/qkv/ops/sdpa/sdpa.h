@@ -19,7 +19,8 @@
 // float32); `fused` is the tiled online-softmax kernel (float32 and bf16, never materialises
 // Lq×Lk). `automatic` is one rule, by dtype and CPU feature (sdpa_backend):
 //   float → fused;  double → reference;  bf16 → fused, whose forward runs vdpbf16ps where the CPU
-//   has AVX512-BF16, else the float32 kernel on widened inputs (the bf16 backward always widens).
+//   has AVX512-BF16, else the float32 kernel on widened inputs; the bf16 backward likewise
+//   (flash_bf16_backward.h).
 #pragma once
 
 #include <optional>

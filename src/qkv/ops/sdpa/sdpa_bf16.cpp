@@ -2,8 +2,8 @@
 #include "qkv/ops/sdpa/sdpa_bf16.h"
 
 #include "qkv/ops/sdpa/flash_adapter.h"
+#include "qkv/ops/sdpa/flash_bf16_backward.h"
 #include "qkv/ops/sdpa/flash_common.h"
-#include "qkv/ops/sdpa/sdpa_fused.h"
 
 namespace qkv {
 namespace {
@@ -52,7 +52,19 @@ void sdpa_bf16_forward_unchecked(const Tensor<bf16>& q, const Tensor<bf16>& k, c
 void sdpa_bf16_backward_unchecked(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
                                   const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,
                                   const SdpaOptions& options, SdpaGrads<float>& grads) {
-  sdpa_fused_backward_unchecked(dout, widen_bf16(q), widen_bf16(k), widen_bf16(v), fwd, mask, options, grads);
+  const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
+  const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
+  const float scale = flash_adapter::scale_of(options, dm.d);
+  Tensor<bf16> qk, kk, vk;
+  TensorF ok, dk_;
+  const TensorF lse = fwd.lse.contiguous();
+  // The kernel zeroes dq, dk and dv before accumulating.
+  ensure_shape(grads.dq, {dm.B, dm.H, dm.Lq, dm.d});
+  ensure_shape(grads.dk, {dm.B, dm.kv_heads(), dm.Lk, dm.d});
+  ensure_shape(grads.dv, {dm.B, dm.kv_heads(), dm.Lk, dm.dv});
+  kernels::flash_backward_bf16(dm, scale, bf16_view(q, qk), bf16_view(k, kk), bf16_view(v, vk),
+                               flash_adapter::view_of(fwd.out, ok), flash_adapter::view_of(dout, dk_), lse.data(), m.fm,
+                               grads.dq.data(), grads.dk.data(), grads.dv.data());
 }
 
 }  // namespace qkv

@@ -8,8 +8,10 @@
 // Forward: the fused kernel with vdpbf16ps where the CPU has AVX512-BF16 (the weights are rounded
 // to bf16 before the product with V), else the float32 fused kernel on widened inputs; the
 // choice is made inside kernels::flash_forward_bf16.
-// Backward: widens q, k, v to float32 and runs the float32 fused backward (the formula of sdpa.h;
-// no bf16 speed-up); dout and the gradients dq, dk, dv are float32.
+// Backward: the fused bf16 backward (flash_bf16_backward.h): vdpbf16ps products with float32
+// accumulation where the CPU has AVX512-BF16 (dout, P and dS rounded to bf16 before their
+// products), else q, k, v widened to float32 and the float32 fused backward; dout and the
+// gradients dq, dk, dv are float32.
 // Callers use sdpa_forward / sdpa_backward on Tensor<bf16> (sdpa.h); the dispatcher validates
 // the arguments once and calls these unchecked entries.
 #pragma once

@@ -1,0 +1,103 @@
+// `qkv transformer train|translate`: the sequence-to-sequence Transformer. The library does the
+// work (demos/transformer_tasks.h); this file only maps arguments.
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "command.h"
+#include "validators.h"
+#include "qkv/core/parallel.h"
+#include "qkv/demos/transformer_tasks.h"
+
+namespace {
+
+struct TrainArgs {
+  qkv::demos::TransformerTaskOptions task;
+  std::string activation = "relu";
+  bool post_norm = false;
+};
+
+struct TranslateArgs {
+  std::string model;
+  int64_t beam = 1;
+  std::vector<std::string> texts;
+};
+
+void add_train_options(CLI::App& t, TrainArgs& a) {
+  auto& o = a.task;
+  auto& m = o.model;
+  auto& tr = o.training;
+  t.add_option("--task", o.task, "Task: dates (human dates -> ISO 8601)")->capture_default_str()->check(CLI::IsMember({"dates"}));
+  t.add_option("--out", tr.out_dir, "Run directory: metrics.jsonl, checkpoint.safetensors, model.safetensors")
+      ->check(qkv::cli::non_empty());
+  t.add_flag("--resume", tr.resume, "Continue the run in --out from its checkpoint");
+  t.add_option("--epochs", tr.epochs, "Epochs")->capture_default_str()->check(qkv::cli::int_in(1, 100000));
+  t.add_option("--batch", tr.batch, "Sequences per step")->capture_default_str()->check(qkv::cli::int_in(1, 100000));
+  t.add_option("--lr", tr.lr, "Peak learning rate (AdamW; linear warm-up, cosine decay)")
+      ->capture_default_str()
+      ->check(qkv::cli::positive_real());
+  t.add_option("--warmup", tr.warmup, "Warm-up steps")->capture_default_str()->check(qkv::cli::int_in(0, 10000000));
+  t.add_option("--weight-decay", tr.weight_decay, "AdamW weight decay")->capture_default_str()->check(qkv::cli::non_negative_real());
+  t.add_option("--clip", tr.clip, "Gradient-norm clipping (0: off)")->capture_default_str()->check(qkv::cli::non_negative_real());
+  t.add_option("--label-smoothing", tr.label_smoothing, "Label smoothing of the cross-entropy")
+      ->capture_default_str()
+      ->check(qkv::cli::real_in(0.0, 0.99));
+  t.add_option("--seed", tr.seed, "Seed of initialisation, data and batches")->capture_default_str();
+  t.add_option("--eval-limit", tr.eval_limit, "Dev pairs decoded after each epoch (0: all)")
+      ->capture_default_str()
+      ->check(qkv::cli::int_in(0, 100000000));
+  t.add_option("--train-size", o.train_size, "Training pairs (dates)")->capture_default_str()->check(qkv::cli::int_in(1, 10000000));
+  t.add_option("--dev-size", o.dev_size, "Dev pairs (dates)")->capture_default_str()->check(qkv::cli::int_in(1, 1000000));
+  t.add_option("--test-size", o.test_size, "Test pairs (dates)")->capture_default_str()->check(qkv::cli::int_in(1, 1000000));
+  t.add_option("--d-model", m.d_model, "Model width")->capture_default_str()->check(qkv::cli::int_in(1, 4096));
+  t.add_option("--heads", m.nhead, "Attention heads")->capture_default_str()->check(qkv::cli::int_in(1, 4096));
+  t.add_option("--encoder-layers", m.encoder_layers, "Encoder layers")->capture_default_str()->check(qkv::cli::int_in(0, 64));
+  t.add_option("--decoder-layers", m.decoder_layers, "Decoder layers")->capture_default_str()->check(qkv::cli::int_in(1, 64));
+  t.add_option("--ff", m.dim_feedforward, "Feed-forward width")->capture_default_str()->check(qkv::cli::int_in(1, 16384));
+  t.add_option("--dropout", m.dropout, "Dropout")->capture_default_str()->check(qkv::cli::real_in(0.0, 0.99));
+  t.add_option("--activation", a.activation, "Feed-forward activation")->capture_default_str()->check(CLI::IsMember({"relu", "gelu"}));
+  t.add_flag("--post-norm", a.post_norm, "LayerNorm after each residual (the paper's); default pre-norm");
+  t.add_flag("--tie-embeddings", m.tie_embeddings, "Share the target embedding with the output projection");
+  t.add_flag("!--no-progress", tr.progress, "No progress bar");
+  t.add_option("--threads", o.threads, "Data-parallel workers (default: qkv --threads, QKV_NUM_THREADS or the cores)")
+      ->check(qkv::cli::int_in(1, qkv::kMaxThreads));
+}
+
+int run_train(TrainArgs a) {
+  a.task.model.activation = a.activation;
+  a.task.model.norm_first = !a.post_norm;
+  if (a.task.threads > 0) qkv::set_num_threads(a.task.threads);
+  qkv::demos::run_transformer_train(a.task, std::cout);
+  return 0;
+}
+
+int run_translate(const TranslateArgs& a) {
+  qkv::demos::TransformerTranslator translator(a.model);
+  for (const std::string& line : translator.translate(a.texts, a.beam)) std::cout << line << "\n";
+  return 0;
+}
+
+qkv::cli::Command reg(
+    "transformer", "Train and use the sequence-to-sequence Transformer (encoder-decoder, KV-cached decoding)",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      app.require_subcommand(1);
+      auto train_args = std::make_shared<TrainArgs>();
+      auto translate_args = std::make_shared<TranslateArgs>();
+      CLI::App* train = app.add_subcommand("train", "Train on a task; ends with the test figure (dates: exact match)");
+      add_train_options(*train, *train_args);
+      CLI::App* translate = app.add_subcommand("translate", "Translate texts with a trained model, one output per line");
+      translate->add_option("--model", translate_args->model, "Run directory (or model.safetensors) of a trained model")
+          ->required()
+          ->check(qkv::cli::non_empty());
+      translate->add_option("--beam", translate_args->beam, "Beam width (1: greedy)")
+          ->capture_default_str()
+          ->check(qkv::cli::int_in(1, 64));
+      translate->add_option("texts", translate_args->texts, "Texts to translate")->required();
+      return [=]() {
+        if (train->parsed()) return run_train(*train_args);
+        return run_translate(*translate_args);
+      };
+    });
+
+}  // namespace

@@ -71,6 +71,13 @@ def main():
     put("idx", "labels_huge_header", b"\x00" + idx(1, [0xFFFFFFFF], b""))
     put("idx", "images_overflow", b"\x01" + idx(3, [4, 0x80000000, 0x80000000], b""))
 
+    # the CMU dictionary (Festival's format)
+    put("cmudict", "entries", 'MNCL\n("a" dt (((ax) 0)))\n("a" n (((ey) 1)))\n("AWOL" n (((ey) 1) ((w ao l) 0)))\n'
+        '("brouillard" nil (((b r) 0) ((w iy) 0) ((l aa r d) 1)))\n("r2d2" nil (((aa r) 1) ((t uw) 1)))\n')
+    put("cmudict", "crlf", '("don\'t" v (((d ow n t) 1)))\r\n\r\n("cafe" nil (((k ae) 0) ((f ey) 2)))\r\n')
+    put("cmudict", "unknown_phone", '("ab" nil (((ae qq) 1)))\n')
+    put("cmudict", "unterminated", '("ab" nil (((ae b) 1)\n')
+
     # PNG
     put("png", "gray8", png(4, 2, 0, 8, [bytes([0, 64, 128, 255])] * 2))
     put("png", "rgb8", png(2, 2, 2, 8, [bytes(range(6))] * 2))

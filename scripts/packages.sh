@@ -13,6 +13,7 @@ QKV_PACKAGES=(
   python3-torch                     # the test oracle and the speed peer
   libopenblas0-pthread              # PyTorch's BLAS: without it Debian's torch uses the slow reference BLAS
   dataset-fashion-mnist             # the ViT's data: /usr/share/datasets/fashion-mnist
+  festlex-cmu                       # the Transformer's grapheme-to-phoneme data: /usr/share/festival/dicts/cmu
   chromium                          # the explorer pages' tests open them in headless Chromium
 )
 

@@ -8,7 +8,9 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/core/parallel.h"
+#include "qkv/demos/transformer_attention_picture.h"
 #include "qkv/demos/transformer_tasks.h"
+#include "qkv/pictures/html_page.h"
 
 namespace {
 
@@ -28,7 +30,15 @@ void add_train_options(CLI::App& t, TrainArgs& a) {
   auto& o = a.task;
   auto& m = o.model;
   auto& tr = o.training;
-  t.add_option("--task", o.task, "Task: dates (human dates -> ISO 8601)")->capture_default_str()->check(CLI::IsMember({"dates"}));
+  t.add_option("--task", o.task, "Task: cmudict (spelling -> pronunciation) or dates (human dates -> ISO 8601)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"cmudict", "dates"}));
+  t.add_option("--cmudict", o.cmudict_path, "The CMU dictionary (Festival's cmudict-0.4.out)")
+      ->capture_default_str()
+      ->check(qkv::cli::non_empty());
+  t.add_option("--test-beams", o.test_beams, "cmudict: decode the test split with each beam width (the first is reported)")
+      ->capture_default_str()
+      ->check(qkv::cli::int_in(1, 64));
   t.add_option("--out", tr.out_dir, "Run directory: metrics.jsonl, checkpoint.safetensors, model.safetensors")
       ->check(qkv::cli::non_empty());
   t.add_flag("--resume", tr.resume, "Continue the run in --out from its checkpoint");
@@ -72,32 +82,56 @@ int run_train(TrainArgs a) {
   return 0;
 }
 
+struct AttentionArgs {
+  std::string model, text, out;
+};
+
+int run_attention(const AttentionArgs& a) {
+  qkv::pictures::check_output_file(a.out, "qkv transformer attention: -o");
+  qkv::demos::TransformerTranslator translator(a.model);
+  qkv::pictures::write_png(a.out, qkv::demos::render_transformer_attention(translator, a.text));
+  std::cerr << "wrote " << a.out << "\n";
+  return 0;
+}
+
 int run_translate(const TranslateArgs& a) {
   qkv::demos::TransformerTranslator translator(a.model);
   for (const std::string& line : translator.translate(a.texts, a.beam)) std::cout << line << "\n";
   return 0;
 }
 
-qkv::cli::Command reg(
-    "transformer", "Train and use the sequence-to-sequence Transformer (encoder-decoder, KV-cached decoding)",
+qkv::cli::Command train_reg(
+    "transformer train", "Train the Transformer on a task; ends with the test figures (cmudict: WER and PER; dates: "
+    "exact match)",
     [](CLI::App& app) -> qkv::cli::Runner {
-      app.require_subcommand(1);
-      auto train_args = std::make_shared<TrainArgs>();
-      auto translate_args = std::make_shared<TranslateArgs>();
-      CLI::App* train = app.add_subcommand("train", "Train on a task; ends with the test figure (dates: exact match)");
-      add_train_options(*train, *train_args);
-      CLI::App* translate = app.add_subcommand("translate", "Translate texts with a trained model, one output per line");
-      translate->add_option("--model", translate_args->model, "Run directory (or model.safetensors) of a trained model")
+      auto a = std::make_shared<TrainArgs>();
+      add_train_options(app, *a);
+      return [a] { return run_train(*a); };
+    });
+
+qkv::cli::Command translate_reg(
+    "transformer translate", "Translate texts with a trained Transformer, one output per line",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      auto a = std::make_shared<TranslateArgs>();
+      app.add_option("--model", a->model, "Run directory (or model.safetensors) of a trained model")
           ->required()
           ->check(qkv::cli::non_empty());
-      translate->add_option("--beam", translate_args->beam, "Beam width (1: greedy)")
-          ->capture_default_str()
-          ->check(qkv::cli::int_in(1, 64));
-      translate->add_option("texts", translate_args->texts, "Texts to translate")->required();
-      return [=]() {
-        if (train->parsed()) return run_train(*train_args);
-        return run_translate(*translate_args);
-      };
+      app.add_option("--beam", a->beam, "Beam width (1: greedy)")->capture_default_str()->check(qkv::cli::int_in(1, 64));
+      app.add_option("texts", a->texts, "Texts to translate")->required();
+      return [a] { return run_translate(*a); };
+    });
+
+qkv::cli::Command attention_reg(
+    "transformer attention",
+    "Draw every attention (encoder, decoder causal, cross; layer x head) of a trained Transformer for one input",
+    [](CLI::App& app) -> qkv::cli::Runner {
+      auto a = std::make_shared<AttentionArgs>();
+      app.add_option("--model", a->model, "Run directory (or model.safetensors) of a trained model")
+          ->required()
+          ->check(qkv::cli::non_empty());
+      app.add_option("text", a->text, "The input")->required()->check(qkv::cli::non_empty());
+      app.add_option("-o,--output", a->out, "PNG file to write")->required()->check(qkv::cli::non_empty());
+      return [a] { return run_attention(*a); };
     });
 
 }  // namespace

@@ -3,6 +3,10 @@
 // models/transformer_seq2seq.h, training train/transformer_trainer.h, decoding
 // models/transformer_decode.h.
 //
+// cmudict: English spelling → pronunciation (data/cmudict.h, Debian's festlex-cmu), the split by
+//   word of data/g2p_split.h (90/5/5); training on every (word, pronunciation) pair, targets
+//   with stress; dev/test decoded once per word and scored against all its pronunciations
+//   (data/g2p_metrics.h: WER and PER, with and without stress).
 // dates: human-written dates → ISO 8601 (data/dates.h), characters in and out (one vocabulary,
 //   0 <pad>, 1 <bos>, 2 <eos>); train_size training-split dates, dev_size and test_size held-out
 //   dates (a date of the held-out split never appears in training, in any format), all drawn
@@ -22,33 +26,38 @@
 namespace qkv::demos {
 
 struct TransformerTaskOptions {
-  std::string task = "dates";
+  std::string task = "cmudict";
   models::TransformerSeq2SeqConfig model;  // vocabularies filled in from the task
   train::TransformerTrainOptions training;
-  int64_t train_size = 20000, dev_size = 500, test_size = 2000;
+  int64_t train_size = 20000, dev_size = 500, test_size = 2000;  // dates only
+  std::string cmudict_path = "/usr/share/festival/dicts/cmu/cmudict-0.4.out";
+  std::vector<int64_t> test_beams = {1};  // cmudict: the test split decoded with each (the first is reported)
   int threads = 0;  // replicas (0: qkv::num_threads())
 };
 
 struct TransformerTaskResult {
-  double test_score = 0;  // dates: exact match
+  double test_score = 0;  // dates: exact match; cmudict: WER without stress
+  double test_per = 0;    // cmudict: PER without stress
   double seconds = 0;
 };
 
 // Trains on the task, prints the dev score per epoch and ends with the test line(s)
-// ("exact match: 0.XXXX" for dates).
+// ("exact match: 0.XXXX" for dates; "test WER: 0.XXXX" and "test PER: 0.XXXX" without stress for
+// cmudict, after one line per test beam with and without stress).
 TransformerTaskResult run_transformer_train(const TransformerTaskOptions& options, std::ostream& log);
 
 // A trained model and its task's vocabulary: text ↔ ids.
 class TransformerTranslator {
  public:
   explicit TransformerTranslator(const std::string& model_dir);
-  // One output per input (beam 1: greedy).
+  // One output per input (beam 1: greedy): dates as text, phonemes separated by spaces.
   std::vector<std::string> translate(const std::vector<std::string>& inputs, int64_t beam);
-  // Tokens of an input and of its greedy output (for attention pictures).
-  std::vector<std::string> source_tokens(const std::string& input) const;
-  std::vector<std::string> target_tokens(const std::string& output) const;
+  models::Sequences decode_ids(const std::vector<std::string>& inputs, int64_t beam);
+  // Source ids and tokens of an input (cmudict: lower-cased), target tokens of output ids.
   std::vector<int64_t> encode_source(const std::string& input) const;
-  std::vector<int64_t> encode_target(const std::string& output) const;
+  std::vector<std::string> source_tokens(const std::string& input) const;
+  std::vector<std::string> decode_target(const std::vector<int64_t>& ids) const;
+  std::string join(const std::vector<std::string>& tokens) const;
   models::TransformerSeq2Seq<float>& model() { return *model_; }
   const std::string& task() const { return task_; }
 

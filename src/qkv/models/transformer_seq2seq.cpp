@@ -71,7 +71,8 @@ Tensor<T> TransformerSeq2Seq<T>::embed(nn::Embedding<T>& table, const TensorI& i
 
 template <typename T>
 const Tensor<T>& TransformerSeq2Seq<T>::forward(const TensorI& src, const TensorI& src_lens, const TensorI& tgt_in,
-                                                const TensorI& tgt_lens, bool training, uint64_t seed) {
+                                                const TensorI& tgt_lens, bool training, uint64_t seed,
+                                                bool need_weights) {
   check_rank("TransformerSeq2Seq.forward", "src", src, 2);
   check_rank("TransformerSeq2Seq.forward", "tgt_in", tgt_in, 2);
   const int64_t B = src.dim(0), S = src.dim(1), L = tgt_in.dim(1);
@@ -82,6 +83,10 @@ const Tensor<T>& TransformerSeq2Seq<T>::forward(const TensorI& src, const Tensor
   call.memory.key_padding_mask = call.src.key_padding_mask;
   call.tgt.key_padding_mask = padding_mask("tgt_lens", tgt_lens, B, L, tgt_pad_);
   call.tgt.is_causal = true;
+  for (nn::MhaCall* a : {&call.src, &call.tgt, &call.memory}) {
+    a->need_weights = need_weights;
+    a->average_attn_weights = false;
+  }
   x_src_ = src_drop_.forward(embed(src_embed, src, 0), training, seed * 3 + 1).clone();
   x_tgt_ = tgt_drop_.forward(embed(tgt_embed, tgt_in, 0), training, seed * 3 + 2).clone();
   const Tensor<T>& h = transformer.forward(x_src_, x_tgt_, call, training, seed * 3 + 3);

@@ -59,9 +59,12 @@ class TransformerSeq2Seq : public nn::Module<T> {
   TransformerSeq2Seq(const TransformerSeq2SeqConfig& config, uint64_t seed = 0);
 
   // src (B, S) ids with src_lens (B,) in [1, S]; tgt_in (B, T) ids with tgt_lens (B,) in [1, T]
-  // (undefined: no padding). Returns logits (B, T, Vt).
+  // (undefined: no padding). Returns logits (B, T, Vt). need_weights keeps every attention's
+  // per-head weights: transformer.encoder.layers[i]->self_attn.weights() (B, H, S, S), the
+  // decoder layers' self_attn (B, H, T, T) and multihead_attn (B, H, T, S).
   const Tensor<T>& forward(const TensorI& src, const TensorI& src_lens, const TensorI& tgt_in,
-                           const TensorI& tgt_lens, bool training = false, uint64_t seed = 0);
+                           const TensorI& tgt_lens, bool training = false, uint64_t seed = 0,
+                           bool need_weights = false);
   void backward(const Tensor<T>& dlogits);
 
   // The encoder alone (inference): memory (B, S, E) for the cached decoder.

@@ -60,5 +60,7 @@ def test_bad_model_and_options_are_clear_errors(tmp_path):
     assert r.status != 0 and "model.safetensors" in r.output
     r = run_cli(["transformer", "translate", "--model", tmp_path, "--beam", "0", "hello"])
     assert r.status != 0 and "--beam" in r.output
-    r = run_cli(TINY + ["--heads", "3"])
+    three_heads = list(TINY)
+    three_heads[three_heads.index("--heads") + 1] = "3"  # does not divide d_model 16
+    r = run_cli(three_heads + ["--epochs", "1"])
     assert r.status != 0 and "nhead" in r.output

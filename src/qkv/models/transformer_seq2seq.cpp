@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "qkv/io/safetensors.h"
+#include "qkv/io/module_weights.h"
 #include "qkv/ops/linear/linear.h"
 
 namespace qkv::models {
@@ -149,9 +149,7 @@ template class TransformerSeq2Seq<double>;
 std::unique_ptr<TransformerSeq2Seq<float>> load_transformer(const std::string& path) {
   io::SafeTensors f = io::read_safetensors(path);
   auto model = std::make_unique<TransformerSeq2Seq<float>>(checked_transformer_config(f));
-  std::map<std::string, TensorF> dict;
-  for (auto& [name, p] : model->named_parameters()) dict[name] = f.get_f32(name);
-  model->load_state_dict(dict);
+  io::load_module_weights(*model, f);
   return model;
 }
 

@@ -58,7 +58,9 @@ int main(int argc, char** argv) {
       name = name.substr(space + 1);
       auto& p = parents[group];
       if (!p) {
-        p = app.add_subcommand(group, group == "bench" ? "Benchmarks: figures and ratios measured in one run" : group);
+        p = app.add_subcommand(group, group == "bench"         ? "Benchmarks: figures and ratios measured in one run"
+                                      : group == "transformer" ? "The sequence-to-sequence Transformer: train, translate, attention"
+                                                               : group);
         p->require_subcommand(1);
       }
       parent = p;

@@ -19,6 +19,8 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "masks.h"
+#include "module_state.h"
 #include "qkv/nn/multihead_attention.h"
 
 namespace qkv::python {
@@ -73,24 +75,9 @@ class PyMha {
     v_ = same_v ? q_ : to_batch_first(v);
 
     nn::MhaCall c;
-    mask_keep_.clear();
-    if (!key_padding_mask.is_none()) {
-      py::array a = mask_array(fn, "key_padding_mask", key_padding_mask);
-      if (unbatched_) a = a.attr("reshape")(py::make_tuple(1, -1));
-      if (a.dtype().kind() == 'b') {
-        c.key_padding_mask = keep_bool(a);
-      } else {
-        c.key_padding_bias = keep_float(fn, "key_padding_mask", a);
-      }
-    }
-    if (!attn_mask.is_none()) {
-      py::array a = mask_array(fn, "attn_mask", attn_mask);
-      if (a.dtype().kind() == 'b') {
-        c.attn_mask = keep_bool(a);
-      } else {
-        c.attn_bias = keep_float(fn, "attn_mask", a);
-      }
-    }
+    masks_.clear();
+    masks_.set(fn, "key_padding_mask", key_padding_mask, c.key_padding_mask, c.key_padding_bias, unbatched_);
+    masks_.set(fn, "attn_mask", attn_mask, c.attn_mask, c.attn_bias);
     c.is_causal = is_causal;
     c.need_weights = need_weights;
     c.average_attn_weights = average_attn_weights;
@@ -131,31 +118,9 @@ class PyMha {
     return py::make_tuple(wrap(grads.dquery), wrap(grads.dkey), wrap(grads.dvalue));
   }
 
-  py::dict state_dict() {
-    py::dict d;
-    for (auto& [name, p] : m_.named_parameters()) d[py::str(name)] = to_numpy(p->value);
-    return d;
-  }
-
-  py::dict grads() {
-    py::dict d;
-    for (auto& [name, p] : m_.named_parameters()) d[py::str(name)] = to_numpy(p->grad);
-    return d;
-  }
-
-  void load_state_dict(const py::dict& d) {
-    const char* fn = "MultiheadAttention.load_state_dict";
-    std::map<std::string, TensorF> dict;
-    std::vector<FloatArray> keep;
-    for (auto item : d) {
-      std::string name = py::str(item.first);
-      keep.push_back(float_array(item.second, fn, name.c_str()));
-      check_values(fn, name.c_str(), keep.back().t);
-      dict[name] = keep.back().t;
-    }
-    m_.load_state_dict(dict);
-  }
-
+  py::dict state_dict() { return state_dict_of(m_); }
+  py::dict grads() { return state_dict_of(m_, /*grads=*/true); }
+  void load_state_dict(const py::dict& d) { load_state_dict_into(m_, d, "MultiheadAttention.load_state_dict"); }
   void zero_grad() { m_.zero_grad(); }
   PyMha& train(bool mode) {
     training_ = mode;
@@ -183,25 +148,6 @@ class PyMha {
     if (batch_first_) return to_numpy(t);
     return to_numpy(t.transpose(0, 1));
   }
-  py::array mask_array(const char* fn, const char* arg, py::handle obj) {
-    py::array a = as_array(obj, fn, arg);
-    char kind = a.dtype().kind();
-    if (kind != 'b' && kind != 'f')
-      throw py::type_error(str(fn, ": argument '", arg, "' has dtype ", dtype_name(a),
-                               "; expected bool (True = do not attend) or a floating additive mask"));
-    return a;
-  }
-  TensorB keep_bool(const py::array& a) {
-    BoolArray b = bool_array(a);
-    mask_keep_.push_back(b.keep);
-    return b.t;
-  }
-  TensorF keep_float(const char* fn, const char* arg, const py::array& a) {
-    FloatArray f = float_array(a, fn, arg);
-    check_values(fn, arg, f.t, /*allow_neg_inf=*/true);
-    mask_keep_.push_back(f.keep);
-    return f.t;
-  }
 
   nn::MultiheadAttention<float> m_;
   bool batch_first_ = true;
@@ -209,7 +155,7 @@ class PyMha {
   bool unbatched_ = false;
   bool have_forward_ = false;
   FloatArray q_, k_, v_;                 // inputs of the last forward, kept alive for backward
-  std::vector<py::object> mask_keep_;    // masks of the last forward
+  MaskKeeper masks_;                     // masks of the last forward
 };
 
 Binding reg("nn", [](py::module_& m) {

@@ -9,6 +9,7 @@
 
 #include "arrays.h"
 #include "bindings.h"
+#include "module_state.h"
 #include "qkv/models/vit.h"
 
 namespace qkv::python {
@@ -52,11 +53,7 @@ struct PyVit {
     return d;
   }
 
-  py::dict state_dict() {
-    py::dict d;
-    for (auto& [name, p] : model->named_parameters()) d[py::str(name)] = to_numpy(p->value);
-    return d;
-  }
+  py::dict state_dict() { return state_dict_of(*model); }
 };
 
 Binding reg("vit", [](py::module_& m) {

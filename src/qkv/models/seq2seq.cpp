@@ -8,6 +8,7 @@
 #include "qkv/nn/additive_attention.h"
 #include "qkv/kernels/gemm.h"
 #include "qkv/io/input_file.h"
+#include "qkv/io/module_weights.h"
 #include "qkv/io/safetensors.h"
 
 namespace qkv::models {
@@ -276,9 +277,7 @@ std::unique_ptr<Seq2Seq<float>> load_seq2seq(const std::string& dir, int64_t exp
   const Seq2SeqConfig c = checked_seq2seq_config(file, expected_vocab);
   Rng rng(0);
   auto model = std::make_unique<Seq2Seq<float>>(c, rng);
-  std::map<std::string, TensorF> dict;
-  for (const auto& [name, shape] : c.parameter_shapes()) dict[name] = file.get_f32(name);
-  model->load_state_dict(dict);
+  io::load_module_weights(*model, file);
   return model;
 }
 

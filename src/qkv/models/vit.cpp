@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "qkv/core/parallel.h"
-#include "qkv/io/safetensors.h"
+#include "qkv/io/module_weights.h"
 #include "qkv/kernels/add_inplace.h"
 #include "qkv/nn/linear.h"
 
@@ -268,9 +268,7 @@ template class Vit<double>;
 std::unique_ptr<Vit<float>> load_vit(const std::string& path) {
   io::SafeTensors f = io::read_safetensors(path);
   auto model = std::make_unique<Vit<float>>(checked_vit_config(f));
-  std::map<std::string, TensorF> dict;
-  for (auto& [name, p] : model->named_parameters()) dict[name] = f.get_f32(name);
-  model->load_state_dict(dict);
+  io::load_module_weights(*model, f);
   return model;
 }
 

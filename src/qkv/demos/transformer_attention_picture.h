@@ -1,0 +1,19 @@
+// The picture of `qkv transformer attention`: every attention of a trained Transformer on one
+// input and its greedy output, one heatmap per layer × head, labelled with the tokens:
+//   row 1  encoder self-attention, layer by layer (source × source)
+//   row 2  decoder causal self-attention (output × output, <bos> first)
+//   row 3  cross-attention (output × source)
+// The weights come from one teacher-forced forward of (input, <bos> + output) with need_weights;
+// each panel is one head, each row of panels one kind, columns the layers.
+#pragma once
+
+#include <string>
+
+#include "qkv/demos/transformer_tasks.h"
+#include "qkv/pictures/image.h"
+
+namespace qkv::demos {
+
+pictures::Image render_transformer_attention(TransformerTranslator& translator, const std::string& input);
+
+}  // namespace qkv::demos

@@ -11,6 +11,7 @@
 #include "qkv/demos/transformer_attention_picture.h"
 #include "qkv/demos/transformer_tasks.h"
 #include "qkv/pictures/html_page.h"
+#include "qkv/train/distributed.h"
 
 namespace {
 
@@ -78,7 +79,8 @@ int run_train(TrainArgs a) {
   a.task.model.activation = a.activation;
   a.task.model.norm_first = !a.post_norm;
   if (a.task.threads > 0) qkv::set_num_threads(a.task.threads);
-  qkv::demos::run_transformer_train(a.task, std::cout);
+  std::ostream discard(nullptr);  // across MPI ranks rank 0 alone reports
+  qkv::demos::run_transformer_train(a.task, qkv::train::world().primary() ? std::cout : discard);
   return 0;
 }
 

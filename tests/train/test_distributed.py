@@ -216,6 +216,36 @@ def case_failed_rank(args, work):
         fail(f"expected a non-zero exit and a message naming signal 9, got {proc.returncode}:\n{err}")
 
 
+TRANSFORMER = ["transformer", "train", "--task", "dates", "--epochs", "2", "--train-size", "512", "--dev-size", "32",
+               "--test-size", "32", "--batch", "64", "--eval-limit", "32", "--d-model", "16", "--heads", "2",
+               "--ff", "32", "--encoder-layers", "1", "--decoder-layers", "1", "--warmup", "4", "--no-progress"]
+
+
+def case_transformer_same_as_one_process(args, work):
+    """The Transformer trains through the same trainer: 2 ranks x 1 thread against 1 process x 1
+    and x 2 threads (its shards are weighted by their target tokens, summed over every worker)."""
+    outs = {}
+    for name, ranks, threads in (("one", 0, 1), ("threads", 0, 2), ("two", 2, 1)):
+        out = work / name
+        cmd = [args.cli, *TRANSFORMER, "--threads", str(threads), "--out", str(out)]
+        if ranks > 0:
+            cmd = mpirun_args(args, ranks) + cmd
+        try:
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            fail(f"no result after {TIMEOUT} s (a hang): {' '.join(cmd)}")
+        print(f"{' '.join(cmd)}\n  -> exit {p.returncode}", flush=True)
+        if p.returncode != 0:
+            fail(f"exit {p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
+        if p.stdout.count("exact match:") != 1:
+            fail(f"expected one 'exact match:' line (rank 0 alone reports), got:\n{p.stdout}")
+        outs[name] = out
+    (l1, _), (lt, _), (l2, _) = losses(outs["one"]), losses(outs["threads"]), losses(outs["two"])
+    check_close("transformer train loss per epoch, 2 ranks vs 1 process", l2, l1, 1e-5)
+    check_close("transformer train loss per epoch, 2 ranks vs 1 process x 2 threads", l2, lt, 1e-5)
+    check_weights("transformer, 2 ranks vs 1 process", weights(outs["two"]), weights(outs["one"]), 1e-5)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cli", required=True)

@@ -314,19 +314,8 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
 // q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
 void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
                     const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
-  const int64_t Hkv = dm.kv_heads();
-  FlashDims dkv = dm;
-  dkv.H = Hkv;
-  std::vector<float> qf(static_cast<size_t>(dm.B * dm.H * dm.Lq * dm.d)),
-      kf(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.d)), vf(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.dv));
-  widen(dm, q, dm.Lq, dm.d, qf.data());
-  widen(dkv, k, dm.Lk, dm.d, kf.data());
-  widen(dkv, v, dm.Lk, dm.dv, vf.data());
-  auto view = [&](const std::vector<float>& x, int64_t heads, int64_t L, int64_t w) {
-    return FlashIn{x.data(), heads * L * w, L * w, w};
-  };
-  flash_forward(dm, scale, view(qf, dm.H, dm.Lq, dm.d), view(kf, Hkv, dm.Lk, dm.d), view(vf, Hkv, dm.Lk, dm.dv),
-                mask, out, lse);
+  const WidenedQkv w = widen_qkv(dm, q, k, v);
+  flash_forward(dm, scale, w.qv, w.kv, w.vv, mask, out, lse);
 }
 
 }  // namespace

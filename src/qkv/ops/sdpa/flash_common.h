@@ -290,4 +290,28 @@ inline void widen(const FlashDims& dm, const FlashInBf16& x, int64_t L, int64_t 
       }
 }
 
+// q, k, v widened to float32 (k and v with their Hkv heads), contiguous, and views of them: what
+// the bf16 kernels' widened fallbacks hand to the float32 kernels.
+struct WidenedQkv {
+  std::vector<float> q, k, v;
+  FlashIn qv, kv, vv;
+};
+
+inline WidenedQkv widen_qkv(const FlashDims& dm, const FlashInBf16& q, const FlashInBf16& k, const FlashInBf16& v) {
+  const int64_t Hkv = dm.kv_heads();
+  FlashDims dkv = dm;
+  dkv.H = Hkv;
+  WidenedQkv w;
+  w.q.resize(static_cast<size_t>(dm.B * dm.H * dm.Lq * dm.d));
+  w.k.resize(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.d));
+  w.v.resize(static_cast<size_t>(dm.B * Hkv * dm.Lk * dm.dv));
+  widen(dm, q, dm.Lq, dm.d, w.q.data());
+  widen(dkv, k, dm.Lk, dm.d, w.k.data());
+  widen(dkv, v, dm.Lk, dm.dv, w.v.data());
+  w.qv = {w.q.data(), dm.H * dm.Lq * dm.d, dm.Lq * dm.d, dm.d};
+  w.kv = {w.k.data(), Hkv * dm.Lk * dm.d, dm.Lk * dm.d, dm.d};
+  w.vv = {w.v.data(), Hkv * dm.Lk * dm.dv, dm.Lk * dm.dv, dm.dv};
+  return w;
+}
+
 }  // namespace qkv::kernels::flash

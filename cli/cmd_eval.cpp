@@ -1,4 +1,5 @@
-// `qkv eval CHECKPOINT`: test accuracy, loss and the confusion matrix of a trained ViT.
+// `qkv eval CHECKPOINT`: test accuracy, loss and the confusion matrix of a trained ViT
+// (--tta-flip: with test-time flip; --confusion-png FILE: the matrix as a labelled heatmap).
 #include <cstdio>
 #include <iostream>
 #include <memory>
@@ -7,14 +8,16 @@
 #include "validators.h"
 #include "qkv/data/fashion_mnist.h"
 #include "qkv/models/vit.h"
+#include "qkv/pictures/confusion.h"
 #include "qkv/train/vit_memory.h"
 #include "qkv/train/vit_evaluate.h"
 
 namespace {
 
 struct EvalOptions {
-  std::string checkpoint, data_dir;
+  std::string checkpoint, data_dir, confusion_png;
   int64_t limit = 0, batch = 500;
+  bool tta_flip = false;
 };
 
 int run(const EvalOptions& o) {
@@ -22,7 +25,7 @@ int run(const EvalOptions& o) {
   qkv::train::check_vit_memory("eval", model->config(), o.batch, 1, false, "--batch");
   const std::string dir = o.data_dir.empty() ? qkv::data::default_fashion_mnist_dir() : o.data_dir;
   auto test = qkv::data::load_fashion_mnist(dir, false, o.limit);
-  auto r = qkv::train::evaluate(*model, test, o.batch);
+  auto r = qkv::train::evaluate(*model, test, o.batch, o.tta_flip);
   const auto& names = qkv::data::fashion_mnist_classes();
   const int64_t C = model->config().classes;
   std::printf("%lld test images, loss %.4f\n", static_cast<long long>(r.count), r.loss);
@@ -37,6 +40,15 @@ int run(const EvalOptions& o) {
       row += r.confusion[static_cast<size_t>(i * C + j)];
     }
     std::printf("   %.3f\n", row ? static_cast<double>(r.confusion[static_cast<size_t>(i * C + i)]) / row : 0.0);
+  }
+  if (!o.confusion_png.empty()) {
+    std::vector<std::string> labels;
+    for (int64_t i = 0; i < C; ++i) labels.push_back(i < 10 ? names[static_cast<size_t>(i)] : std::to_string(i));
+    char title[160];
+    std::snprintf(title, sizeof title, "confusion matrix: %lld test images, accuracy %.4f%s",
+                  static_cast<long long>(r.count), r.accuracy, o.tta_flip ? " (test-time flip)" : "");
+    qkv::pictures::write_confusion(o.confusion_png, r.confusion, C, labels, title);
+    std::printf("confusion matrix: %s\n", o.confusion_png.c_str());
   }
   std::printf("test accuracy: %.4f\n", r.accuracy);
   return 0;
@@ -53,6 +65,11 @@ qkv::cli::Command reg("eval", "Test accuracy and confusion matrix of a ViT check
                         app.add_option("--limit", o->limit, "Use only the first N test images")
                             ->check(qkv::cli::int_in(0, 1000000000));
                         app.add_option("--batch", o->batch, "Batch size")->check(qkv::cli::int_in(1, 100000))->capture_default_str();
+                        app.add_flag("--tta-flip", o->tta_flip,
+                                     "Test-time flip: mean logits of each image and its left-right mirror");
+                        app.add_option("--confusion-png", o->confusion_png,
+                                       "Also draw the confusion matrix as a labelled heatmap PNG")
+                            ->check(qkv::cli::non_empty());
                         return [o] { return run(*o); };
                       });
 

@@ -6,6 +6,7 @@
 #include "command.h"
 #include "validators.h"
 #include "qkv/data/fashion_mnist.h"
+#include "qkv/pictures/training_curve.h"
 #include "qkv/train/distributed.h"
 #include "qkv/train/vit_trainer.h"
 #include "vit_options.h"
@@ -67,6 +68,26 @@ qkv::cli::Command reg(
                      "Stop after N epochs of this invocation, as if interrupted (continue with --resume)")
           ->check(qkv::cli::int_in(0, 1000000));
       app.add_flag("--no-progress{false}", o->progress, "No progress bar");
+      // Mixing, EMA, test-time flip (train/mixing.h, train/ema.h, train/vit_evaluate.h).
+      app.add_option("--mixup", o->mixup, "Mixup: mix each batch with its reverse, lambda ~ Beta(A, A) (0: off; e.g. 0.8)")
+          ->check(qkv::cli::real_in(0, 100))
+          ->capture_default_str();
+      app.add_option("--cutmix", o->cutmix,
+                     "CutMix: paste a box of the reversed batch, lambda ~ Beta(A, A), area-corrected (0: off; e.g. 1.0); "
+                     "with --mixup: one of the two per batch, each with probability 0.5")
+          ->check(qkv::cli::real_in(0, 100))
+          ->capture_default_str();
+      app.add_option("--mix-prob", o->mix_prob, "Probability that a batch is mixed (with --mixup/--cutmix)")
+          ->check(qkv::cli::real_in(0, 1))
+          ->capture_default_str();
+      app.add_option("--ema", o->ema,
+                     "Keep an exponential moving average of the weights with this decay (0: off; e.g. 0.999); "
+                     "the EMA is evaluated and written to model.safetensors")
+          ->check(qkv::cli::real_in(0, 0.999999))
+          ->capture_default_str();
+      app.add_flag("--ema-warmup", o->ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
+      app.add_flag("--tta-flip", o->tta_flip,
+                   "Evaluate with test-time flip: mean logits of each test image and its left-right mirror");
       return [o] {
         auto r = qkv::train::train_vit(*o, std::cerr);
         if (!qkv::train::world().primary()) return 0;  // across MPI ranks rank 0 alone reports
@@ -76,7 +97,12 @@ qkv::cli::Command reg(
                     << "; continue with --resume\n";
           return 0;
         }
-        if (!o->out_dir.empty()) std::cout << "model: " << o->out_dir << "/model.safetensors\n";
+        if (!o->out_dir.empty()) {
+          std::cout << "model: " << o->out_dir << "/model.safetensors\n";
+          qkv::pictures::write_training_curve(o->out_dir + "/metrics.jsonl", o->out_dir + "/curve.png",
+                                              "qkv train: " + o->out_dir);
+          std::cout << "curve: " << o->out_dir << "/curve.png\n";
+        }
         std::printf("test accuracy: %.4f\n", r.test_accuracy);
         return 0;
       };

@@ -21,18 +21,20 @@ void write_model_file(const std::string& path, const nn::NamedParameters<float>&
 }
 
 void write_checkpoint(const std::string& path, const nn::NamedParameters<float>& params, const AdamW<float>& optimizer,
-                      Metadata metadata, const std::string& train_config, int64_t epoch) {
+                      Metadata metadata, const std::string& train_config, int64_t epoch, const WeightEma* ema) {
   metadata["train_config"] = train_config;
   metadata["epoch"] = std::to_string(epoch);
   metadata["step"] = std::to_string(optimizer.steps());
   io::SafeTensors f = weights_file(params, metadata);
   for (auto& [name, t] : optimizer.state_dict()) f.put("optim." + name, t);
+  if (ema)
+    for (auto& [name, t] : ema->state_dict()) f.put(name, t);
   io::write_safetensors(path, f);
 }
 
 CheckpointPosition resume_from_checkpoint(const std::string& path, nn::Module<float>& model, AdamW<float>& optimizer,
                                           const std::string& train_config, int64_t epochs, int64_t steps_per_epoch,
-                                          const std::string& who) {
+                                          const std::string& who, WeightEma* ema) {
   io::SafeTensors f = io::read_safetensors(path);
   QKV_CHECK(f.meta("train_config") == train_config, who, ": --resume with options that differ from the run in '",
             path, "'\n  checkpoint: ", f.meta("train_config"), "\n  now:        ", train_config);
@@ -41,7 +43,12 @@ CheckpointPosition resume_from_checkpoint(const std::string& path, nn::Module<fl
   io::NamedShapes shapes;
   for (auto& [name, p] : params) shapes.emplace_back(name, p->value.shape());
   io::check_weights(f, shapes, who + " --resume");
-  std::map<std::string, TensorF> weights, state;
+  std::map<std::string, TensorF> weights, state, averages;
+  if (ema) {  // checked (and loaded) before the model changes
+    for (auto& [name, t] : f.tensors)
+      if (name.rfind("ema.", 0) == 0) averages[name] = f.get_f32(name);
+    ema->load_state_dict(averages, path);
+  }
   for (auto& [name, p] : params) weights[name] = f.get_f32(name);
   model.load_state_dict(weights);
   for (auto& [name, t] : f.tensors)

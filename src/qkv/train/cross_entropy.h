@@ -5,6 +5,14 @@
 // loss = mean over the counted rows of −Σ_c q_c·log softmax(z)_c with q = (1−ε)·onehot + ε/C.
 // dlogits (if requested) is the gradient of that mean: (softmax − q)/count, zero on ignored rows.
 // `correct` counts counted rows whose arg-max equals the label (ties: the first maximum).
+//
+// soft_cross_entropy: the same loss with probability targets (PyTorch's cross_entropy with a
+// (N, C) float target, as mixup and cutmix make them):
+//   logits (N, C)   targets (N, C), each row >= 0 summing to 1   dlogits (N, C)
+// loss = mean over the N rows of −Σ_c q_c·log softmax(z)_c with q = (1−ε)·target + ε/C;
+// dlogits = (softmax − q)/N. Nothing is saved: the gradient is computed in the same pass.
+// `correct` counts rows whose arg-max equals the target's arg-max, the dominant label of a mixed
+// pair (ties: the first maximum, so a 50/50 mix counts the lower class index).
 #pragma once
 
 #include <cstdint>
@@ -28,5 +36,15 @@ CrossEntropyResult cross_entropy(const T* logits, const int64_t* labels, int64_t
 template <typename T>
 CrossEntropyResult cross_entropy(const Tensor<T>& logits, const TensorI& labels, Tensor<T>* dlogits = nullptr,
                                  int64_t ignore_index = -100, double label_smoothing = 0.0);
+
+// Raw-buffer form. Checks each target row: finite, >= 0 and summing to 1 within 1e-4.
+template <typename T>
+CrossEntropyResult soft_cross_entropy(const T* logits, const T* targets, int64_t N, int64_t C, T* dlogits,
+                                      double label_smoothing = 0.0);
+
+// Checked form: logits and targets (N, C); dlogits, if given, is resized to (N, C).
+template <typename T>
+CrossEntropyResult soft_cross_entropy(const Tensor<T>& logits, const Tensor<T>& targets, Tensor<T>* dlogits = nullptr,
+                                      double label_smoothing = 0.0);
 
 }  // namespace qkv::train

@@ -50,7 +50,7 @@ AdamWOptions with_lr(AdamWOptions a, double lr) {
 std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
   std::ostringstream msg;
   msg << "epoch " << m.epoch << "/" << epochs << ": train loss " << m.train_loss << " acc " << m.train_accuracy;
-  if (m.test_accuracy >= 0) msg << ", test loss " << m.test_loss << " acc " << m.test_accuracy;
+  if (m.test_accuracy >= 0) msg << ", test" << (m.ema ? " (EMA)" : "") << " loss " << m.test_loss << " acc " << m.test_accuracy;
   msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s";
   if (m.allreduce_seconds >= 0) msg << " (allreduce " << m.allreduce_seconds << " s)";
   msg << ", " << format_duration(m.seconds);
@@ -99,6 +99,7 @@ std::string EpochMetrics::to_json() const {
   if (test_accuracy >= 0) {
     j["test_loss"] = test_loss;
     j["test_accuracy"] = test_accuracy;
+    if (ema) j["test_weights"] = "ema";
   }
   if (allreduce_seconds >= 0) j["allreduce_seconds"] = allreduce_seconds;
   return j.dump();
@@ -107,6 +108,7 @@ std::string EpochMetrics::to_json() const {
 Trainer::Trainer(TrainTask& task, const TrainerOptions& options)
     : task_(task), o_(options), params_(task.model().named_parameters()), optimizer_(params_, with_lr(options.adamw, options.lr)) {
   o_.validate();
+  if (o_.ema.enabled()) ema_.emplace(params_, o_.ema);
 }
 
 TrainResult Trainer::run(std::ostream& primary_log) {
@@ -126,10 +128,14 @@ TrainResult Trainer::run(std::ostream& primary_log) {
   if (o_.resume) {
     if (comm.primary()) {
       const std::string ck = files->checkpoint();
-      start_epoch = resume_from_checkpoint(ck, task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch, o_.name).epoch;
+      start_epoch = resume_from_checkpoint(ck, task_.model(), optimizer_, o_.run_config, o_.epochs, steps_per_epoch,
+                                           o_.name, ema_ ? &*ema_ : nullptr)
+                        .epoch;
       files->keep_metrics_up_to(start_epoch, log);
     }
     start_epoch = broadcast_training_state(comm, params_, optimizer_, start_epoch);
+    if (ema_ && comm.distributed())
+      for (TensorF& e : ema_->values()) comm.broadcast(e.data(), e.numel());
     task_.parameters_changed();
     if (files)
       log << "resumed from " << files->checkpoint() << " at epoch " << start_epoch << " (step " << optimizer_.steps()
@@ -140,7 +146,25 @@ TrainResult Trainer::run(std::ostream& primary_log) {
       broadcast_parameters(comm, params_);
       task_.parameters_changed();
     }
+    if (ema_) ema_->reset();
   }
+  // The task's evaluation, of the EMA when there is one (swapped in, then back bit for bit).
+  auto evaluate = [&]() -> std::optional<Evaluation> {
+    if (!ema_) return task_.evaluate();
+    ema_->swap();
+    task_.parameters_changed();
+    std::optional<Evaluation> ev;
+    try {
+      ev = task_.evaluate();
+    } catch (...) {
+      ema_->swap();
+      task_.parameters_changed();
+      throw;
+    }
+    ema_->swap();
+    task_.parameters_changed();
+    return ev;
+  };
   if (comm.distributed()) {
     int64_t P = 0;
     for (auto& [name, p] : params_) P += p->grad.numel();
@@ -171,6 +195,7 @@ TrainResult Trainer::run(std::ostream& primary_log) {
       if (o_.clip_grad_norm > 0) clip_grad_norm(params_, o_.clip_grad_norm);
       optimizer_.step();
       task_.parameters_changed();
+      if (ema_) ema_->update(optimizer_.steps());
       loss_sum += st.loss;
       correct += st.correct;
       seen += st.count;
@@ -193,7 +218,8 @@ TrainResult Trainer::run(std::ostream& primary_log) {
     m.images_per_second = static_cast<double>(seen) / std::max(seconds_since(epoch_start), 1e-9);
     if (comm.distributed()) m.allreduce_seconds = comm.allreduce_seconds() - allreduce_start;
     if (o_.eval_each_epoch || epoch + 1 == o_.epochs) {
-      if (auto ev = unless_diverged(o_, optimizer_.steps(), m.epoch, [&] { return task_.evaluate(); })) {
+      if (auto ev = unless_diverged(o_, optimizer_.steps(), m.epoch, evaluate)) {
+        m.ema = ema_.has_value();
         m.test_loss = ev->loss;
         m.test_accuracy = ev->accuracy;
         QKV_CHECK(std::isfinite(ev->loss), o_.name, ": the test loss became ", ev->loss, " after epoch ", m.epoch,
@@ -207,15 +233,20 @@ TrainResult Trainer::run(std::ostream& primary_log) {
     check_finite(params_, o_, m.epoch);
     if (files) {
       files->append_metrics(m.to_json());  // before the checkpoint: see run_files.h
-      write_checkpoint(files->checkpoint(), params_, optimizer_, task_.checkpoint_metadata(), o_.run_config, m.epoch);
+      write_checkpoint(files->checkpoint(), params_, optimizer_, task_.checkpoint_metadata(), o_.run_config, m.epoch,
+                       ema_ ? &*ema_ : nullptr);
     }
   }
   result.steps = optimizer_.steps();
   result.finished = end_epoch == o_.epochs;
   if (result.finished && last_test < 0)
-    if (auto ev = task_.evaluate()) last_test = ev->accuracy;
+    if (auto ev = evaluate()) last_test = ev->accuracy;
   result.test_accuracy = last_test;
-  if (result.finished && files) task_.save_model(files->model());
+  if (result.finished && files) {
+    if (ema_) ema_->swap();  // the model file holds the EMA
+    task_.save_model(files->model());
+    if (ema_) ema_->swap();
+  }
   return result;
 }
 

@@ -15,6 +15,11 @@
 // (epoch_lines), then with an output directory (train/run_files.h) a line in metrics.jsonl and
 // an atomic checkpoint (train/checkpoint.h); at the end of the run the model file. With resume
 // the run continues from <out_dir>/checkpoint.safetensors exactly as the uninterrupted one.
+// With ema.decay > 0 (train/ema.h) an EMA of the weights is updated after every optimizer step;
+// the evaluations and the model file use the EMA (swapped into the model, then back), the epoch
+// line says "test (EMA)", metrics.jsonl has "test_weights": "ema", and the checkpoint stores
+// the EMA as "ema.<name>" (resume continues it exactly; across MPI ranks each rank updates it
+// from the same synchronised weights, and a resume broadcasts rank 0's).
 // A diverged run (an error inside the model after the first step, a non-finite loss or
 // parameter) stops with a message naming --lr and --clip instead of writing NaN checkpoints.
 //
@@ -37,6 +42,7 @@
 #include "qkv/train/adamw.h"
 #include "qkv/train/checkpoint.h"
 #include "qkv/train/data_parallel.h"
+#include "qkv/train/ema.h"
 
 namespace qkv::train {
 
@@ -57,6 +63,7 @@ struct TrainerOptions {
   std::string run_config;       // JSON of the options that change results, compared on resume
   int64_t batch_size = 0;       // the global batch, for the check against the MPI ranks (0: unchecked)
   std::string batch_option = "--batch-size";  // the option that sets it, for messages
+  EmaOptions ema;               // EMA of the weights (decay 0: off)
 
   // Throws qkv::Error naming the field (and the CLI option) that is out of range.
   void validate() const;
@@ -87,6 +94,7 @@ struct EpochMetrics {
   double train_loss = 0, train_accuracy = 0, test_loss = 0, test_accuracy = -1, lr = 0;
   double images_per_second = 0, seconds = 0;  // images: counted rows of the steps
   double allreduce_seconds = -1;              // across MPI ranks: rank 0's time in gradient allreduces this epoch
+  bool ema = false;                           // the test figures are the EMA's
   std::string to_json() const;
 };
 
@@ -109,6 +117,7 @@ class Trainer {
   TrainerOptions o_;
   nn::NamedParameters<float> params_;
   AdamW<float> optimizer_;
+  std::optional<WeightEma> ema_;
 };
 
 }  // namespace qkv::train

@@ -29,10 +29,17 @@ class VitDataParallel {
   // batch-mean loss (they are zeroed first). seed: dropout seed of this step.
   StepStats forward_backward(const TensorF& images, const int64_t* labels, uint64_t seed,
                              double label_smoothing = 0.0);
+  // Same with probability targets (B, C) row-major (mixup / cutmix; train/cross_entropy.h:
+  // soft_cross_entropy, whose `correct` is the arg-max of the target).
+  StepStats forward_backward(const TensorF& images, const float* targets, uint64_t seed);
   // Inference: logits (B, classes) written to `logits`.
   void predict(const TensorF& images, float* logits);
 
  private:
+  // loss(logits, r0, n, dlogits) → CrossEntropyResult of rows [r0, r0 + n).
+  template <typename Loss>
+  StepStats step(const TensorF& images, uint64_t seed, Loss&& loss);
+
   DataParallel<models::Vit<float>> dp_;
   std::vector<TensorF> dlogits_;
 };

@@ -9,6 +9,7 @@
 #include "qkv/core/rng.h"
 #include "qkv/data/fashion_mnist.h"
 #include "qkv/train/augment.h"
+#include "qkv/train/mixing.h"
 #include "qkv/train/vit_evaluate.h"
 #include "qkv/train/vit_memory.h"
 #include "qkv/train/vit_parallel.h"
@@ -39,7 +40,17 @@ TrainerOptions trainer_options(const VitTrainOptions& o) {
   t.eval_each_epoch = o.eval_each_epoch;
   t.run_config = o.to_json();
   t.batch_size = o.batch_size;
+  t.ema.decay = o.ema;
+  t.ema.warmup = o.ema_warmup;
   return t;
+}
+
+MixOptions mix_options(const VitTrainOptions& o) {
+  MixOptions m;
+  m.mixup_alpha = o.mixup;
+  m.cutmix_alpha = o.cutmix;
+  m.prob = o.mix_prob;
+  return m;
 }
 
 void check_options(const VitTrainOptions& o) {
@@ -66,6 +77,8 @@ void check_options(const VitTrainOptions& o) {
             " and limit_test (--limit-test) is ", o.limit_test, "; expected >= 0 (0: all)");
   QKV_CHECK(o.model.channels == 1, "train_vit: Fashion-MNIST images have 1 channel; model.channels is ",
             o.model.channels);
+  mix_options(o).validate();
+  trainer_options(o).ema.validate();
   trainer_options(o).validate();
 }
 
@@ -111,7 +124,12 @@ class VitTask final : public TrainTask {
         x_({batch, 1, o.model.image_size, o.model.image_size}),
         order_(static_cast<size_t>(data.train.count)),
         labels_(static_cast<size_t>(batch)),
-        scratch_(static_cast<size_t>(o.model.image_size * o.model.image_size)) {
+        scratch_(static_cast<size_t>(o.model.image_size * o.model.image_size)),
+        mix_(mix_options(o)) {
+    if (mix_.enabled()) {
+      unmixed_.resize(static_cast<size_t>(batch * o.model.image_size * o.model.image_size));
+      targets_.resize(static_cast<size_t>(batch * o.model.classes));
+    }
     const Communicator& comm = dp_.comm();
     if (comm.distributed())
       test_share_ = rows_of(data.test, data.test.count * comm.rank() / comm.size(),
@@ -123,14 +141,20 @@ class VitTask final : public TrainTask {
 
   void begin_epoch(int64_t epoch) override {
     rng_ = Rng(mix(o_.seed, static_cast<uint64_t>(epoch) + 1));
+    mix_rng_ = Rng(mix(o_.seed ^ 0x4D4958, static_cast<uint64_t>(epoch) + 1));
     std::iota(order_.begin(), order_.end(), 0);
     for (int64_t i = data_.train.count - 1; i > 0; --i)
       std::swap(order_[static_cast<size_t>(i)], order_[static_cast<size_t>(rng_.below(static_cast<uint64_t>(i + 1)))]);
   }
 
   StepStats train_step(int64_t, int64_t step_in_epoch, int64_t step) override {
-    fill_batch(step_in_epoch);
-    return dp_.forward_backward(x_, labels_.data(), mix(o_.seed ^ 0xD5, static_cast<uint64_t>(step)), o_.label_smoothing);
+    const uint64_t dropout_seed = mix(o_.seed ^ 0xD5, static_cast<uint64_t>(step));
+    if (mix_.enabled()) {
+      fill_mixed_batch(step_in_epoch);
+      return dp_.forward_backward(x_, targets_.data(), dropout_seed);
+    }
+    fill_batch(step_in_epoch, x_.data(), false);
+    return dp_.forward_backward(x_, labels_.data(), dropout_seed, o_.label_smoothing);
   }
 
   // Across MPI ranks each rank evaluates its contiguous share of the test set, and the sums
@@ -138,12 +162,12 @@ class VitTask final : public TrainTask {
   std::optional<Evaluation> evaluate() override {
     Communicator& comm = dp_.comm();
     if (!comm.distributed()) {
-      const EvalResult r = train::evaluate(dp_, data_.test, B_);
+      const EvalResult r = train::evaluate(dp_, data_.test, B_, o_.tta_flip);
       return Evaluation{r.loss, r.accuracy};
     }
     double sums[3] = {0, 0, 0};  // loss, hits, count
     if (test_share_.count > 0) {
-      const EvalResult r = train::evaluate(dp_, test_share_, B_);
+      const EvalResult r = train::evaluate(dp_, test_share_, B_, o_.tta_flip);
       const int64_t C = o_.model.classes;
       for (int64_t c = 0; c < C; ++c) sums[1] += static_cast<double>(r.confusion[static_cast<size_t>(c * C + c)]);
       sums[0] = r.loss * static_cast<double>(r.count);
@@ -162,7 +186,8 @@ class VitTask final : public TrainTask {
   // Across MPI ranks only this rank's rows are prepared; the other rows' random draws are made
   // too (their erasing into a scratch image), so the generator goes through the same sequence as
   // in one process and every rank's rows get the augmentation one process would give them.
-  void fill_batch(int64_t s) {
+  // all_rows: prepare every row (mixing needs each row's partner), into out (B, S, S).
+  void fill_batch(int64_t s, float* out, bool all_rows) {
     const int64_t S = o_.model.image_size;
     const auto [lo, hi] = dp_.rank_rows(B_);
     for (int64_t i = 0; i < B_; ++i) {
@@ -174,14 +199,25 @@ class VitTask final : public TrainTask {
         dx = static_cast<int64_t>(rng_.below(static_cast<uint64_t>(2 * o_.crop_pad + 1))) - o_.crop_pad;
       }
       if (o_.flip) flip = rng_.below(2) == 1;
-      if (i < lo || i >= hi) {
+      if (!all_rows && (i < lo || i >= hi)) {
         if (o_.erase > 0.0) random_erase(scratch_.data(), S, o_.erase, rng_);
         continue;
       }
       labels_[static_cast<size_t>(i)] = data_.train.labels[static_cast<size_t>(id)];
-      augment_into(data_.train.image(id), S, dy, dx, flip, x_.data() + i * S * S);
-      if (o_.erase > 0.0) random_erase(x_.data() + i * S * S, S, o_.erase, rng_);
+      augment_into(data_.train.image(id), S, dy, dx, flip, out + i * S * S);
+      if (o_.erase > 0.0) random_erase(out + i * S * S, S, o_.erase, rng_);
     }
+  }
+
+  // The batch of fill_batch, every row, then mixed (train/mixing.h): this rank's rows of x_ and
+  // the targets of every row.
+  void fill_mixed_batch(int64_t s) {
+    const int64_t S = o_.model.image_size;
+    const auto [lo, hi] = dp_.rank_rows(B_);
+    fill_batch(s, unmixed_.data(), true);
+    const MixParams p = draw_mix(mix_, S, mix_rng_);
+    mix_images(unmixed_.data(), B_, S, p, lo, hi, x_.data());
+    mix_targets(labels_.data(), B_, o_.model.classes, p, o_.label_smoothing, targets_.data());
   }
 
   const VitTrainOptions& o_;
@@ -193,6 +229,10 @@ class VitTask final : public TrainTask {
   std::vector<float> scratch_;     // the erasing of other ranks' rows
   data::ImageDataset test_share_;  // across MPI ranks: this rank's share of the test set
   Rng rng_{0};
+  MixOptions mix_;
+  Rng mix_rng_{0};                 // the mixing draws, one stream per epoch
+  std::vector<float> unmixed_;     // with mixing: the augmented batch (B, S, S) before mixing
+  std::vector<float> targets_;     // with mixing: the soft targets (B, classes)
 };
 
 }  // namespace
@@ -215,6 +255,12 @@ std::string VitTrainOptions::to_json() const {
                       {"limit_train", limit_train},
                       {"limit_test", limit_test},
                       {"model", nlohmann::json::parse(model.to_json())}};
+  if (mixup > 0) j["mixup"] = mixup;
+  if (cutmix > 0) j["cutmix"] = cutmix;
+  if ((mixup > 0 || cutmix > 0) && mix_prob != 1.0) j["mix_prob"] = mix_prob;
+  if (ema > 0) j["ema"] = ema;
+  if (ema > 0 && ema_warmup) j["ema_warmup"] = true;
+  if (tta_flip) j["tta_flip"] = true;
   return j.dump();
 }
 

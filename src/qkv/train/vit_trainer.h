@@ -12,6 +12,12 @@
 // "optim.exp_avg_sq.<name>", metadata: vit_config, train_config, epoch, step) atomically; a kill
 // at any moment loses nothing already written (train/run_files.h).
 // The end of the run writes <out>/model.safetensors (weights and vit_config only).
+// Mixing (mixup / cutmix, train/mixing.h): the batch is mixed after the per-image augmentation,
+// with draws from its own stream Rng(mix(seed ^ 0x4D4958, e + 1)) per epoch (so the shuffle and
+// the per-image augmentation are those of the run without mixing), and the loss is the soft-target
+// cross-entropy; the train accuracy then counts rows whose arg-max is the dominant label of the
+// mixed pair. EMA (train/ema.h): evaluation and model.safetensors use the averaged weights.
+// tta_flip: evaluation averages the logits of each test image and of its mirror (vit_evaluate.h).
 #pragma once
 
 #include <cstdint>
@@ -51,6 +57,14 @@ struct VitTrainOptions {
   bool eval_each_epoch = true;  // test accuracy after every epoch (else only at the end)
   int64_t stop_after = 0;       // > 0: return after this many epochs of this invocation, as if
                                 // interrupted (resume later with the same options)
+  // Mixing, EMA and test-time flip (to_json lists them only when on, so runs without them keep
+  // the train_config of the runs before them and resume).
+  double mixup = 0.0;           // mixup: λ ~ Beta(α, α) (0: off)
+  double cutmix = 0.0;          // cutmix: λ ~ Beta(α, α) (0: off); both on: one of them per batch
+  double mix_prob = 1.0;        // probability that a batch is mixed
+  double ema = 0.0;             // decay of the EMA of the weights (0: off)
+  bool ema_warmup = false;      // EMA decay min(ema, (1 + t)/(10 + t)) at step t
+  bool tta_flip = false;        // evaluation: mean logits of each image and its mirror
 
   std::string to_json() const;  // every field except paths and flags that do not change results
 };

@@ -63,6 +63,13 @@ CASES = [
     ("train data empty", train("--data", ""), {}, ["--data", "non-empty"]),
     ("train out empty", train("--out", ""), {}, ["--out", "non-empty"]),
     ("train dropout 1", train("--dropout", "1"), {}, ["dropout"]),
+    ("train mixup -1", train("--mixup", "-1"), {}, ["--mixup", "-1"]),
+    ("train cutmix inf", train("--cutmix", "inf"), {}, ["--cutmix", "inf"]),
+    ("train mix-prob 2", train("--mix-prob", "2", "--mixup", "1"), {}, ["--mix-prob", "[0, 1]"]),
+    ("train ema 1", train("--ema", "1"), {}, ["--ema", "1"]),
+    ("train ema nan", train("--ema", "nan"), {}, ["--ema", "nan"]),
+    ("eval confusion-png empty", ["eval", "model.safetensors", "--confusion-png", ""], {}, ["--confusion-png"]),
+    ("curve missing", ["curve", "/nonexistent/run"], {}, ["metrics file '/nonexistent/run'"]),
     ("eval limit -3", ["eval", "model.safetensors", "--limit", "-3"], {}, ["--limit", "-3"]),
     ("eval batch 0", ["eval", "model.safetensors", "--batch", "0"], {}, ["--batch"]),
     ("eval data empty", ["eval", "model.safetensors", "--data", ""], {}, ["--data"]),
@@ -174,3 +181,11 @@ def test_out_of_memory_names_the_command_and_its_options():
     assert r.status == 2, r.output
     assert "out of memory in 'qkv nw'" in r.output and "--train 20000 --test 20000" in r.output, r.output
     assert "bad_alloc" not in r.output
+
+
+def test_curve_of_hostile_metrics_names_the_line(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"epoch":1,"train_loss":1,"train_accuracy":0.5}\n{"epoch":2,"train_loss":"x"}\n')
+    r = run_cli(["curve", tmp_path])
+    assert r.status == 2, r.output
+    assert "line 2" in r.output and '"train_loss" is "x"' in r.output, r.output
+    assert not (tmp_path / "curve.png").exists()

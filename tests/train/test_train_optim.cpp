@@ -8,6 +8,7 @@
 #include "qkv/train/adamw.h"
 #include "qkv/train/cross_entropy.h"
 #include "qkv/train/schedule.h"
+#include "gradcheck.h"
 
 using namespace qkv;
 
@@ -122,4 +123,67 @@ TEST(TrainCrossEntropy, MatchesHandComputationAndFiniteDifferences) {
   EXPECT_THROW(train::cross_entropy(z, TensorI::from({2}, {0, 1})), Error);
   TensorF bad = TensorF::from({1, 2}, {NAN, 1});
   EXPECT_THROW(train::cross_entropy(bad, TensorI::from({1}, {0})), Error);
+}
+
+// Probability targets (mixup / cutmix): the loss by hand, the gradient against central finite
+// differences in float64, one-hot targets give the hard cross-entropy, and `correct` counts the
+// target's arg-max (the dominant label).
+TEST(TrainCrossEntropy, SoftTargetsMatchHandComputationFiniteDifferencesAndTheHardLoss) {
+  Rng rng(5);
+  TensorD z = test::randn({4, 5}, rng, 2.0);
+  TensorD q({4, 5});
+  for (int64_t i = 0; i < 4; ++i) {
+    double sum = 0;
+    for (int64_t c = 0; c < 5; ++c) sum += (q.at({i, c}) = rng.uniform(0.01, 1.0));
+    for (int64_t c = 0; c < 5; ++c) q.at({i, c}) /= sum;
+  }
+  for (double smooth : {0.0, 0.2}) {
+    TensorD dz;
+    const auto r = train::soft_cross_entropy(z, q, &dz, smooth);
+    double expect = 0;
+    int64_t hits = 0;
+    for (int64_t i = 0; i < 4; ++i) {
+      double lse = 0;
+      int64_t az = 0, aq = 0;
+      for (int64_t c = 0; c < 5; ++c) {
+        lse += std::exp(z.at({i, c}));
+        if (z.at({i, c}) > z.at({i, az})) az = c;
+        if (q.at({i, c}) > q.at({i, aq})) aq = c;
+      }
+      lse = std::log(lse);
+      hits += az == aq;
+      for (int64_t c = 0; c < 5; ++c) expect += ((1 - smooth) * q.at({i, c}) + smooth / 5) * (lse - z.at({i, c}));
+    }
+    EXPECT_NEAR(r.loss, expect / 4, 1e-12);
+    EXPECT_EQ(r.correct, hits);
+    EXPECT_EQ(r.count, 4);
+    auto loss = [&] { return train::soft_cross_entropy(z, q, static_cast<TensorD*>(nullptr), smooth).loss; };
+    EXPECT_TRUE(test::grad_close("dlogits", dz, test::numeric_grad(z, loss)));
+    // One-hot targets: the hard cross-entropy with the same smoothing, loss and gradient.
+    TensorI y = TensorI::from({4}, {0, 3, 4, 1});
+    TensorD onehot({4, 5});
+    for (int64_t i = 0; i < 4; ++i) onehot.at({i, y[i]}) = 1;
+    TensorD dsoft, dhard;
+    const auto s1 = train::soft_cross_entropy(z, onehot, &dsoft, smooth);
+    const auto s2 = train::cross_entropy(z, y, &dhard, -100, smooth);
+    EXPECT_NEAR(s1.loss, s2.loss, 1e-12);
+    EXPECT_EQ(s1.correct, s2.correct);
+    for (int64_t k = 0; k < dsoft.numel(); ++k) EXPECT_NEAR(dsoft[k], dhard[k], 1e-15) << k;
+  }
+  // Hostile targets name the row and what was expected.
+  TensorD neg = q.clone();
+  neg.at({1, 2}) = -0.1;
+  TensorD unnormalised = q.clone();
+  unnormalised.at({2, 0}) += 0.5;
+  TensorD nan = q.clone();
+  nan.at({3, 4}) = NAN;
+  for (const TensorD* t : {&neg, &unnormalised, &nan}) {
+    try {
+      train::soft_cross_entropy(z, *t);
+      FAIL() << "accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("soft_cross_entropy: targets"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(train::soft_cross_entropy(z, TensorD({4, 4})), Error);
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "qkv/core/rng.h"
@@ -85,9 +86,18 @@ class LinearTask final : public train::TrainTask {
   void after_step(int64_t step, const train::StepStats&, double lr) override {
     steps.push_back(step);
     lrs.push_back(lr);
+    weights.push_back(dp_.model().weight.value.to_vector());
   }
+  // With has_evaluation: records the weights it evaluates (with an EMA: the EMA's, swapped in).
+  std::optional<train::Evaluation> evaluate() override {
+    if (!has_evaluation) return std::nullopt;
+    evaluated.push_back(dp_.model().weight.value.to_vector());
+    return train::Evaluation{0, 0};
+  }
+  bool has_evaluation = false;
   std::vector<int64_t> steps;
   std::vector<double> lrs;
+  std::vector<std::vector<float>> weights, evaluated;  // live weights after each step; evaluated ones
 
  private:
   const Data& d_;
@@ -146,4 +156,55 @@ TEST(TrainerTest, RefusesOptionsOutOfRangeNamingThem) {
   o.clip_grad_norm = 0;
   o.resume = true;
   EXPECT_THROW(o.validate(), Error);
+}
+
+// The EMA of the weights (train/ema.h) equals its closed form over the recorded weights
+//   e_T = (Π_t d_t)·w_0 + Σ_t (1 − d_t)·(Π_{s>t} d_s)·w_t,  d_t = min(decay, (1+t)/(10+t)),
+// is what each epoch evaluates, and leaves the training itself unchanged bit for bit.
+TEST(TrainerTest, EmaIsEvaluatedEqualsItsClosedFormAndLeavesTrainingUnchanged) {
+  const Data d;
+  train::TrainerOptions o;
+  o.name = "linear";
+  o.epochs = 3;
+  o.steps_per_epoch = 4;
+  o.lr = 0.05;
+  o.progress = false;
+  o.epoch_lines = false;
+  std::ostringstream log;
+  LinearTask plain(d);
+  const train::TrainResult a = train::Trainer(plain, o).run(log);
+  for (bool warmup : {false, true}) {
+    o.ema = {0.9, warmup};
+    LinearTask task(d);
+    task.has_evaluation = true;
+    const std::vector<float> w0 = task.model().named_parameters()[0].second->value.to_vector();
+    const train::TrainResult b = train::Trainer(task, o).run(log);
+    EXPECT_EQ(a.step_losses, b.step_losses) << "the EMA must not change the training";
+    ASSERT_EQ(task.weights.size(), 12u);
+    ASSERT_EQ(task.evaluated.size(), 3u);
+    for (int64_t epoch = 1; epoch <= 3; ++epoch) {
+      const int64_t T = epoch * 4;
+      for (size_t k = 0; k < w0.size(); ++k) {
+        double tail = 1, e = 0;  // tail = Π_{s>t} d_s, built from t = T down to 1
+        for (int64_t t = T; t >= 1; --t) {
+          const double dt = warmup ? std::min(0.9, (1.0 + t) / (10.0 + t)) : 0.9;
+          e += (1 - dt) * tail * task.weights[static_cast<size_t>(t - 1)][k];
+          tail *= dt;
+        }
+        e += tail * w0[k];
+        EXPECT_NEAR(task.evaluated[static_cast<size_t>(epoch - 1)][k], e, 1e-6 * (1 + std::abs(e)))
+            << "epoch " << epoch << " element " << k << " warmup " << warmup;
+      }
+    }
+    // After the evaluation the live weights are back: the last recorded ones.
+    EXPECT_EQ(task.model().named_parameters()[0].second->value.to_vector(), task.weights.back());
+  }
+  o.ema = {1.0, false};
+  LinearTask bad(d);
+  try {
+    train::Trainer t(bad, o);
+    FAIL() << "decay 1 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--ema"), std::string::npos) << e.what();
+  }
 }

@@ -6,10 +6,14 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <tuple>
 
 #include "qkv/core/parallel.h"
 #include "qkv/data/idx.h"
 #include "qkv/io/safetensors.h"
+#include "qkv/data/fashion_mnist.h"
+#include "qkv/train/cross_entropy.h"
+#include "qkv/train/vit_evaluate.h"
 #include "qkv/train/vit_trainer.h"
 
 using namespace qkv;
@@ -135,6 +139,115 @@ TEST(VitTrain, ResumeContinuesExactlyLikeAnUninterruptedRun) {
   fs::remove_all(p.out_dir);
 }
 
+// Mixup + cutmix + EMA (+ test-time flip): the same seed gives the same curve bit for bit, a run
+// resumed from its epoch checkpoint (which holds the EMA as "ema.<name>") ends with the same
+// losses, accuracy and model file (the EMA's weights) as the uninterrupted one, and the EMA does
+// not change the training.
+TEST(VitTrain, MixingAndEmaAreReproducibleAndResumeExactly) {
+  std::ostringstream log;
+  auto o = tiny_run();
+  o.limit_train = 300;
+  o.limit_test = 100;
+  o.crop_pad = 1;
+  o.mixup = 0.8;
+  o.cutmix = 1.0;
+  o.mix_prob = 0.9;
+  o.ema = 0.9;
+  o.ema_warmup = true;
+  o.tta_flip = true;
+  o.out_dir = scratch("mix_full").string();
+  auto full = train::train_vit(o, log);
+  ASSERT_TRUE(full.finished);
+  EXPECT_NE(log.str().find("test (EMA) loss"), std::string::npos) << log.str();
+  auto again = o;
+  again.out_dir.clear();
+  EXPECT_EQ(train::train_vit(again, log).step_losses, full.step_losses);
+  auto no_ema = again;
+  no_ema.ema = 0;
+  no_ema.tta_flip = false;
+  EXPECT_EQ(train::train_vit(no_ema, log).step_losses, full.step_losses) << "EMA and TTA do not change training";
+  auto no_mix = no_ema;
+  no_mix.mixup = no_mix.cutmix = 0;
+  EXPECT_NE(train::train_vit(no_mix, log).step_losses, full.step_losses);
+
+  auto p = o;
+  p.out_dir = scratch("mix_parts").string();
+  p.stop_after = 1;
+  train::train_vit(p, log);
+  auto ck = io::read_safetensors(p.out_dir + "/checkpoint.safetensors");
+  EXPECT_TRUE(ck.contains("ema.head.weight"));
+  p.resume = true;
+  p.stop_after = 0;
+  auto rest = train::train_vit(p, log);
+  ASSERT_TRUE(rest.finished);
+  std::vector<float> tail(full.step_losses.end() - 12, full.step_losses.end());
+  EXPECT_EQ(rest.step_losses, tail);
+  EXPECT_EQ(rest.test_accuracy, full.test_accuracy);
+  auto wa = io::read_safetensors(o.out_dir + "/model.safetensors");
+  auto wb = io::read_safetensors(p.out_dir + "/model.safetensors");
+  for (auto& [name, t] : wa.tensors) EXPECT_EQ(t.bytes, wb.tensors.at(name).bytes) << name;
+  // The model file holds the EMA: the checkpoint's "ema.<name>", not its live weights.
+  auto last = io::read_safetensors(p.out_dir + "/checkpoint.safetensors");
+  EXPECT_EQ(wa.tensors.at("head.weight").bytes, last.tensors.at("ema.head.weight").bytes);
+  EXPECT_NE(wa.tensors.at("head.weight").bytes, last.tensors.at("head.weight").bytes);
+  // Resuming with the EMA off (another train_config) is refused.
+  p.ema = 0;
+  EXPECT_THROW(train::train_vit(p, log), Error);
+  fs::remove_all(o.out_dir);
+  fs::remove_all(p.out_dir);
+}
+
+TEST(VitTrain, NewOptionsEnterTheTrainConfigOnlyWhenOnAndAreChecked) {
+  auto o = tiny_run();
+  const std::string plain = o.to_json();
+  for (const char* key : {"mixup", "cutmix", "mix_prob", "ema", "tta_flip"})
+    EXPECT_EQ(plain.find(std::string("\"") + key + "\""), std::string::npos) << key;
+  o.cutmix = 1;
+  o.ema = 0.99;
+  EXPECT_NE(o.to_json().find("\"cutmix\":1"), std::string::npos) << o.to_json();
+  EXPECT_NE(o.to_json().find("\"ema\":0.99"), std::string::npos) << o.to_json();
+  std::ostringstream log;
+  for (auto [field, value, name] : std::vector<std::tuple<double train::VitTrainOptions::*, double, std::string>>{
+           {&train::VitTrainOptions::mixup, -0.5, "--mixup"},
+           {&train::VitTrainOptions::mix_prob, 2, "--mix-prob"},
+           {&train::VitTrainOptions::ema, 1.0, "--ema"}}) {
+    auto bad = tiny_run();
+    bad.*field = value;
+    try {
+      train::train_vit(bad, log);
+      FAIL() << name;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(name), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Test-time flip: the evaluated logits are the mean of the logits of the images and of their
+// mirrors, two plain forwards.
+TEST(VitEvaluate, TestTimeFlipEqualsTheMeanOfTwoForwards) {
+  auto o = tiny_run();
+  models::Vit<float> model(o.model, 4);
+  data::ImageDataset ds = data::load_fashion_mnist(kTiny, false, 30);
+  const train::EvalResult r = train::evaluate(model, ds, 30, true);
+  TensorF x({30, 1, 28, 28}), flipped;
+  std::vector<int64_t> idx(30);
+  for (int64_t i = 0; i < 30; ++i) idx[static_cast<size_t>(i)] = i;
+  data::normalized_images(ds, idx.data(), 30, x.data());
+  train::flip_images(x, flipped);
+  EXPECT_EQ(flipped.at({3, 0, 5, 0}), x.at({3, 0, 5, 27}));
+  const TensorF a = model.forward(x, false).clone();
+  const TensorF b = model.forward(flipped, false).clone();
+  TensorF mean({30, o.model.classes});
+  for (int64_t k = 0; k < mean.numel(); ++k) mean[k] = 0.5f * (a[k] + b[k]);
+  TensorI labels({30});
+  for (int64_t i = 0; i < 30; ++i) labels[i] = ds.labels[static_cast<size_t>(i)];
+  const auto ce = train::cross_entropy(mean, labels);
+  EXPECT_NEAR(r.loss, ce.loss, 1e-6 * ce.loss);
+  EXPECT_DOUBLE_EQ(r.accuracy, static_cast<double>(ce.correct) / 30);
+  const train::EvalResult plain = train::evaluate(model, ds, 30, false);
+  EXPECT_NE(plain.loss, r.loss);
+}
+
 TEST(VitTrain, MissingDataGivesAFileError) {
   std::ostringstream log;
   auto o = tiny_run();
@@ -161,12 +274,22 @@ TEST(VitCli, TrainEvalPredictAttentionMapOnTheFixture) {
   EXPECT_EQ(last.size(), std::string("test accuracy: 0.XXXX").size());
   EXPECT_TRUE(fs::exists(out / "model.safetensors"));
   EXPECT_TRUE(fs::exists(out / "metrics.jsonl"));
+  EXPECT_NE(log.find("curve: " + out.string() + "/curve.png"), std::string::npos) << log;
+  EXPECT_GT(fs::file_size(out / "curve.png"), 5000u);
 
   std::string model = (out / "model.safetensors").string();
   std::string ev = run_cli("eval " + model + " --data " + kTiny, &rc);
   ASSERT_EQ(rc, 0) << ev;
   EXPECT_NE(ev.find("test accuracy: 0."), std::string::npos) << ev;
   EXPECT_NE(ev.find("Ankle boot"), std::string::npos) << ev;
+  std::string conf = (out / "confusion.png").string();
+  std::string evt = run_cli("eval " + model + " --data " + kTiny + " --tta-flip --confusion-png " + conf, &rc);
+  ASSERT_EQ(rc, 0) << evt;
+  EXPECT_NE(evt.find("confusion matrix: " + conf), std::string::npos) << evt;
+  EXPECT_GT(fs::file_size(conf), 5000u);
+  std::string cv = run_cli("curve " + out.string() + " -o " + (out / "c.png").string(), &rc);
+  ASSERT_EQ(rc, 0) << cv;
+  EXPECT_GT(fs::file_size(out / "c.png"), 5000u);
 
   std::string am = run_cli("attention-map " + model + " --data " + kTiny + " --index 3 --output " +
                                (out / "att.png").string(),

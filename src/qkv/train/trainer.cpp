@@ -79,6 +79,7 @@ void TrainerOptions::validate() const {
             "; expected a finite number >= 0 (0: off)");
   QKV_CHECK(stop_after >= 0, name, ": stop_after (--stop-after) is ", stop_after, "; expected >= 0 (0: never)");
   QKV_CHECK(!resume || !out_dir.empty(), name, ": --resume needs an output directory (--out)");
+  ema.validate();
   const int64_t ranks = world().size();
   QKV_CHECK(batch_size <= 0 || batch_size >= ranks, name, ": ", batch_option, " ", batch_size,
             " is smaller than the ", ranks, " MPI ranks (mpirun -np ", ranks,

@@ -78,7 +78,6 @@ void check_options(const VitTrainOptions& o) {
   QKV_CHECK(o.model.channels == 1, "train_vit: Fashion-MNIST images have 1 channel; model.channels is ",
             o.model.channels);
   mix_options(o).validate();
-  trainer_options(o).ema.validate();
   trainer_options(o).validate();
 }
 

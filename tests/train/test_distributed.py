@@ -137,6 +137,28 @@ def case_same_as_one_process(args, work):
                   weights(work / "threads_dropout"), 0)
 
 
+RECIPE = ["--mixup", "0.8", "--cutmix", "1.0", "--ema", "0.9", "--ema-warmup", "--tta-flip"]
+
+
+def case_recipe_same_as_one_process(args, work):
+    """Mixup/cutmix (each rank mixes its rows with partners it prepares itself), the EMA (updated on
+    every rank from the synchronised weights) and test-time flip: 2 ranks x 1 thread equal 1 process
+    x 2 threads bit for bit (the same shards and sums), and a run stopped on 2 ranks and resumed in
+    1 process (the EMA broadcast from the checkpoint) ends with the uninterrupted run's EMA."""
+    run(args, 2, 1, work / "two", *RECIPE)
+    run(args, 0, 2, work / "threads", *RECIPE)
+    (l2, t2), (lt, tt) = losses(work / "two"), losses(work / "threads")
+    if not np.array_equal(l2, lt):
+        fail(f"with mixing and EMA, 2 ranks x 1 thread and 1 process x 2 threads differ:\n  {l2}\n  {lt}")
+    check_close("with mixing and EMA, test loss (EMA, flip), 2 ranks vs 1 process x 2 threads", t2, tt, 1e-7)
+    check_weights("EMA model file, 2 ranks vs 1 process x 2 threads", weights(work / "two"), weights(work / "threads"), 0)
+    out = work / "resumed"
+    run(args, 2, 1, out, *RECIPE, "--stop-after", str(STEPS // 2))
+    run(args, 0, 2, out, *RECIPE, "--resume")
+    check_weights("EMA model file, stopped on 2 ranks and resumed in 1 process x 2 threads", weights(out),
+                  weights(work / "threads"), 0)
+
+
 def case_deterministic(args, work):
     run(args, 2, 1, work / "a")
     run(args, 2, 1, work / "b")

@@ -103,7 +103,8 @@ def one_round(a, out, ref, epochs, window, rng, landed, max_kills, env):
             fail(f"after kill {kills}: metrics epochs {got} with the checkpoint at epoch {epoch}")
         temps = [t.name for t in out.glob("*.tmp.*")]
         started = "resumed from" in stderr or epoch > 0 and not has_checkpoint
-        if started and any(not t.endswith(f".tmp.{p.pid}") for t in temps):
+        # The process just killed: "<name>.tmp.<pid>", or "curve.png.tmp.<pid>.<n>" for the PNG.
+        if started and any(t.split(".tmp.")[1].split(".")[0] != str(p.pid) for t in temps):
             fail(f"after kill {kills}: the run started but temporary files of earlier runs are left: {temps}")
         landed["cleaned temporary files"] += "temporary file" in stderr
         landed["before any checkpoint"] += epoch == 0

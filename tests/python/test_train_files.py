@@ -84,14 +84,14 @@ def test_stale_temporary_files_are_removed_on_start_and_on_resume(stopped_run):
     dead = subprocess.Popen(["true"])
     dead.wait()
     stale = [stopped_run / f"checkpoint.safetensors.tmp.{dead.pid}", stopped_run / f"metrics.jsonl.tmp.{dead.pid}",
-             stopped_run / f"model.safetensors.tmp.{dead.pid}"]
+             stopped_run / f"model.safetensors.tmp.{dead.pid}", stopped_run / f"curve.png.tmp.{dead.pid}.0"]
     alive = stopped_run / f"checkpoint.safetensors.tmp.{os.getpid()}"  # a process that still runs: kept
     other = stopped_run / "notes.tmp.1"  # not a file of the run: kept
     for p in stale + [alive, other]:
         p.write_bytes(b"half a checkpoint")
     r = train(stopped_run, "--epochs", "4", "--resume", "--stop-after", "1")
     assert r.status == 0, r.output
-    assert "removed 3 temporary files" in r.output, r.output
+    assert "removed 4 temporary files" in r.output, r.output
     assert not any(p.exists() for p in stale)
     assert alive.exists() and other.exists()
     stale[0].write_bytes(b"x")

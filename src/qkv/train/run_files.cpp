@@ -18,7 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-const char* const kRunFiles[] = {"checkpoint.safetensors", "metrics.jsonl", "model.safetensors"};
+const char* const kRunFiles[] = {"checkpoint.safetensors", "metrics.jsonl", "model.safetensors", "curve.png"};
 
 bool process_gone(int64_t pid) {
   if (pid == ::getpid()) return true;  // ours, from before: nothing writes it now
@@ -52,7 +52,8 @@ int RunFiles::remove_stale_temp_files() const {
     for (const char* run_file : kRunFiles) {
       const std::string prefix = std::string(run_file) + ".tmp.";
       if (name.rfind(prefix, 0) != 0) continue;
-      auto pid = parse_int64(std::string_view(name).substr(prefix.size()));
+      std::string_view suffix = std::string_view(name).substr(prefix.size());  // "<pid>" or "<pid>.<n>" (PNG)
+      auto pid = parse_int64(suffix.substr(0, suffix.find('.')));
       if (pid && process_gone(*pid) && entry.is_regular_file(ec) && fs::remove(entry.path(), ec)) ++removed;
     }
   }

@@ -3,13 +3,14 @@
 //   <out>/checkpoint.safetensors   weights, AdamW state, epoch and step; atomic (io/safetensors.h)
 //   <out>/metrics.jsonl            one JSON line per finished epoch
 //   <out>/model.safetensors        the final weights
+//   <out>/curve.png                accuracy and loss per epoch (drawn by `qkv train` at the end)
 //
 // Every epoch appends its metrics line (fsync) BEFORE its checkpoint is renamed into place, so
 // after a kill at any moment metrics.jsonl holds every epoch up to the checkpoint's exactly once,
 // plus at most the next one (whose checkpoint did not land). --resume keeps the lines with
 // epoch <= the checkpoint's, one per epoch, rewritten atomically (temp, fsync, rename): a kill
-// during that rewrite leaves the old file whole. Temporary files "<name>.tmp.<pid>" of killed
-// runs are removed on start and on resume.
+// during that rewrite leaves the old file whole. Temporary files "<name>.tmp.<pid>" (PNG:
+// "<name>.tmp.<pid>.<n>") of killed runs are removed on start and on resume.
 #pragma once
 
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <utility>
 
 namespace qkv::train {
 
@@ -25,8 +26,8 @@ std::string format_duration(double seconds) {
   return buf;
 }
 
-ProgressBar::ProgressBar(std::ostream& out, bool interactive, bool enabled)
-    : out_(out), interactive_(interactive), enabled_(enabled) {}
+ProgressBar::ProgressBar(std::ostream& out, bool interactive, bool enabled, std::string rate_unit)
+    : out_(out), interactive_(interactive), enabled_(enabled), rate_unit_(std::move(rate_unit)) {}
 
 void ProgressBar::update(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, double loss, double accuracy,
                          double images_per_s, double seconds_left) {
@@ -41,9 +42,9 @@ void ProgressBar::update(int64_t epoch, int64_t epochs, int64_t step, int64_t st
     int filled = static_cast<int>(frac * width);
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(width - filled), '.');
-    std::snprintf(text, sizeof text, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.4f %.0f img/s left %s   ",
+    std::snprintf(text, sizeof text, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.4f %.0f %s left %s   ",
                   static_cast<long long>(epoch), static_cast<long long>(epochs), bar.c_str(),
-                  static_cast<long long>(step), static_cast<long long>(steps), loss, accuracy, images_per_s,
+                  static_cast<long long>(step), static_cast<long long>(steps), loss, accuracy, images_per_s, rate_unit_.c_str(),
                   format_duration(seconds_left).c_str());
     out_ << text << std::flush;
     open_line_ = true;
@@ -52,9 +53,9 @@ void ProgressBar::update(int64_t epoch, int64_t epochs, int64_t step, int64_t st
   const auto decile = static_cast<int64_t>(frac * 10);
   if (decile == last_decile_) return;
   last_decile_ = decile == 10 ? -1 : decile;
-  std::snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %.4f acc %.4f %.0f img/s left %s",
+  std::snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %.4f acc %.4f %.0f %s left %s",
                 static_cast<long long>(epoch), static_cast<long long>(epochs), static_cast<long long>(step),
-                static_cast<long long>(steps), loss, accuracy, images_per_s, format_duration(seconds_left).c_str());
+                static_cast<long long>(steps), loss, accuracy, images_per_s, rate_unit_.c_str(), format_duration(seconds_left).c_str());
   out_ << text << "\n" << std::flush;
 }
 

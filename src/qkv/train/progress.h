@@ -13,7 +13,8 @@ namespace qkv::train {
 class ProgressBar {
  public:
   // interactive: redraw in place (pass isatty of the stream's file descriptor).
-  ProgressBar(std::ostream& out, bool interactive, bool enabled = true);
+  // rate_unit names what images_per_s counts ("img/s", "tok/s").
+  ProgressBar(std::ostream& out, bool interactive, bool enabled = true, std::string rate_unit = "img/s");
 
   void update(int64_t epoch, int64_t epochs, int64_t step, int64_t steps, double loss, double accuracy,
               double images_per_s, double seconds_left);
@@ -24,6 +25,7 @@ class ProgressBar {
  private:
   std::ostream& out_;
   bool interactive_, enabled_;
+  std::string rate_unit_;
   bool open_line_ = false;
   int64_t last_decile_ = -1;
   std::chrono::steady_clock::time_point last_draw_{};

@@ -47,11 +47,12 @@ AdamWOptions with_lr(AdamWOptions a, double lr) {
   return a;
 }
 
-std::string epoch_line(const EpochMetrics& m, int64_t epochs) {
+std::string epoch_line(const EpochMetrics& m, const TrainerOptions& o) {
   std::ostringstream msg;
-  msg << "epoch " << m.epoch << "/" << epochs << ": train loss " << m.train_loss << " acc " << m.train_accuracy;
-  if (m.test_accuracy >= 0) msg << ", test" << (m.ema ? " (EMA)" : "") << " loss " << m.test_loss << " acc " << m.test_accuracy;
-  msg << ", " << static_cast<int64_t>(m.images_per_second) << " img/s";
+  msg << "epoch " << m.epoch << "/" << o.epochs << ": train loss " << m.train_loss << " acc " << m.train_accuracy;
+  if (m.test_accuracy >= 0)
+    msg << ", " << o.heldout_name << (m.ema ? " (EMA)" : "") << " loss " << m.test_loss << " acc " << m.test_accuracy;
+  msg << ", " << static_cast<int64_t>(m.images_per_second) << " " << o.rate_unit;
   if (m.allreduce_seconds >= 0) msg << " (allreduce " << m.allreduce_seconds << " s)";
   msg << ", " << format_duration(m.seconds);
   return msg.str();
@@ -175,7 +176,7 @@ TrainResult Trainer::run(std::ostream& primary_log) {
         << kDefaultBucketFloats * 4 / (1 << 20) << " MiB\n";
   }
 
-  ProgressBar bar(log, comm.primary() && is_terminal(log), o_.progress && comm.primary());
+  ProgressBar bar(log, comm.primary() && is_terminal(log), o_.progress && comm.primary(), o_.rate_unit);
   TrainResult result;
   const auto run_start = Clock::now();
   int64_t samples_done = 0;
@@ -229,7 +230,7 @@ TrainResult Trainer::run(std::ostream& primary_log) {
       }
     }
     m.seconds = seconds_since(run_start);
-    if (o_.epoch_lines) bar.line(epoch_line(m, o_.epochs));
+    if (o_.epoch_lines) bar.line(epoch_line(m, o_));
     result.epochs.push_back(m);
     check_finite(params_, o_, m.epoch);
     if (files) {

@@ -64,6 +64,8 @@ struct TrainerOptions {
   int64_t batch_size = 0;       // the global batch, for the check against the MPI ranks (0: unchecked)
   std::string batch_option = "--batch-size";  // the option that sets it, for messages
   EmaOptions ema;               // EMA of the weights (decay 0: off)
+  std::string rate_unit = "img/s";  // what the progress bar and the epoch lines count per second
+  std::string heldout_name = "test";  // the evaluation's split, as the epoch lines name it
 
   // Throws qkv::Error naming the field (and the CLI option) that is out of range.
   void validate() const;

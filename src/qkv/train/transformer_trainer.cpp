@@ -189,6 +189,8 @@ Score train_transformer(DataParallel<Model>& dp, const TransformerTrainOptions& 
   t.out_dir = o.out_dir;
   t.resume = o.resume;
   t.progress = o.progress;
+  t.rate_unit = "tok/s";  // target tokens (with <eos>) of the steps
+  t.heldout_name = "dev";
   t.run_config = run_config(o, dp.model().config());
   Trainer trainer(task, t);
   trainer.run(log);

@@ -35,6 +35,34 @@ def load_safetensors(path):
     return out, header.get("__metadata__", {})
 
 
+def write_torch_model(tm, cfg, path):
+    """Writes a torch model's state_dict and qkv's vit_config metadata as safetensors."""
+    import json
+    import struct
+
+    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in tm.state_dict().items()}
+    header, blobs, off = {}, [], 0
+    for k in sorted(tensors):
+        b = tensors[k].tobytes()
+        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    header["__metadata__"] = {"vit_config": json.dumps(dict(cfg, dropout=0.0, attn_dropout=0.0))}
+    h = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+
+
+def torch_model_in_qkv(cfg, path):
+    """A TorchViT of cfg with its initial weights perturbed (so biases are not zero), written to
+    path and loaded by qkv: (torch model, qkv model)."""
+    tm = TorchViT(cfg)
+    with torch.no_grad():
+        for p in tm.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    write_torch_model(tm, cfg, path)
+    return tm, qkv.load_vit(str(path))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     if not CLI:
@@ -78,48 +106,12 @@ def test_random_model_matches_pytorch_in_both_directions(tmp_path):
     """PyTorch initialises, qkv loads the file PyTorch's weights were written to."""
     torch.manual_seed(0)
     cfg = dict(image_size=28, channels=1, patch=4, dim=64, depth=6, heads=4, mlp_hidden=128, classes=10)
-    tm = TorchViT(cfg)
-    with torch.no_grad():
-        for p in tm.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    import json
-    import struct
-
-    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in tm.state_dict().items()}
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        b = tensors[k].tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    cfg_json = dict(cfg, dropout=0.0, attn_dropout=0.0)
-    header["__metadata__"] = {"vit_config": json.dumps(cfg_json)}
-    h = json.dumps(header).encode()
-    path = tmp_path / "torch.safetensors"
-    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-    vit = qkv.load_vit(str(path))
+    tm, vit = torch_model_in_qkv(cfg, tmp_path / "torch.safetensors")
     x = images(16, seed=1)
     tm.eval()
     with torch.no_grad():
         theirs = tm(torch.from_numpy(x).unsqueeze(1)).numpy()
     assert np.max(np.abs(vit(x) - theirs)) <= 1e-4
-
-
-def write_torch_model(tm, cfg, path):
-    """Writes a torch model's state_dict and qkv's vit_config metadata as safetensors."""
-    import json
-    import struct
-
-    tensors = {k: v.detach().numpy().astype(np.float32) for k, v in tm.state_dict().items()}
-    header, blobs, off = {}, [], 0
-    for k in sorted(tensors):
-        b = tensors[k].tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    header["__metadata__"] = {"vit_config": json.dumps(dict(cfg, dropout=0.0, attn_dropout=0.0))}
-    h = json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 RECIPE_MODELS = [
@@ -138,13 +130,7 @@ def test_recipe_models_match_pytorch_logits_and_gradients(tmp_path, options):
     torch.set_num_threads(2)
     cfg = dict(image_size=28, channels=1, dim=32, depth=3, heads=4, mlp_hidden=48, classes=10, drop_path=0.0)
     cfg.update(options)
-    tm = TorchViT(cfg)
-    with torch.no_grad():
-        for p in tm.parameters():
-            p.add_(0.02 * torch.randn_like(p))
-    path = tmp_path / "torch.safetensors"
-    write_torch_model(tm, cfg, path)
-    vit = qkv.load_vit(str(path))
+    tm, vit = torch_model_in_qkv(cfg, tmp_path / "torch.safetensors")
     for key in ("stem", "pool"):
         assert vit.config[key] == cfg[key]
     s = cfg["image_size"]

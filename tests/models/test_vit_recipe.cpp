@@ -146,6 +146,7 @@ TEST(VitRecipe, AttentionMapsWithoutAClassToken) {
   TensorF image = test::randn<float>({1, 8, 8}, rng);
   models::VitAttentionMaps maps = models::vit_attention_maps(m, image.data());
   EXPECT_EQ(maps.grid, 4);
+  EXPECT_EQ(maps.readout, "mean-pooled");
   ASSERT_EQ(maps.heads.size(), 2u);
   for (const auto& h : maps.heads) {
     ASSERT_EQ(h.size(), 16u);

@@ -17,6 +17,7 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
   const TensorF& logits = model.forward(x, false, 0, true);
   VitAttentionMaps out;
   out.grid = c.grid();
+  out.readout = c.class_token() ? "class-token" : "mean-pooled";
   out.probs = prediction_from_logits(logits).probs;
 
   // The last block's rows that reach the head: (1, H, 1, L), the class token's row, or, with

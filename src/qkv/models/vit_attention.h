@@ -12,6 +12,7 @@
 #pragma once
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "qkv/models/vit.h"
@@ -20,6 +21,7 @@ namespace qkv::models {
 
 struct VitAttentionMaps {
   int64_t grid = 0;
+  std::string readout = "class-token";  // whose attention: "class-token", or "mean-pooled" (pool "mean")
   std::vector<std::vector<float>> heads;
   std::vector<float> rollout;
   std::vector<float> probs;

@@ -16,10 +16,11 @@ using namespace qkv;
 
 namespace {
 
-// tiny_vit_config (8×8 images, width 8, 2 blocks) with a conv stem of one hidden width 3:
-// conv3×3 s1 (1 → 3) → GELU → conv3×3 s2 (3 → 8): stride 2, a 4×4 grid of tokens.
+// tiny_vit_config (width 8, 2 blocks) on 4×4 images with a conv stem of one hidden width 3:
+// conv3×3 s1 (1 → 3) → GELU → conv3×3 s2 (3 → 8): stride 2, a 2×2 grid of tokens.
 models::VitConfig conv_config(const std::string& pool) {
   models::VitConfig c = test::tiny_vit_config();
+  c.image_size = 4;
   c.stem = "conv";
   c.stem_channels = {3};
   c.patch = 2;
@@ -74,7 +75,7 @@ TEST(VitRecipe, MeanPoolWithPatchStemGradients) {
 }
 
 TEST(VitRecipe, DropPathGradientsWithAFixedMask) {
-  models::VitConfig c = conv_config("cls");
+  models::VitConfig c = test::tiny_vit_config();
   c.depth = 3;
   c.drop_path = 0.6;  // blocks 0, 1, 2 drop with rates 0, 0.3, 0.6
   models::Vit<double> model(c, 7);
@@ -141,7 +142,9 @@ TEST(VitRecipe, StateDictNamesAndShapes) {
 }
 
 TEST(VitRecipe, AttentionMapsWithoutAClassToken) {
-  models::Vit<float> m(conv_config("mean"), 2);
+  models::VitConfig c = conv_config("mean");
+  c.image_size = 8;  // a 4×4 grid
+  models::Vit<float> m(c, 2);
   Rng rng(5);
   TensorF image = test::randn<float>({1, 8, 8}, rng);
   models::VitAttentionMaps maps = models::vit_attention_maps(m, image.data());
@@ -192,6 +195,7 @@ TEST(VitRecipe, ConfigsTheOptionsCannotBuildNameTheField) {
 
 TEST(VitRecipe, JsonRoundTripAndOldFilesLoadWithDefaults) {
   models::VitConfig c = conv_config("mean");
+  c.image_size = 8;
   c.drop_path = 0.25;
   const models::VitConfig back = models::VitConfig::from_json(c.to_json());
   EXPECT_EQ(back.stem, "conv");

@@ -208,6 +208,7 @@ TEST(VitRecipe, JsonRoundTripAndOldFilesLoadWithDefaults) {
       R"({"image_size":28,"channels":1,"patch":7,"dim":64,"depth":6,"heads":4,"mlp_hidden":128,"classes":10,)"
       R"("dropout":0.0,"attn_dropout":0.0})");
   EXPECT_EQ(old.to_json(), models::VitConfig().to_json());
+  EXPECT_EQ(models::VitConfig().to_json().find("stem"), std::string::npos);  // written only when not default
   EXPECT_THROW(models::VitConfig::from_json(R"({"image_size":8,"channels":1,"patch":2,"dim":8,"depth":1,"heads":2,)"
                                             R"("mlp_hidden":8,"classes":3,"stem":"conv","stem_channels":"3"})"),
                Error);

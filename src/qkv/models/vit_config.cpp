@@ -146,9 +146,16 @@ std::string VitConfig::to_json() const {
   nlohmann::json j = {{"image_size", image_size}, {"channels", channels},   {"patch", patch},
                       {"dim", dim},               {"depth", depth},         {"heads", heads},
                       {"mlp_hidden", mlp_hidden}, {"classes", classes},     {"dropout", dropout},
-                      {"attn_dropout", attn_dropout}, {"stem", stem},
-                      {"stem_channels", stem_channels}, {"pool", pool},
-                      {"drop_path", drop_path}};
+                      {"attn_dropout", attn_dropout}};
+  // The recipe options only when they differ from the defaults, so the default model's config
+  // (and a checkpoint's train_config, compared on --resume) reads as before they existed.
+  const VitConfig defaults;
+  if (stem != defaults.stem || stem_channels != defaults.stem_channels) {
+    j["stem"] = stem;
+    j["stem_channels"] = stem_channels;
+  }
+  if (pool != defaults.pool) j["pool"] = pool;
+  if (drop_path != defaults.drop_path) j["drop_path"] = drop_path;
   return j.dump();
 }
 

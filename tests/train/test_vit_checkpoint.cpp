@@ -6,6 +6,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "gradcheck.h"
 #include "hostile_files.h"
 #include "qkv/data/dates.h"
@@ -46,6 +48,44 @@ TEST(VitCheckpoint, SaveLoadRoundTripGivesIdenticalLogits) {
   EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());
   std::filesystem::remove(path);
   EXPECT_THROW(models::load_vit(path.string()), FileError);
+}
+
+TEST(VitCheckpoint, RecipeOptionsRoundTripAndOldFilesLoadAsBefore) {
+  auto dir = test::hostile_dir("vitrecipe");
+  const std::string path = (dir / "model.safetensors").string();
+  models::VitConfig c = test::tiny_vit_config();
+  c.stem = "conv";
+  c.stem_channels = {3, 5};
+  c.patch = 4;
+  c.pool = "mean";
+  c.drop_path = 0.2;
+  models::Vit<float> m(c, 11);
+  Rng rng(2);
+  TensorF images = test::randn<float>({2, 1, 8, 8}, rng);
+  TensorF before = m.forward(images).clone();
+  train::save_vit(path, m);
+  auto loaded = models::load_vit(path);
+  EXPECT_EQ(loaded->config().to_json(), c.to_json());
+  EXPECT_EQ(loaded->forward(images).to_vector(), before.to_vector());
+  // A file from before the options: its vit_config lacks the keys, and it loads as the default model.
+  io::SafeTensors f = tiny_checkpoint(path);
+  nlohmann::json j = nlohmann::json::parse(f.metadata["vit_config"]);
+  for (const char* key : {"stem", "stem_channels", "pool", "drop_path"}) j.erase(key);
+  f.metadata["vit_config"] = j.dump();
+  io::write_safetensors(path, f);
+  EXPECT_EQ(models::load_vit(path)->config().to_json(), test::tiny_vit_config().to_json());
+  // A conv stem in the metadata over the patch embedding's tensors: refused, naming the tensor.
+  j["stem"] = "conv";
+  j["stem_channels"] = {3};
+  j["patch"] = 2;
+  f.metadata["vit_config"] = j.dump();
+  io::write_safetensors(path, f);
+  test::expect_file_error_with([&] { models::load_vit(path); }, {path, "'pos_embed'"});
+  j["patch"] = 4;
+  f.metadata["vit_config"] = j.dump();
+  io::write_safetensors(path, f);
+  test::expect_file_error_with([&] { models::load_vit(path); }, {path, "stem=conv", "patch must be 2", "patch=4"});
+  std::filesystem::remove_all(dir);
 }
 
 TEST(VitCheckpoint, ParameterShapesFromTheConfigMatchTheModel) {

@@ -25,9 +25,9 @@ pictures::Image render_vit_attention_picture(const VitInput& input, const models
     panels.push_back({"head " + std::to_string(h), pictures::overlay_heatmap(input.gray, maps.heads[h], G, G, overlay)});
   panels.push_back({"rollout", pictures::overlay_heatmap(input.gray, maps.rollout, G, G, overlay)});
   char title[256];
-  std::snprintf(title, sizeof title, "%spredicted %s (%.2f) - class-token attention, last block per head + rollout",
+  std::snprintf(title, sizeof title, "%spredicted %s (%.2f) - %s attention, last block per head + rollout",
                 input.truth.empty() ? "" : ("true " + input.truth + ", ").c_str(), class_name(best, classes).c_str(),
-                maps.probs[static_cast<size_t>(best)]);
+                maps.probs[static_cast<size_t>(best)], maps.readout.c_str());
   return pictures::render_image_panels(panels, title, scale);
 }
 

@@ -10,13 +10,21 @@
 //   logits  (B, classes)            head(LN(x[:, 0]))
 // Only the class token reaches the head, so the last block runs for that token alone (its
 // query attends to every token's key and value): the same logits, about 1/depth less work.
+// Options (VitConfig): stem "conv" replaces the patch map by a convolutional stem (conv3×3 s1 →
+// GELU → conv3×3 s2 → GELU → … → conv3×3 s2 to E channels; its (B, E, G, G) output, read
+// row-major over (gy, gx), gives the patch tokens); pool "mean" drops the class token (L = N) and
+// feeds the mean of the N tokens to LN and the head, every block running in full; drop_path P
+// (training only) drops block i's two residual branches per sample with rate P·i/(depth − 1),
+// nn/drop_path.h, seeded from the step seed.
 //
 // Parameters (PyTorch state_dict names; a torch module built as in tests/python/torch_vit.py
 // — nn.Conv2d(C, E, p, stride=p) patch embedding, nn.MultiheadAttention(batch_first=True),
 // nn.LayerNorm, nn.Linear — loads the same weights unchanged):
-//   cls_token (1, 1, E)   pos_embed (1, L, E)
+//   cls_token (1, 1, E) (pool "cls" only)   pos_embed (1, L, E)
 //   patch_embed.proj.weight (E, C, p, p) — a stride-p convolution's kernel, which is also the
 //       (E, C·p·p) matrix of the per-patch linear map; patch_embed.proj.bias (E,)
+//   or, stem "conv" (an nn.Sequential of Conv2d and GELU): patch_embed.stem.{0,2,4,…}.weight
+//       (cᵢ₊₁, cᵢ, 3, 3) and .bias (cᵢ₊₁,), c₀ = C, the last = E
 //   blocks.i.norm1.{weight,bias}  blocks.i.attn.{in_proj_weight (3E, E), in_proj_bias, out_proj.weight, out_proj.bias}
 //   blocks.i.norm2.{weight,bias}  blocks.i.mlp.fc1.{weight (F, E), bias}  blocks.i.mlp.fc2.{weight (E, F), bias}
 //   norm.{weight,bias}   head.{weight (classes, E), bias}
@@ -27,10 +35,13 @@
 // Attention runs through nn::MultiheadAttention (whichever SDPA backend it picks).
 #pragma once
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "qkv/nn/conv2d.h"
+#include "qkv/nn/gelu.h"
 #include "qkv/nn/layernorm.h"
 #include "qkv/nn/mlp.h"
 #include "qkv/nn/multihead_attention.h"
@@ -52,18 +63,37 @@ struct VitConfig {
   int64_t classes = 10;
   double dropout = 0.0;       // MLP dropout (training only)
   double attn_dropout = 0.0;  // dropout on the attention weights (training only)
+  // "patch": a linear map of each p×p patch (a stride-p p×p convolution). "conv": a convolutional
+  // stem (Xiao et al. 2021): conv3×3 s1 (C → c₁) → GELU → [conv3×3 s2 (cᵢ → cᵢ₊₁) → GELU]… →
+  // conv3×3 s2 (c_last → E), all with padding 1: total stride 2^|stem_channels|, which must be patch.
+  std::string stem = "patch";
+  std::vector<int64_t> stem_channels = {24, 48};  // the conv stem's hidden widths c₁, c₂, …
+  // "cls": the class token (first token) reaches the head; "mean": the mean of the patch tokens
+  // does, and there is no class token.
+  std::string pool = "cls";
+  double drop_path = 0.0;  // stochastic depth: block i drops its branches with rate drop_path·i/(depth−1)
 
   int64_t grid() const { return image_size / patch; }
   int64_t num_patches() const { return grid() * grid(); }
-  int64_t tokens() const { return num_patches() + 1; }
+  bool class_token() const { return pool == "cls"; }
+  int64_t tokens() const { return num_patches() + (class_token() ? 1 : 0); }
+  bool conv_stem() const { return stem == "conv"; }
+  // The conv stem's total stride: one stride-2 convolution per hidden width.
+  int64_t stem_stride() const { return int64_t{1} << std::min<size_t>(stem_channels.size(), 62); }
+  // Block i's stochastic-depth rate (timm's linspace(0, drop_path, depth)).
+  double drop_path_rate(int64_t block) const {
+    return depth > 1 ? drop_path * static_cast<double>(block) / static_cast<double>(depth - 1) : 0.0;
+  }
   // The bounds validate() enforces (the CLI's options use the same), besides at most
   // 2^25 (33.5 million) parameters in all.
   static constexpr int64_t kMaxImageSize = 4096, kMaxChannels = 64, kMaxPatches = 4096, kMaxDim = 4096,
-                           kMaxDepth = 256, kMaxMlpHidden = 16384, kMaxClasses = 100000;
+                           kMaxDepth = 256, kMaxMlpHidden = 16384, kMaxClasses = 100000, kMaxStemLayers = 8;
   // Throws qkv::Error naming the bad field.
   void validate() const;
   std::string to_json() const;
-  // Every field must be an integer (dropouts numbers); then validate().
+  // Every field must be an integer (dropouts numbers, stem and pool strings, stem_channels a
+  // list of integers); stem, stem_channels, pool and drop_path may be absent (files written
+  // before they existed): then their defaults. Then validate().
   static VitConfig from_json(const std::string& text);
   // (name, shape) of every parameter, in named_parameters() order, computed from the config
   // alone: loaders check a file against it before building the model. Call after validate().
@@ -88,6 +118,7 @@ class VitBlock : public nn::Module<T> {
   nn::MultiheadAttention<T> attn;
   nn::LayerNorm<T> norm2;
   nn::Mlp<T> mlp;
+  double drop_path = 0.0;  // stochastic-depth rate of both branches (training only)
 
  private:
   nn::MhaCall attention_call(bool training, uint64_t seed, bool need_weights) const;
@@ -96,7 +127,15 @@ class VitBlock : public nn::Module<T> {
   const Tensor<T>& mlp_residual(bool training, uint64_t seed);
   const Tensor<T>& mlp_residual_backward(const Tensor<T>& dy);
 
-  Tensor<T> x1_, out_, dx1_, dx_, hq_, dh_;
+  // The per-sample scales of the attention and MLP branches (nn/drop_path.h); empty: no drop path.
+  void draw_drop_path(bool training, uint64_t seed, int64_t batch);
+  // x1_ = x + s·a over B rows of n elements (s from draw_drop_path).
+  void attention_residual(const T* x, const T* a, int64_t n);
+  // dy scaled by the branch's scales s (into dbranch_), or dy itself without drop path.
+  const Tensor<T>& branch_grad(const Tensor<T>& dy, const std::vector<double>& s);
+
+  std::vector<double> s_attn_, s_mlp_;
+  Tensor<T> x1_, out_, dx1_, dx_, hq_, dh_, dbranch_;
 };
 
 template <typename T>
@@ -116,7 +155,8 @@ class Vit : public nn::Module<T> {
   void collect_parameters(const std::string& prefix, nn::NamedParameters<T>& out) override;
   const VitConfig& config() const { return config_; }
 
-  nn::Parameter<T> cls_token, pos_embed, patch_weight, patch_bias;
+  nn::Parameter<T> cls_token, pos_embed, patch_weight, patch_bias;  // cls_token: pool "cls"; patch_*: stem "patch"
+  std::vector<nn::Conv2d<T>> stem;  // stem "conv": the convolutions, a GELU between two
   std::vector<std::unique_ptr<VitBlock<T>>> blocks;
   nn::LayerNorm<T> norm;
   nn::Linear<T> head;
@@ -124,7 +164,13 @@ class Vit : public nn::Module<T> {
  private:
   VitConfig config_;
   int64_t B_ = 0;
-  Tensor<T> patches_, embed_, tokens_, cls_, dtokens_, dpatch_;
+  // images → embed_ (B·N, E), the patch tokens before the position embedding.
+  void embed_patches(const Tensor<T>& images);
+  // dembed (B·N, E) → the patch map's or the stem's parameter gradients.
+  void embed_backward();
+
+  std::vector<nn::Gelu<T>> stem_act_;
+  Tensor<T> patches_, embed_, tokens_, cls_, dtokens_, dpatch_, dstem_;
 };
 
 // The model file written by train::save_vit: the model's weights under their state_dict names

@@ -17,12 +17,21 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
   const TensorF& logits = model.forward(x, false, 0, true);
   VitAttentionMaps out;
   out.grid = c.grid();
+  out.readout = c.class_token() ? "class-token" : "mean-pooled";
   out.probs = prediction_from_logits(logits).probs;
 
-  const TensorF& last = model.attention_weights(c.depth - 1);  // (1, H, 1, L): the class token's row
+  // The last block's rows that reach the head: (1, H, 1, L), the class token's row, or, with
+  // mean pooling, all L rows (1, H, L, L), averaged. Patch tokens start at column `first`.
+  const TensorF& last = model.attention_weights(c.depth - 1);
+  const int64_t Lq = last.dim(2), first = c.class_token() ? 1 : 0;
   for (int64_t h = 0; h < H; ++h) {
-    const float* row0 = last.data() + h * L;
-    out.heads.emplace_back(row0 + 1, row0 + 1 + N);
+    std::vector<float> row(static_cast<size_t>(N));
+    for (int64_t j = 0; j < N; ++j) {
+      double m = 0;
+      for (int64_t i = 0; i < Lq; ++i) m += last[(h * Lq + i) * L + first + j];
+      row[static_cast<size_t>(j)] = static_cast<float>(m / static_cast<double>(Lq));
+    }
+    out.heads.push_back(std::move(row));
   }
   std::vector<double> R(static_cast<size_t>(L * L), 0.0), A(R.size()), T(R.size());
   for (int64_t i = 0; i < L; ++i) R[static_cast<size_t>(i * L + i)] = 1.0;
@@ -47,14 +56,16 @@ VitAttentionMaps vit_attention_maps(Vit<float>& model, const float* image) {
       }
     R.swap(T);
   }
-  // The last block: only the class token's row, A₀ⱼ = (mean_h W₀ⱼ + [j = 0])/2 (rows sum to 1).
-  std::vector<double> a0(static_cast<size_t>(L));
-  for (int64_t j = 0; j < L; ++j) {
-    double m = 0;
-    for (int64_t h = 0; h < H; ++h) m += last[h * L + j];
-    a0[static_cast<size_t>(j)] = 0.5 * m / static_cast<double>(H) + (j == 0 ? 0.5 : 0.0);
-  }
-  for (int64_t j = 1; j < L; ++j) {
+  // The last block: the readout row, A₀ⱼ = (mean_h W₀ⱼ + [j = 0])/2 (rows sum to 1) for the class
+  // token; with mean pooling the mean over i of Aᵢⱼ = (mean_h Wᵢⱼ + [i = j])/2.
+  std::vector<double> a0(static_cast<size_t>(L), 0.0);
+  for (int64_t i = 0; i < Lq; ++i)
+    for (int64_t j = 0; j < L; ++j) {
+      double m = 0;
+      for (int64_t h = 0; h < H; ++h) m += last[(h * Lq + i) * L + j];
+      a0[static_cast<size_t>(j)] += (0.5 * m / static_cast<double>(H) + (j == i ? 0.5 : 0.0)) / static_cast<double>(Lq);
+    }
+  for (int64_t j = first; j < L; ++j) {
     double s = 0;
     for (int64_t k = 0; k < L; ++k) s += a0[static_cast<size_t>(k)] * R[static_cast<size_t>(k * L + j)];
     out.rollout.push_back(static_cast<float>(s));

@@ -6,10 +6,13 @@
 //             add the identity for the residual path and renormalise rows, A = (W̄ + I)/2;
 //             multiply the blocks' matrices from the first to the last, R = A_depth ··· A_1,
 //             and keep R's class-token row over the patches
+//   Without a class token (pool "mean") the readout is the mean of the tokens, so "the class
+//   token's row" reads "the mean of the rows" in both (the same formulas with the row averaged).
 //   probs     (classes,) softmax of the logits (models/vit_predict.h)
 #pragma once
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 #include "qkv/models/vit.h"
@@ -18,6 +21,7 @@ namespace qkv::models {
 
 struct VitAttentionMaps {
   int64_t grid = 0;
+  std::string readout = "class-token";  // whose attention: "class-token", or "mean-pooled" (pool "mean")
   std::vector<std::vector<float>> heads;
   std::vector<float> rollout;
   std::vector<float> probs;

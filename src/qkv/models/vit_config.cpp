@@ -1,6 +1,8 @@
 // VitConfig: bounds, JSON (the "vit_config" metadata of checkpoints) and the parameter shapes
 // a config implies.
 #include <cmath>
+#include <string>
+#include <vector>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -26,6 +28,33 @@ int64_t integer(const nlohmann::json& j, const char* key) {
   return v.get<int64_t>();
 }
 
+std::string text_or(const nlohmann::json& j, const char* key, const std::string& fallback) {
+  if (!j.contains(key)) return fallback;
+  const nlohmann::json& v = j.at(key);
+  QKV_CHECK(v.is_string(), "VitConfig: '", key, "' is ", v.dump(), "; expected a string");
+  return v.get<std::string>();
+}
+
+std::vector<int64_t> integers_or(const nlohmann::json& j, const char* key, const std::vector<int64_t>& fallback) {
+  if (!j.contains(key)) return fallback;
+  const nlohmann::json& v = j.at(key);
+  QKV_CHECK(v.is_array() && v.size() <= 64, "VitConfig: '", key, "' is ",
+            v.dump().substr(0, 200), "; expected a list of at most 64 integers");
+  std::vector<int64_t> out;
+  for (const nlohmann::json& e : v) {
+    QKV_CHECK(e.is_number_integer() && !(e.is_number_unsigned() && e.get<uint64_t>() > uint64_t{1} << 62),
+              "VitConfig: '", key, "' holds ", e.dump(), "; expected integers");
+    out.push_back(e.get<int64_t>());
+  }
+  return out;
+}
+
+std::string joined(const std::vector<int64_t>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + std::to_string(v[i]);
+  return s;
+}
+
 double number(const nlohmann::json& j, const char* key) {
   if (!j.contains(key)) return 0.0;
   const nlohmann::json& v = j.at(key);
@@ -47,6 +76,21 @@ void VitConfig::validate() const {
   check_range("depth", depth, 0, kMaxDepth);
   check_range("mlp_hidden", mlp_hidden, 1, kMaxMlpHidden);
   check_range("classes", classes, 1, kMaxClasses);
+  QKV_CHECK(stem == "patch" || stem == "conv", "VitConfig: stem='", stem, "'; expected 'patch' or 'conv'");
+  QKV_CHECK(pool == "cls" || pool == "mean", "VitConfig: pool='", pool, "'; expected 'cls' or 'mean'");
+  QKV_CHECK(drop_path >= 0 && drop_path < 1, "VitConfig: drop_path=", drop_path, "; expected [0, 1)");
+  if (conv_stem()) {
+    QKV_CHECK(!stem_channels.empty() && static_cast<int64_t>(stem_channels.size()) <= kMaxStemLayers,
+              "VitConfig: stem_channels=", joined(stem_channels), " has ", stem_channels.size(),
+              " widths; expected 1..", kMaxStemLayers);
+    for (int64_t w : stem_channels)
+      QKV_CHECK(w >= 1 && w <= kMaxDim, "VitConfig: stem_channels=", joined(stem_channels), " holds ", w,
+                "; expected widths 1..", kMaxDim);
+    QKV_CHECK(patch == stem_stride(), "VitConfig: stem=conv with stem_channels=", joined(stem_channels),
+              " (one stride-2 convolution per width) has total stride ", stem_stride(), ", so patch must be ",
+              stem_stride(), "; got patch=", patch, " (use patch ", stem_stride(),
+              " or as many stem widths as halvings: patch = 2^widths)");
+  }
   QKV_CHECK(dropout >= 0 && dropout < 1, "VitConfig: dropout=", dropout, "; expected [0, 1)");
   QKV_CHECK(attn_dropout >= 0 && attn_dropout < 1, "VitConfig: attn_dropout=", attn_dropout, "; expected [0, 1)");
   int64_t count = 0;
@@ -58,10 +102,22 @@ void VitConfig::validate() const {
 
 std::vector<std::pair<std::string, Shape>> VitConfig::parameter_shapes() const {
   const int64_t E = dim, F = mlp_hidden;
-  std::vector<std::pair<std::string, Shape>> out = {{"cls_token", {1, 1, E}},
-                                                    {"pos_embed", {1, tokens(), E}},
-                                                    {"patch_embed.proj.weight", {E, channels, patch, patch}},
-                                                    {"patch_embed.proj.bias", {E}}};
+  std::vector<std::pair<std::string, Shape>> out;
+  if (class_token()) out.push_back({"cls_token", {1, 1, E}});
+  out.push_back({"pos_embed", {1, tokens(), E}});
+  if (conv_stem()) {
+    int64_t in = channels;
+    for (size_t i = 0; i <= stem_channels.size(); ++i) {
+      const int64_t o = i < stem_channels.size() ? stem_channels[i] : E;
+      const std::string name = "patch_embed.stem." + std::to_string(2 * i);
+      out.push_back({name + ".weight", {o, in, 3, 3}});
+      out.push_back({name + ".bias", {o}});
+      in = o;
+    }
+  } else {
+    out.push_back({"patch_embed.proj.weight", {E, channels, patch, patch}});
+    out.push_back({"patch_embed.proj.bias", {E}});
+  }
   for (int64_t i = 0; i < depth; ++i) {
     const std::string b = "blocks." + std::to_string(i) + ".";
     for (auto& [name, shape] : std::vector<std::pair<std::string, Shape>>{
@@ -91,6 +147,15 @@ std::string VitConfig::to_json() const {
                       {"dim", dim},               {"depth", depth},         {"heads", heads},
                       {"mlp_hidden", mlp_hidden}, {"classes", classes},     {"dropout", dropout},
                       {"attn_dropout", attn_dropout}};
+  // The recipe options only when they differ from the defaults, so the default model's config
+  // (and a checkpoint's train_config, compared on --resume) reads as before they existed.
+  const VitConfig defaults;
+  if (stem != defaults.stem || stem_channels != defaults.stem_channels) {
+    j["stem"] = stem;
+    j["stem_channels"] = stem_channels;
+  }
+  if (pool != defaults.pool) j["pool"] = pool;
+  if (drop_path != defaults.drop_path) j["drop_path"] = drop_path;
   return j.dump();
 }
 
@@ -109,6 +174,10 @@ VitConfig VitConfig::from_json(const std::string& text) {
   c.classes = integer(j, "classes");
   c.dropout = number(j, "dropout");
   c.attn_dropout = number(j, "attn_dropout");
+  c.stem = text_or(j, "stem", c.stem);
+  c.stem_channels = integers_or(j, "stem_channels", c.stem_channels);
+  c.pool = text_or(j, "pool", c.pool);
+  c.drop_path = number(j, "drop_path");
   c.validate();
   return c;
 }

@@ -1,6 +1,7 @@
 #include "qkv/train/vit_memory.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "qkv/core/memory_budget.h"
 
@@ -15,11 +16,36 @@ double per_image_block(const models::VitConfig& c) {
   return L * (11 * E + 2 * M + H * L);
 }
 
+// Floats one image keeps in the conv stem: each convolution's output and GELU's, and the float
+// backend's scratch (im2col columns and the product) of the largest convolution.
+double per_image_stem(const models::VitConfig& c) {
+  if (!c.conv_stem()) return 0;
+  double total = 0, scratch = 0, in = d(c.channels), side = d(c.image_size);
+  for (size_t i = 0; i <= c.stem_channels.size(); ++i) {
+    const double out = i < c.stem_channels.size() ? d(c.stem_channels[i]) : d(c.dim);
+    if (i > 0) side = std::ceil(side / 2);
+    total += 2 * out * side * side;
+    scratch = std::max(scratch, side * side * (in * 9 + out));
+    in = out;
+  }
+  return total + scratch;
+}
+
 }  // namespace
 
 double vit_parameter_count(const models::VitConfig& c) {
   const double E = d(c.dim), M = d(c.mlp_hidden), patch_dim = d(c.channels) * d(c.patch) * d(c.patch);
-  const double embed = patch_dim * E + E + E + d(c.tokens()) * E;
+  double stem = patch_dim * E + E;
+  if (c.conv_stem()) {
+    stem = 0;
+    double in = d(c.channels);
+    for (size_t i = 0; i <= c.stem_channels.size(); ++i) {
+      const double out = i < c.stem_channels.size() ? d(c.stem_channels[i]) : E;
+      stem += out * in * 9 + out;
+      in = out;
+    }
+  }
+  const double embed = stem + (c.class_token() ? E : 0) + d(c.tokens()) * E;
   const double block = 4 * E * E + 4 * E + 2 * E * M + M + E + 4 * E;
   const double head = 2 * E + E * d(c.classes) + d(c.classes);
   return embed + d(c.depth) * block + head;
@@ -28,14 +54,14 @@ double vit_parameter_count(const models::VitConfig& c) {
 double vit_training_bytes(const models::VitConfig& c, int64_t batch, int replicas) {
   const double P = vit_parameter_count(c);
   const double r = std::max(1, replicas);
-  const double activations = 2 * d(batch) * (d(c.depth) * per_image_block(c) + d(c.channels) * d(c.image_size) *
-                                                                                  d(c.image_size));
+  const double activations = 2 * d(batch) * (d(c.depth) * per_image_block(c) + per_image_stem(c) +
+                                             d(c.channels) * d(c.image_size) * d(c.image_size));
   return 4.0 * ((4 + 2 * (r - 1)) * P + activations);
 }
 
 double vit_inference_bytes(const models::VitConfig& c, int64_t batch) {
   const double images = d(batch) * d(c.channels) * d(c.image_size) * d(c.image_size);
-  return 4.0 * (vit_parameter_count(c) + 2 * d(batch) * per_image_block(c) + images);
+  return 4.0 * (vit_parameter_count(c) + 2 * d(batch) * (per_image_block(c) + per_image_stem(c)) + images);
 }
 
 void check_vit_memory(const std::string& where, const models::VitConfig& c, int64_t batch, int replicas,

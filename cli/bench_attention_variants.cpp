@@ -178,7 +178,9 @@ nlohmann::json bench_attention_decode(const BenchClock& clock, const DecodeBench
                     static_cast<long long>(lay.Hkv), fms * 1e3, fgbs, frac(fgbs).c_str(), bms * 1e3, bgbs,
                     o.bf16 ? frac(bgbs).c_str() : "   n/a");
         std::fflush(stdout);
-        auto of_bw = [&](double gbs) { return o.read_gbs > 0 ? nlohmann::json(gbs / o.read_gbs) : nlohmann::json(nullptr); };
+        auto of_bw = [&](double gbs) {
+          return o.read_gbs > 0 ? nlohmann::json(gbs / o.read_gbs) : nlohmann::json(nullptr);
+        };
         rows.push_back({{"Lk", lk}, {"d", d}, {"B", lay.B}, {"H", lay.H}, {"Hkv", lay.Hkv}, {"f32_us", fms * 1e3},
                         {"f32_gbs", fgbs}, {"f32_frac_bw", of_bw(fgbs)}, {"bf16_us", bms * 1e3},
                         {"bf16_gbs", bgbs}, {"bf16_frac_bw", o.bf16 ? of_bw(bgbs) : nlohmann::json(nullptr)}});

@@ -12,8 +12,9 @@
 // key_padding_mask (B, Lk); attn_mask (Lq, Lk) or (B·H, Lq, Lk). is_causal adds a top-left causal
 // mask (torch 1.13 has no is_causal: pass it an explicit mask). num_kv_heads (not in torch; a divisor
 // of num_heads) gives grouped-query attention: k_proj_weight and v_proj_weight project to
-// num_kv_heads·head_dim, and query head h attends with key/value head h / (num_heads / num_kv_heads). Modules start in training mode
-// like torch; dropout (training only) draws its seed from qkv.manual_seed's generator.
+// num_kv_heads·head_dim, and query head h attends with key/value head h / (num_heads / num_kv_heads).
+// Modules start in training mode like torch; dropout (training only) draws its seed from
+// qkv.manual_seed's generator.
 #include <pybind11/stl.h>
 
 #include <map>

@@ -581,7 +581,7 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
 // Per-worker scratch of the backward pass.
 struct BwdScratch {
   Floats qp, dop;               // Q and dO of the current head, padded (only when d or dv is not a multiple of kL)
-  Floats lse2, dd;              // per row of the current head: lse·log2(e) and D = rowsum(dO∘O)
+  Floats lse2, dd;              // per row of each query head of the group (G × Lq): lse·log2(e), rowsum(dO∘O)
   std::vector<int64_t> kbeg, kend;  // per row of the current head: the visible key range
   Floats kt, vt, kn;            // the current key block: Kᵀ and Vᵀ panels, K rows padded to dp
   Floats dk, dv;                // accumulators of the current key block (summed over a group's query heads)
@@ -638,8 +638,8 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     BwdScratch& sc = scratch[static_cast<size_t>(w)];
     if (pad_q) sc.qp.reserve(Lq * dp);
     if (pad_do) sc.dop.reserve(Lq * dvp);
-    sc.lse2.reserve(Lq);
-    sc.dd.reserve(Lq);
+    sc.lse2.reserve(G * Lq);
+    sc.dd.reserve(G * Lq);
     sc.kbeg.resize(static_cast<size_t>(Lq));
     sc.kend.resize(static_cast<size_t>(Lq));
     sc.kt.reserve(kBK * d);
@@ -668,22 +668,34 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
       PackRows(k.row(b, hk, j0), k.si, nk, d, dp, sc.kn.p);
       std::memset(sc.dk.p, 0, sizeof(float) * static_cast<size_t>(kBK * dp));
       std::memset(sc.dv.p, 0, sizeof(float) * static_cast<size_t>(kBK * dvp));
-      for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {  // the query heads of the group
-        const int64_t bh = b * H + h;
-        if (bh != cur) {
-          cur = bh;
-          if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
-          if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
+      // Per row of each query head of the group, kept while the worker stays on the group: the
+      // visible key range, lse·log2(e) and D = rowsum(dO∘O).
+      const bool new_group = bk != cur;
+      if (new_group) {
+        cur = bk;
+        for (int64_t i = 0; i < Lq; ++i) {
+          sc.kbeg[static_cast<size_t>(i)] = key_begin(mask, i);
+          sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
+        }
+        for (int64_t g = 0; g < G; ++g) {
+          const int64_t h = hk * G + g, bh = b * H + h;
           for (int64_t i = 0; i < Lq; ++i) {
-            sc.kbeg[static_cast<size_t>(i)] = key_begin(mask, i);
-            sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
-            sc.lse2.p[i] = lse[bh * Lq + i] * kLog2e;
+            sc.lse2.p[g * Lq + i] = lse[bh * Lq + i] * kLog2e;
             const float* orow = o.row(b, h, i);
             const float* drow = dout.row(b, h, i);
             float acc = 0.0f;
             for (int64_t cc = 0; cc < dvw; ++cc) acc += orow[cc] * drow[cc];
-            sc.dd.p[i] = acc;
+            sc.dd.p[g * Lq + i] = acc;
           }
+        }
+      }
+      for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {  // the query heads of the group
+        const int64_t bh = b * H + h;
+        const float* lse2h = sc.lse2.p + (h - hk * G) * Lq;
+        const float* ddh = sc.dd.p + (h - hk * G) * Lq;
+        if (new_group || G > 1) {  // padded copies of this head's Q and dO
+          if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
+          if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
         }
         const float* qrows = pad_q ? sc.qp.p : q.row(b, h, 0);
         const int64_t ldq = pad_q ? dp : q.si;
@@ -696,7 +708,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
           while (qend > 0 && sc.kbeg[static_cast<size_t>(qend - 1)] >= j0 + nk) --qend;
         for (int64_t qb = 0; qb < ceil_div(qend, kQB); ++qb) {
           const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
-          bool sees = false;  // a row of this query block sees a key of the block (causal, window: rows before it do not)
+          bool sees = false;  // some row of the query block sees a key of the block (causal, window: not all do)
           for (int64_t i = i0; i < i0 + rows && !sees; ++i)
             sees = sc.kend[static_cast<size_t>(i)] > j0 && sc.kbeg[static_cast<size_t>(i)] < j0 + nk;
           if (!sees) continue;
@@ -730,8 +742,8 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
               if (special || lo < j0 + nvec * kL || bhi > j0)
                 MaskRow(mask, general, variant, b, h, i, j0, nk, nvec, sc.kbeg[static_cast<size_t>(i)],
                         sc.kend[static_cast<size_t>(i)], pr, capd);
-              WeightsRow(pr, nvec, sc.lse2.p[i]);
-              const VF vd = hn::Set(df, sc.dd.p[i]);
+              WeightsRow(pr, nvec, lse2h[i]);
+              const VF vd = hn::Set(df, ddh[i]);
               if (!dropout) {
                 for (int64_t vv = 0; vv < nvec; ++vv) {
                   const VF pv = hn::Load(df, pr + vv * kL);
@@ -741,7 +753,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
                 dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
                 for (int64_t j = 0; j < nvec * kL; ++j) {
                   const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
-                  dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
+                  dr[j] = pr[j] * (dr[j] * zj - ddh[i]);
                   pr[j] *= zj;
                 }
               }

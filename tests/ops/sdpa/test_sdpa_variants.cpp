@@ -123,7 +123,7 @@ TEST(OpSdpaVariants, HarnessReferenceGradientsAndFusedKernels) {
        16, decode_lens, -1, -1, {}, 3.0, 0.0, 0.0},
       {"grouped decode: MQA 4 heads on 1, per-head allowed and bias, dv padded", 1, 4, 1, 1, 150, 16, 24, per_head, -1,
        -1, {}, 0.0, 0.0, 0.0},
-      {"grouped Lq 1, causal top-left (hides keys: not regrouped)", 1, 4, 2, 1, 90, 8, 8, top_left, -1, -1, {}, 0.0,
+      {"grouped Lq 1, window (30, 0) (depends on the row: not regrouped)", 1, 4, 2, 1, 90, 8, 8, {}, 30, 0, {}, 0.0,
        0.0, 0.0},
   };
   h.inputs = inputs_of;

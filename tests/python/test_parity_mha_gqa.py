@@ -104,7 +104,6 @@ def compare(t, m, E, H, Hkv, query, key, value, self_attention=False, **kwargs):
     (12, 6, 1, None, None, 2, 4, 4),   # multi-query
     (16, 4, 2, 6, 10, 2, 3, 9),        # kdim != vdim != E
     (32, 8, 4, None, None, 1, 17, 33),
-    (8, 2, 2, None, None, 2, 3, 5),    # Hkv = H: plain multi-head attention
 ])
 def test_cross_attention(E, H, Hkv, kdim, vdim, B, Lq, Lk):
     rng = np.random.default_rng(E + H + Hkv)

@@ -4,9 +4,10 @@
 // register-resident FMA loop (qkv/kernels/peak_probe.h; bf16 rows: of the vdpbf16ps loop, "n/a"
 // without AVX512-BF16) and of a large product (qkv::kernels::gemm → oneDNN; bf16 rows: oneDNN's
 // bf16 matmul). Also the memory bandwidth (a large read and copy), and the peak memory of one
-// N = 32768 forward+backward. `--json FILE` writes the same figures as JSON.
+// N = 32768 forward+backward. `--variants` adds the variants beside plain attention and `--decode`
+// single-token decoding against cold K/V caches (bench_attention_variants.h); `--no-sweep` leaves
+// out the sweep. `--json FILE` writes the same figures as JSON.
 #include <sys/resource.h>
-#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include "bench_attention_variants.h"
+#include "bench_timing.h"
 #include "command.h"
 #include "validators.h"
 #include "qkv/ops/sdpa/sdpa.h"
@@ -34,6 +37,8 @@ namespace {
 
 using namespace qkv;
 using Clock = std::chrono::steady_clock;
+using cli::bench_randn;
+using cli::bench_to_bf16;
 
 struct BenchOptions {
   bool quick = false;
@@ -46,44 +51,20 @@ struct BenchOptions {
   int64_t bandwidth_mb = 1024;
   std::string json;
   bool cpu_time = false;
+  bool no_sweep = false, variants = false, decode = false;
+  std::vector<int64_t> variant_ns{1024, 2048}, decode_lks{4096, 16384};
+  int64_t decode_cold_mb = 512;
 };
 
-// With --cpu-time, time is the process CPU time divided by the thread count: on a machine shared
-// with other jobs this counts only the cycles this process ran (set OMP_WAIT_POLICY=passive so
-// idle workers do not spin). Otherwise wall-clock time.
-bool g_cpu_time = false;
-
-double now_ms() {
-  if (g_cpu_time) {
-    timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6) / num_threads();
-  }
-  return std::chrono::duration<double, std::milli>(Clock::now().time_since_epoch()).count();
-}
-
-template <typename F>
-double best_ms(int reps, F&& f) {
-  f();  // warm-up
-  double best = 1e300;
-  for (int r = 0; r < std::max(1, reps); ++r) {
-    const double t0 = now_ms();
-    f();
-    best = std::min(best, now_ms() - t0);
-  }
-  return best;
-}
-
-TensorF randn(const Shape& s, Rng& rng) {
-  TensorF t(s);
-  for (int64_t i = 0; i < t.numel(); ++i) t[i] = static_cast<float>(rng.normal());
-  return t;
-}
-
-Tensor<bf16> to_bf16(const TensorF& t) {
-  Tensor<bf16> out(t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
-  return out;
+// The --decode section's settings (its figures' fraction is of the read bandwidth, set later).
+cli::DecodeBench decode_settings(const BenchOptions& o, const std::vector<int64_t>& ds, int reps) {
+  cli::DecodeBench dec;
+  dec.lks = o.decode_lks;
+  dec.ds = ds;
+  dec.reps = std::max(reps, 3);
+  dec.bf16 = !o.no_bf16;
+  dec.cold_mb = o.decode_cold_mb;
+  return dec;
 }
 
 double maxrss_mb() {
@@ -96,8 +77,8 @@ double maxrss_mb() {
 nlohmann::json measure_memory(int64_t n) {
   const int64_t d = 64;
   Rng rng(3);
-  TensorF q = randn({1, 1, n, d}, rng), k = randn({1, 1, n, d}, rng), v = randn({1, 1, n, d}, rng),
-          dout = randn({1, 1, n, d}, rng);
+  TensorF q = bench_randn({1, 1, n, d}, rng), k = bench_randn({1, 1, n, d}, rng), v = bench_randn({1, 1, n, d}, rng),
+          dout = bench_randn({1, 1, n, d}, rng);
   const double before = maxrss_mb();
   auto t0 = Clock::now();
   auto fwd = sdpa_forward(q, k, v, {}, {}, AttentionBackend::fused);
@@ -113,19 +94,19 @@ nlohmann::json measure_memory(int64_t n) {
           {"extra_mb", after - before}, {"outputs_mb", outputs_mb}};
 }
 
-double peak_f32(int64_t n, int reps) {
+double peak_f32(const cli::BenchClock& clk, int64_t n, int reps) {
   std::vector<float> a(static_cast<size_t>(n * n), 0.5f), b(static_cast<size_t>(n * n), 0.25f),
       c(static_cast<size_t>(n * n));
-  const double ms = best_ms(reps, [&] {
+  const double ms = clk.best_ms(reps, [&] {
     kernels::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
   });
   return 2.0 * static_cast<double>(n) * n * n / (ms * 1e6);
 }
 
-double peak_bf16(int64_t n, int reps) {
+double peak_bf16(const cli::BenchClock& clk, int64_t n, int reps) {
   std::vector<uint16_t> a(static_cast<size_t>(n * n), bf16(0.5f).bits), b(static_cast<size_t>(n * n), bf16(0.25f).bits);
   std::vector<float> c(static_cast<size_t>(n * n));
-  const double ms = best_ms(reps, [&] { kernels::gemm_bf16(n, n, n, a.data(), b.data(), c.data()); });
+  const double ms = clk.best_ms(reps, [&] { kernels::gemm_bf16(n, n, n, a.data(), b.data(), c.data()); });
   return 2.0 * static_cast<double>(n) * n * n / (ms * 1e6);
 }
 
@@ -140,7 +121,14 @@ void check_sizes(const BenchOptions& o, const std::vector<int64_t>& ns, const st
   if (!o.no_memory && !o.quick)
     check_memory("bench attention", 8 * 4 * 64 * static_cast<double>(o.memory_n),
                  "--memory-n " + std::to_string(o.memory_n));
-  for (int64_t n : ns)
+  if (o.decode)
+    check_memory("bench attention", cli::decode_bench_bytes(decode_settings(o, ds, o.reps)),
+                 "--decode-lk and --decode-cold-mb " + std::to_string(o.decode_cold_mb));
+  for (int64_t n : o.variants ? o.variant_ns : std::vector<int64_t>{})
+    for (int64_t d : ds)
+      check_memory("bench attention", 12.0 * 4 * 16 * static_cast<double>(n) * static_cast<double>(d),
+                   "--variant-n " + std::to_string(n) + " and --d " + std::to_string(d));
+  for (int64_t n : o.no_sweep ? std::vector<int64_t>{} : ns)
     for (int64_t d : ds) {
       const double H = static_cast<double>(std::max<int64_t>(1, 8192 / n));
       check_memory("bench attention", (8 * 4 + 4 * 2) * H * static_cast<double>(n) * static_cast<double>(d),
@@ -149,7 +137,7 @@ void check_sizes(const BenchOptions& o, const std::vector<int64_t>& ns, const st
 }
 
 int run(const BenchOptions& o) {
-  g_cpu_time = o.cpu_time;
+  const cli::BenchClock clk{o.cpu_time};
   std::vector<int64_t> ns = o.ns, ds = o.ds;
   if (ns.empty()) ns = o.quick ? std::vector<int64_t>{256, 1024} : std::vector<int64_t>{128, 256, 512, 1024, 2048, 4096, 8192};
   if (ds.empty()) ds = o.quick ? std::vector<int64_t>{64} : std::vector<int64_t>{64, 128};
@@ -175,8 +163,8 @@ int run(const BenchOptions& o) {
       std::printf(", vdpbf16ps loop n/a (no AVX512-BF16)");
   }
   std::printf(" (best of 5)\n");
-  const double pf = peak_f32(o.peak_n, 5);
-  const double pb = o.no_bf16 ? 0.0 : peak_bf16(o.peak_n, 5);
+  const double pf = peak_f32(clk, o.peak_n, 5);
+  const double pb = o.no_bf16 ? 0.0 : peak_bf16(clk, o.peak_n, 5);
   std::printf("peak: float32 %lld^3 product (oneDNN) %.1f GFLOP/s (%.1f%% of the FMA loop)",
               static_cast<long long>(o.peak_n), pf, 100 * pf / fma.gflops);
   if (!o.no_bf16) {
@@ -203,39 +191,55 @@ int run(const BenchOptions& o) {
     return std::string(buf);
   };
 
-  std::vector<bool> causals;
-  if (o.causal != "yes") causals.push_back(false);
-  if (o.causal != "no") causals.push_back(true);
   const int reps = o.quick ? 1 : o.reps;
+  if (o.variants) {
+    cli::VariantBench var;
+    var.ns = o.variant_ns;
+    var.ds = ds;
+    var.reps = reps;
+    var.backward = !o.no_backward;
+    var.fma_gflops = fma.gflops;
+    js["variants"] = cli::bench_attention_variants(clk, var);
+  }
+  if (o.decode) {
+    cli::DecodeBench dec = decode_settings(o, ds, reps);
+    dec.read_gbs = js.value("bandwidth_read_gbs", 0.0);
+    js["decode"] = cli::bench_attention_decode(clk, dec);
+  }
 
-  std::printf("%% of peak: fma = of the FMA loop, dnn = of oneDNN's product; bf16 columns: of the vdpbf16ps loop and "
-              "oneDNN's bf16 product\n");
-  std::printf("%3s %4s %5s %4s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s %6s | %8s %7s %6s %6s | %8s\n",
-              "B", "H", "N", "d", "causal", "fwd ms", "GFLOP/s", "%fma", "%dnn", "bwd ms", "GFLOP/s", "%fma", "%dnn",
-              "bf16 fwd", "GFLOP/s", "%bf16", "%dnn", "x f32", "bf16 bwd", "GFLOP/s", "%bf16", "x f32", "f+b GF/s");
+  std::vector<bool> causals;
+  if (o.causal != "yes" && !o.no_sweep) causals.push_back(false);
+  if (o.causal != "no" && !o.no_sweep) causals.push_back(true);
+
+  if (!o.no_sweep)
+    std::printf("%% of peak: fma = of the FMA loop, dnn = of oneDNN's product; bf16 columns: of the vdpbf16ps loop and "
+                "oneDNN's bf16 product\n"
+                "%3s %4s %5s %4s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s | %8s %7s %6s %6s %6s | %8s %7s %6s %6s | %8s\n",
+                "B", "H", "N", "d", "causal", "fwd ms", "GFLOP/s", "%fma", "%dnn", "bwd ms", "GFLOP/s", "%fma", "%dnn",
+                "bf16 fwd", "GFLOP/s", "%bf16", "%dnn", "x f32", "bf16 bwd", "GFLOP/s", "%bf16", "x f32", "f+b GF/s");
   nlohmann::json rows = nlohmann::json::array();
   for (int64_t d : ds)
     for (int64_t n : ns)
       for (bool causal : causals) {
         const int64_t B = 1, H = std::max<int64_t>(1, 8192 / n);
         Rng rng(static_cast<uint64_t>(n * 131 + d));
-        TensorF q = randn({B, H, n, d}, rng), k = randn({B, H, n, d}, rng), v = randn({B, H, n, d}, rng),
-                dout = randn({B, H, n, d}, rng);
+        TensorF q = bench_randn({B, H, n, d}, rng), k = bench_randn({B, H, n, d}, rng), v = bench_randn({B, H, n, d}, rng),
+                dout = bench_randn({B, H, n, d}, rng);
         AttentionMask mask;
         if (causal) mask.causal = Causal::top_left;
         const double flops = 4.0 * B * H * static_cast<double>(n) * n * d * (causal ? 0.5 : 1.0);
         SdpaForward<float> fwd;
         const double fwd_ms =
-            best_ms(reps, [&] { fwd = sdpa_forward(q, k, v, mask, {}, AttentionBackend::fused); });
+            clk.best_ms(reps, [&] { fwd = sdpa_forward(q, k, v, mask, {}, AttentionBackend::fused); });
         double bwd_ms = 0;
         if (!o.no_backward)
-          bwd_ms = best_ms(reps, [&] { sdpa_backward(dout, q, k, v, fwd, mask, {}, AttentionBackend::fused); });
+          bwd_ms = clk.best_ms(reps, [&] { sdpa_backward(dout, q, k, v, fwd, mask, {}, AttentionBackend::fused); });
         double bf_ms = 0, bfb_ms = 0;
         if (!o.no_bf16) {
-          Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
+          Tensor<bf16> qb = bench_to_bf16(q), kb = bench_to_bf16(k), vb = bench_to_bf16(v);
           SdpaForward<float> bfwd;
-          bf_ms = best_ms(reps, [&] { bfwd = sdpa_forward(qb, kb, vb, mask, {}); });
-          if (!o.no_backward) bfb_ms = best_ms(reps, [&] { sdpa_backward(dout, qb, kb, vb, bfwd, mask, {}); });
+          bf_ms = clk.best_ms(reps, [&] { bfwd = sdpa_forward(qb, kb, vb, mask, {}); });
+          if (!o.no_backward) bfb_ms = clk.best_ms(reps, [&] { sdpa_backward(dout, qb, kb, vb, bfwd, mask, {}); });
         }
         const double fgf = flops / (fwd_ms * 1e6), bgf = bwd_ms > 0 ? 2.5 * flops / (bwd_ms * 1e6) : 0.0;
         const double bfgf = bf_ms > 0 ? flops / (bf_ms * 1e6) : 0.0;
@@ -295,6 +299,20 @@ qkv::cli::Command reg(
           ->check(qkv::cli::int_in(1, 1 << 24));
       app.add_flag("--cpu-time", o->cpu_time,
                    "Time by process CPU time / threads instead of wall clock (for machines shared with other jobs)");
+      app.add_flag("--variants", o->variants,
+                   "Also time the variants (GQA, causal, window, ALiBi, softcap) beside plain attention, B=2 H=8, "
+                   "N from --variant-n, d from --d");
+      app.add_option("--variant-n", o->variant_ns, "Sequence lengths of the --variants rows (default 1024 2048)")
+          ->check(qkv::cli::int_in(1, 1 << 16));
+      app.add_flag("--decode", o->decode,
+                   "Also time single-token decoding (Lq = 1) against cold K/V caches of --decode-lk keys: GB/s of K and "
+                   "V read and the fraction of the memory bandwidth");
+      app.add_option("--decode-lk", o->decode_lks, "Cache lengths of the --decode rows (default 4096 16384)")
+          ->check(qkv::cli::int_in(1, 1 << 22));
+      app.add_option("--decode-cold-mb", o->decode_cold_mb,
+                     "MB of K/V copies each --decode row cycles through, so the caches come from memory (default 512)")
+          ->check(qkv::cli::int_in(1, 1 << 16));
+      app.add_flag("--no-sweep", o->no_sweep, "Skip the plain sweep over --n (e.g. only --variants or --decode)");
       app.add_option("--json", o->json, "Also write the figures to this JSON file")->check(qkv::cli::non_empty());
       return [o] { return run(*o); };
     });

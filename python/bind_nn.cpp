@@ -1,7 +1,7 @@
 // Python: qkv.MultiheadAttention, nn.MultiheadAttention's arguments, masks and state_dict.
 //
 //   MultiheadAttention(embed_dim, num_heads, bias=True, kdim=None, vdim=None, batch_first=True,
-//                      dropout=0.0, head_dim=None)
+//                      dropout=0.0, head_dim=None, num_kv_heads=None)
 //   m(query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
 //     average_attn_weights=True, is_causal=False) → (out, weights or None)
 //   m.backward(dout) → (dquery, dkey, dvalue); self-attention (query is key is value): (dx, None, None)
@@ -10,8 +10,11 @@
 // are (B, Lq, Lk) averaged or (B, H, Lq, Lk) per head, (Lq, Lk) / (H, Lq, Lk) when unbatched.
 // Masks use nn.MultiheadAttention's polarity: bool True = do not attend; float masks are added.
 // key_padding_mask (B, Lk); attn_mask (Lq, Lk) or (B·H, Lq, Lk). is_causal adds a top-left causal
-// mask (torch 1.13 has no is_causal: pass it an explicit mask). Modules start in training mode
-// like torch; dropout (training only) draws its seed from qkv.manual_seed's generator.
+// mask (torch 1.13 has no is_causal: pass it an explicit mask). num_kv_heads (not in torch; a divisor
+// of num_heads) gives grouped-query attention: k_proj_weight and v_proj_weight project to
+// num_kv_heads·head_dim, and query head h attends with key/value head h / (num_heads / num_kv_heads).
+// Modules start in training mode like torch; dropout (training only) draws its seed from
+// qkv.manual_seed's generator.
 #include <pybind11/stl.h>
 
 #include <map>
@@ -29,7 +32,8 @@ namespace {
 class PyMha {
  public:
   PyMha(int64_t embed_dim, int64_t num_heads, py::object bias_arg, std::optional<int64_t> kdim,
-        std::optional<int64_t> vdim, bool batch_first, double dropout, std::optional<int64_t> head_dim)
+        std::optional<int64_t> vdim, bool batch_first, double dropout, std::optional<int64_t> head_dim,
+        std::optional<int64_t> num_kv_heads)
       : batch_first_(batch_first) {
     const char* fn = "MultiheadAttention";
     // torch's third positional argument is dropout; a float here would silently mean bias=True.
@@ -41,6 +45,8 @@ class PyMha {
     QKV_CHECK(!kdim || *kdim > 0, fn, ": argument 'kdim' must be positive, got ", kdim.value_or(0));
     QKV_CHECK(!vdim || *vdim > 0, fn, ": argument 'vdim' must be positive, got ", vdim.value_or(0));
     QKV_CHECK(!head_dim || *head_dim > 0, fn, ": argument 'head_dim' must be positive, got ", head_dim.value_or(0));
+    QKV_CHECK(!num_kv_heads || *num_kv_heads > 0, fn, ": argument 'num_kv_heads' must be positive, got ",
+              num_kv_heads.value_or(0));
     nn::MhaOptions o;
     o.embed_dim = embed_dim;
     o.num_heads = num_heads;
@@ -49,6 +55,7 @@ class PyMha {
     o.vdim = vdim.value_or(0);
     o.head_dim = head_dim.value_or(0);
     o.dropout = dropout;
+    o.num_kv_heads = num_kv_heads.value_or(0);
     m_ = nn::MultiheadAttention<float>(o, python_rng());
   }
 
@@ -163,10 +170,10 @@ Binding reg("nn", [](py::module_& m) {
                     "Multi-head attention with torch.nn.MultiheadAttention's options, masks and state_dict names "
                     "(in_proj_weight, in_proj_bias, q/k/v_proj_weight, out_proj.weight, out_proj.bias).")
       .def(py::init<int64_t, int64_t, py::object, std::optional<int64_t>, std::optional<int64_t>, bool, double,
-                    std::optional<int64_t>>(),
+                    std::optional<int64_t>, std::optional<int64_t>>(),
            py::arg("embed_dim"), py::arg("num_heads"), py::arg("bias") = true, py::arg("kdim") = py::none(),
            py::arg("vdim") = py::none(), py::arg("batch_first") = true, py::arg("dropout") = 0.0,
-           py::arg("head_dim") = py::none())
+           py::arg("head_dim") = py::none(), py::arg("num_kv_heads") = py::none())
       .def("__call__", &PyMha::call, py::arg("query"), py::arg("key"), py::arg("value"),
            py::arg("key_padding_mask") = py::none(), py::arg("need_weights") = true,
            py::arg("attn_mask") = py::none(), py::arg("average_attn_weights") = true, py::arg("is_causal") = false)
@@ -185,6 +192,7 @@ Binding reg("nn", [](py::module_& m) {
       .def_property_readonly("head_dim", [](const PyMha& s) { return s.module().head_dim(); })
       .def_property_readonly("kdim", [](const PyMha& s) { return s.module().options().kdim; })
       .def_property_readonly("vdim", [](const PyMha& s) { return s.module().options().vdim; })
+      .def_property_readonly("num_kv_heads", [](const PyMha& s) { return s.module().options().num_kv_heads; })
       .def_property_readonly("dropout", [](const PyMha& s) { return s.module().options().dropout; })
       .def_property_readonly("batch_first", &PyMha::batch_first);
 });

@@ -524,3 +524,25 @@ TEST(MhaGroupedQuery, NumKvHeadsMustDivideNumHeads) {
                 .find("num_kv_heads is 2; expected 0 (num_heads) or a divisor of num_heads (3)"),
             std::string::npos);
 }
+
+TEST(MhaGroupedQuery, SelfAttentionReturnsTheWholeGradientOfX) {
+  // With fewer key/value heads the projections are separate, yet self_attention(x) keeps its
+  // contract: dquery is the whole gradient of x (dq + dk + dv of forward(x, x, x)), dkey and dvalue
+  // undefined.
+  Rng rng(64);
+  MultiheadAttention<double> m(gqa_opts(8, 4, 2), rng);
+  randomise_biases(m, rng);
+  const TensorD x = randn({2, 5, 8}, rng), dy = randn({2, 5, 8}, rng);
+  const TensorD y_self = m.self_attention(x, {}).clone();
+  const qkv::nn::MhaGrads<double> g_self = m.backward(dy);
+  const TensorD dx = g_self.dquery.clone();
+  EXPECT_FALSE(g_self.dkey.defined());
+  EXPECT_FALSE(g_self.dvalue.defined());
+  m.zero_grad();
+  const TensorD y = m.forward(x, x, x, {}).clone();
+  const qkv::nn::MhaGrads<double> g = m.backward(dy);
+  TensorD sum = g.dquery.clone();
+  for (int64_t i = 0; i < sum.numel(); ++i) sum[i] += g.dkey[i] + g.dvalue[i];
+  EXPECT_TRUE(tensors_close("y", y_self, y, 1e-12));
+  EXPECT_TRUE(tensors_close("dx", dx, sum, 1e-12));
+}

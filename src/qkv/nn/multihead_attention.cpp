@@ -16,6 +16,7 @@
 #include <cstring>
 
 #include "qkv/core/parallel.h"
+#include "qkv/kernels/add_inplace.h"
 #include "qkv/kernels/gemm.h"
 
 namespace qkv::nn {
@@ -68,6 +69,8 @@ Tensor<T> rows_of(const Tensor<T>& x) {
 template <typename T>
 struct MultiheadAttention<T>::State {
   bool self_attention = false;
+  bool sum_input_grads = false;      // self_attention() through separate projections (grouped K/V):
+                                     // backward returns dquery = the three input gradients summed
   int64_t B = 0, Lq = 0, Lk = 0;
   Tensor<T> xq, xk, xv;              // saved inputs as rows (B·L, width)
   Tensor<T> qkv;                     // (B·Lq, 3P) fused projection
@@ -244,7 +247,11 @@ const Tensor<T>& MultiheadAttention<T>::forward(const Tensor<T>& query, const Te
 
 template <typename T>
 const Tensor<T>& MultiheadAttention<T>::self_attention(const Tensor<T>& x, const MhaCall& call) {
-  if (!in_proj_weight.value.defined()) return forward(x, x, x, call);
+  if (!in_proj_weight.value.defined()) {
+    const Tensor<T>& y = forward(x, x, x, call);
+    state_->sum_input_grads = true;
+    return y;
+  }
   return attend(x, x, x, call, true);
 }
 
@@ -266,6 +273,7 @@ const Tensor<T>& MultiheadAttention<T>::attend(const Tensor<T>& query, const Ten
   s.Lq = Lq;
   s.Lk = Lk;
   s.self_attention = self;
+  s.sum_input_grads = false;
 
   build_mask(call, B, H, Lq, Lk, s.allowed, s.bias, s.mask);
   s.sdpa = SdpaOptions{};
@@ -381,6 +389,11 @@ MhaGrads<T> MultiheadAttention<T>::backward(const Tensor<T>& dout) {
   linear_backward(s.dpv.data(), s.xv.data(), pw_v.value.data() + off_v, s.dxv.data(), pw_v.grad.data() + off_v,
                   db_in ? db_in + P + Pkv : nullptr, B * Lk, vdim, Pkv);
   out.dquery = s.dxq.view({B, Lq, E});
+  if (s.sum_input_grads) {  // x was query, key and value at once (Lk = Lq, kdim = vdim = E)
+    kernels::add_inplace(s.dxq.data(), s.dxk.data(), B * Lq * E);
+    kernels::add_inplace(s.dxq.data(), s.dxv.data(), B * Lq * E);
+    return out;
+  }
   out.dkey = s.dxk.view({B, Lk, kdim});
   out.dvalue = s.dxv.view({B, Lk, vdim});
   return out;

@@ -7,7 +7,8 @@
 //       repeat-interleaved (dK, dV summed over the group), window = a boolean band mask, ALiBi = an
 //       additive bias −slope·|i + Lk − Lq − j|.
 //   (3) bf16 inputs with variants (the widened kernel), and the errors of bad variant arguments.
-// The decode cases (B·H = 1, Lq <= 3, long Lk) take the forward's split of the key axis at 2 threads.
+// The decode cases (B·H = 1, Lq <= 3, long Lk) take the forward's split of the key axis at 2 threads;
+// the grouped decode cases (Lq = 1, H > Hkv) run as Hkv heads of H / Hkv rows.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -80,6 +81,19 @@ TEST(OpSdpaVariants, HarnessReferenceGradientsAndFusedKernels) {
   AttentionMask lens_causal = lens;
   lens_causal.causal = Causal::top_left;
   const std::vector<float> four = {0.5f, 0.25f, 0.125f, 0.0625f};
+  // Grouped decoding (Lq = 1) runs as Hkv heads of G rows: masks that differ per query head.
+  AttentionMask per_head, decode_lens;
+  {
+    Rng rng(33);
+    per_head.allowed = TensorB({1, 4, 1, 150});
+    per_head.bias = TensorF({1, 4, 1, 150});
+    for (int64_t i = 0; i < 4 * 150; ++i) {
+      per_head.allowed[i] = rng.uniform() < 0.7 || i % 150 == 0;
+      per_head.bias[i] = static_cast<float>(rng.normal());
+    }
+    decode_lens.valid_lens = TensorI::from({2, 1}, {260, 7});
+    decode_lens.causal = Causal::bottom_right;
+  }
   test::OpHarness<VariantCase> h;
   h.cases = {
       {"GQA 4 heads on 2, Lq != Lk, d != dv", 2, 4, 2, 5, 7, 4, 3, {}},
@@ -105,6 +119,12 @@ TEST(OpSdpaVariants, HarnessReferenceGradientsAndFusedKernels) {
        0.0},
       {"decode: Lq 3, Lk 700, dv padded, window + ALiBi + dropout", 1, 1, 1, 3, 700, 40, 24, bottom_right, 600, -1,
        {0.01f}, 0.0, 0.2, 0.0},
+      {"grouped decode: Lq 1, 8 heads on 2, per-query lengths + causal bottom-right + softcap", 2, 8, 2, 1, 300, 32,
+       16, decode_lens, -1, -1, {}, 3.0, 0.0, 0.0},
+      {"grouped decode: MQA 4 heads on 1, per-head allowed and bias, dv padded", 1, 4, 1, 1, 150, 16, 24, per_head, -1,
+       -1, {}, 0.0, 0.0, 0.0},
+      {"grouped Lq 1, window (30, 0) (depends on the row: not regrouped)", 1, 4, 2, 1, 90, 8, 8, {}, 30, 0, {}, 0.0,
+       0.0, 0.0},
   };
   h.inputs = inputs_of;
   h.upstream = [](const VariantCase& c) {
@@ -236,6 +256,49 @@ TEST(OpSdpaVariants, Bf16InputsWithVariantsMatchTheReference) {
     const auto got = sdpa_forward(qb, kb, vb, causal, c.options());
     EXPECT_TRUE(test::tensors_close("out", got.out.cast<double>(), want.out, 2e-5, test::kRelativeOnly));
     EXPECT_TRUE(test::tensors_close("lse", got.lse.cast<double>(), want.lse, 2e-5, test::kRelativeOnly));
+  });
+}
+
+TEST(OpSdpaVariants, GroupedDecodingEqualsTheCallWithRepeatedKeyValueHeads) {
+  // Lq = 1 with G query heads per key/value head runs as Hkv heads of G rows (float32 and bf16,
+  // where the regrouped bf16 call takes the native kernel): the same as K and V repeated per head.
+  const int64_t B = 2, H = 8, Hkv = 2, G = H / Hkv, Lk = 1000, d = 64;
+  Rng rng(57);
+  const TensorF q = test::randn<float>({B, H, 1, d}, rng), k = test::randn<float>({B, Hkv, Lk, d}, rng),
+                v = test::randn<float>({B, Hkv, Lk, d}, rng);
+  auto repeat = [&](const TensorF& t) {
+    TensorF out({B, H, Lk, d});
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        std::copy_n(t.data() + (b * Hkv + h / G) * Lk * d, Lk * d, out.data() + (b * H + h) * Lk * d);
+    return out;
+  };
+  auto to_bf16 = [](const TensorF& t) {
+    Tensor<bf16> out(t.shape());
+    for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
+    return out;
+  };
+  AttentionMask causal;
+  causal.causal = Causal::bottom_right;
+  SdpaOptions gqa;
+  gqa.enable_gqa = true;
+  gqa.softcap = 5.0;
+  SdpaOptions full = gqa;
+  full.enable_gqa = false;
+  test::for_each_target_and_thread_count([&](const std::string& label) {
+    SCOPED_TRACE(label);
+    const auto got = sdpa_forward(q, k, v, causal, gqa, AttentionBackend::fused);
+    const auto want = sdpa_forward(q, repeat(k), repeat(v), causal, full, AttentionBackend::fused);
+    EXPECT_TRUE(test::tensors_close("out", got.out, want.out, 1e-6));
+    EXPECT_TRUE(test::tensors_close("lse", got.lse, want.lse, 1e-6));
+    SdpaOptions plain = gqa;
+    plain.softcap = 0.0;
+    SdpaOptions plain_full = full;
+    plain_full.softcap = 0.0;
+    const auto gotb = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), causal, plain);
+    const auto wantb = sdpa_forward(to_bf16(q), to_bf16(repeat(k)), to_bf16(repeat(v)), causal, plain_full);
+    EXPECT_TRUE(test::tensors_close("bf16 out", gotb.out, wantb.out, 1e-6));
+    EXPECT_TRUE(test::tensors_close("bf16 lse", gotb.lse, wantb.lse, 1e-6));
   });
 }
 

@@ -6,7 +6,8 @@
 // On the AVX-512 targets, when the CPU has AVX512-BF16 (cpu_info), the native kernel runs: the
 // two products use vdpbf16ps, which multiplies pairs of bf16 and accumulates in float32: K is
 // packed once per (batch, head) as Kᵀ panels of pairs along d (one 32-bit lane = k[j][2p],
-// k[j][2p+1]), V as pairs along the key axis (v[2t][c], v[2t+1][c]); the float32 weights of a
+// k[j][2p+1]), V as pairs along the key axis (v[2t][c], v[2t+1][c]) — one key step at a time
+// when a head has a single query block (decoding); the float32 weights of a
 // tile are rounded to bf16 (vcvtneps2bf16) and broadcast as key pairs. The query-block sweep
 // and its finish are flash_f32.cpp's (forward_sweep, finish_rows in flash_common.h), except
 // that the score tile stores raw q·k and the softmax applies scale·log2(e) in the FMA that
@@ -72,6 +73,9 @@ struct Job {
   float* out = nullptr;
   float* lse = nullptr;
   int64_t nkb = 0, nqb = 0, d2 = 0, dvp = 0, lk2 = 0;
+  // One query block per head (decoding): K and V are packed one key step at a time into buffers
+  // that stay in cache, not the whole head up front, so they are read from memory once.
+  bool stream = false;
 };
 
 struct Scratch {
@@ -83,6 +87,7 @@ struct Scratch {
   float m[kQB], l[kQB], alpha[kQB];
   int64_t kbeg[kQB], kend[kQB];
   std::vector<float> z;
+  int64_t packed = -1;  // stream: the first key of the step kt and vp hold
 };
 
 template <typename T>
@@ -195,6 +200,20 @@ QKV_BF16_TARGET void OnlineSoftmaxBlock(float* s, int64_t nvec, float c, float* 
   }
 }
 
+// Packs keys [j0, j0 + n) of head (b, h): K as Kᵀ panels of pairs along d (panel 0 starts at key
+// j0; keys of the last panel beyond n are 0), V as pairs along the keys (pair row 0 = keys j0, j0 + 1).
+QKV_BF16_TARGET void PackKeys(const Job& J, Scratch& sc, int64_t b, int64_t h, int64_t j0, int64_t n) {
+  const int64_t d2 = J.d2, tail = n % kBK;
+  if (tail) {
+    uint32_t* last = sc.kt.data() + (n / kBK) * d2 * kBK;
+    for (int64_t p = 0; p < d2; ++p) std::memset(last + p * kBK + tail, 0, sizeof(uint32_t) * static_cast<size_t>(kBK - tail));
+  }
+  for (int64_t t0 = 0; t0 < n; t0 += kBK)
+    PackPairColumns(J.k.row(b, h, j0 + t0), J.k.si, std::min(kBK, n - t0), J.dm.d, sc.kt.data() + (t0 / kBK) * d2 * kBK,
+                    kBK);
+  PackRowPairs(J.v.row(b, h, j0), J.v.si, n, J.dm.dv, sc.vp.data(), J.dvp);
+}
+
 // Query block qb of head bh: the sweep of forward_sweep with bf16 products, then finish_rows.
 QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t qb) {
   const FlashDims& dm = J.dm;
@@ -214,6 +233,13 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     const int64_t nvec = ceil_div(nvis, 16);
     const uint32_t* qrows = sc.qp.data() + r0 * d2;
     const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
+    const uint32_t* vpairs = sc.vp.data() + (j0 / 2) * dvp;
+    if (J.stream) {
+      if (j0 != sc.packed) PackKeys(J, sc, b, h, j0, nk);
+      sc.packed = j0;
+      kpanel = sc.kt.data();
+      vpairs = sc.vp.data();
+    }
     if (scale_in_tile)
       ScoreTile<true>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
     else
@@ -240,25 +266,11 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
                               (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(srow + v * 16)));
       }
     });
-    GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, sc.vp.data() + (j0 / 2) * dvp, dvp,
+    GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, vpairs, dvp,
            sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
   };
   forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kbeg, sc.kend, sc.m, sc.l, step);
   finish_rows(rows, sc.o.p, dvp, sc.m, sc.l, dv, J.out + (bh * Lq + i0) * dv, J.lse + bh * Lq + i0);
-}
-
-// Packs K (pairs along d) and V (pairs along keys) of head bh.
-QKV_BF16_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
-  const FlashDims& dm = J.dm;
-  const int64_t b = bh / dm.H, h = bh % dm.H, Lk = dm.Lk, d = dm.d, dv = dm.dv, d2 = J.d2, dvp = J.dvp;
-  const int64_t tail = Lk % kBK;  // keys of the last panel beyond Lk stay 0
-  if (tail) {
-    uint32_t* last = sc.kt.data() + (Lk / kBK) * d2 * kBK;
-    for (int64_t p = 0; p < d2; ++p) std::memset(last + p * kBK + tail, 0, sizeof(uint32_t) * static_cast<size_t>(kBK - tail));
-  }
-  for (int64_t j0 = 0; j0 < Lk; j0 += kBK)
-    PackPairColumns(J.k.row(b, h, j0), J.k.si, std::min(kBK, Lk - j0), d, sc.kt.data() + (j0 / kBK) * d2 * kBK, kBK);
-  PackRowPairs(J.v.row(b, h, 0), J.v.si, Lk, dv, sc.vp.data(), dvp);
 }
 
 void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k, const FlashInBf16& v,
@@ -277,6 +289,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   J.d2 = (dm.d + 1) / 2;
   J.dvp = round_up(dm.dv, 16);
   J.lk2 = (dm.Lk + 1) / 2;
+  J.stream = J.nqb == 1;
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
   thread_local PassState<Scratch> state;
@@ -287,8 +300,8 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   std::vector<Scratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     Scratch& sc = scratch[static_cast<size_t>(w)];
-    Grow(sc.kt, std::max<int64_t>(J.nkb, 1) * J.d2 * kBK + 16);
-    Grow(sc.vp, (J.lk2 + kBK) * J.dvp + 16);
+    Grow(sc.kt, (J.stream ? kBS / kBK : std::max<int64_t>(J.nkb, 1)) * J.d2 * kBK + 16);
+    Grow(sc.vp, ((J.stream ? kBS / 2 : J.lk2) + kBK) * J.dvp + 16);
     Grow(sc.qp, kQB * J.d2 + 16);
     Grow(sc.pb, kMR * kBS);
     sc.o.reserve(kQB * J.dvp);
@@ -300,8 +313,10 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
     int64_t cur = -1;
     for (int64_t it = bounds[static_cast<size_t>(w)]; it < bounds[static_cast<size_t>(w) + 1]; ++it) {
       const int64_t bh = it / J.nqb, qb = it % J.nqb;
-      if (bh != cur) {
-        PackHead(J, sc, bh);
+      if (J.stream) {
+        sc.packed = -1;
+      } else if (bh != cur) {
+        PackKeys(J, sc, bh / dm.H, bh % dm.H, 0, dm.Lk);
         cur = bh;
       }
       ForwardItem(J, sc, bh, qb);
@@ -367,8 +382,12 @@ void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float sca
 
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
                         const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
-  const bool native = flash_bf16_native() && !has_variant(mask) && dims.group() == 1;
-  flash_forward_bf16_with(native ? Bf16Kernel::native : Bf16Kernel::widened, dims, scale, q, k, v, mask, out, lse);
+  FlashDims dm = dims;
+  FlashInBf16 qv = q;
+  FlashMask m = mask;
+  flash::group_rows_for_decoding(dm, qv, m);  // changes them only for grouped decoding
+  const bool native = flash_bf16_native() && !has_variant(m) && dm.group() == 1;
+  flash_forward_bf16_with(native ? Bf16Kernel::native : Bf16Kernel::widened, dm, scale, qv, k, v, m, out, lse);
 }
 
 }  // namespace qkv::kernels

@@ -47,26 +47,6 @@ inline int64_t key_begin(const FlashMask& m, int64_t i) {
   return m.window_left < 0 ? 0 : std::max<int64_t>(0, i + m.window_offset - m.window_left);
 }
 
-// The scores s[0..n) of keys j0.. of row i of head (b, h), log2 domain (log2e · scaled score):
-// the softcap (when capd is given, capd[j] = 1 − tanh², the derivative of the cap) and the ALiBi
-// bias. The caller applies the mask parts (key range, apply_general) afterwards.
-inline void apply_variant(const FlashMask& m, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t n, float* s,
-                          float* capd) {
-  if (m.softcap > 0.0f) {
-    const float c2 = m.softcap * kLog2e, inv = 1.0f / c2;
-    for (int64_t j = 0; j < n; ++j) {
-      const float t = std::tanh(s[j] * inv);
-      s[j] = c2 * t;
-      if (capd) capd[j] = 1.0f - t * t;
-    }
-  }
-  if (m.alibi) {
-    const float slope = kLog2e * m.alibi[b * m.alibi_sb + h * m.alibi_sh];
-    const int64_t at = i + m.window_offset - j0;  // key index (relative to j0) on the diagonal
-    for (int64_t j = 0; j < n; ++j) s[j] -= slope * static_cast<float>(std::abs(at - j));
-  }
-}
-
 inline bool has_general(const FlashMask& m) { return m.allowed != nullptr || m.bias != nullptr; }
 
 // Applies the `allowed` and `bias` parts to the log2-domain scores s[0..n) of keys j0.. of row i.
@@ -277,6 +257,33 @@ inline void finish_rows(int64_t rows, const float* o, int64_t ldo, const float* 
       lse[r] = kNegInf;
     }
   }
+}
+
+// Decoding with grouped K/V heads: with one query row per head (Lq = 1), the G query heads of a
+// group read the same keys, so the call is the same as one with Hkv heads of G query rows each
+// (row g of head hk = query head hk·G + g): q (B, H, 1, d) viewed as (B, Hkv, G, d) — row stride
+// q.sh, head stride G·q.sh — while out (B, H, 1, dv) and lse (B, H, 1), contiguous, already are
+// (B, Hkv, G, ·). K and V are then read once per group instead of once per query head, and the
+// call has no grouped heads left (so the bf16 forward can run its native kernel). Valid when no
+// mask part depends on the query row beyond what the strides carry: no ALiBi (per-head slopes),
+// no window, no dropout, causal only when it hides no key (offset >= Lk − 1). Returns false and
+// changes nothing otherwise.
+template <typename T>
+inline bool group_rows_for_decoding(FlashDims& dm, FlashView<T>& q, FlashMask& mask) {
+  const int64_t G = dm.group();
+  if (dm.Lq != 1 || G == 1 || mask.alibi || mask.window_left >= 0 || mask.window_right >= 0 ||
+      mask.dropout_p > 0.0 || (mask.causal && mask.causal_offset < dm.Lk - 1))
+    return false;
+  q = {q.p, q.sb, G * q.sh, q.sh};
+  dm = {dm.B, dm.kv_heads(), G, dm.Lk, dm.d, dm.dv};
+  mask.causal = false;  // it hid no key
+  mask.lens_si = 0;
+  mask.allowed_si = mask.allowed_sh;
+  mask.allowed_sh *= G;
+  mask.bias_si = mask.bias_sh;
+  mask.bias_sh *= G;
+  mask.window_offset = dm.Lk - dm.Lq;
+  return true;
 }
 
 // Widens a (B, H, L, w) bfloat16 view into out, contiguous float32 (B, H, L, w).

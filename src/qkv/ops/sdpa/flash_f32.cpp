@@ -6,7 +6,9 @@
 // depth loop broadcasts one q element per row and loads one packed Kᵀ row. Scores live in the
 // log2 domain: scale·log2(e) is applied to the accumulators, so exp2 (a degree-6 polynomial
 // times an exponent-bit 2^n) gives the weights.
-// Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys);
+// Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys)
+// — or, when a head has a single query block that no other head shares (decoding), one key step
+// at a time into panels that stay in cache;
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
 // block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
 // scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
@@ -26,13 +28,16 @@
 // and the softcap are applied per row on the scores by MaskRow, only in calls that use them
 // (plain calls take the same branches as before); the backward multiplies dS by the softcap's
 // derivative 1 − tanh².
-// Decoding: when B·H·(query blocks) is below the thread count, the forward splits each item's
+// Decoding: a grouped call with one query per head runs as Hkv heads of G rows
+// (flash_common.h's group_rows_for_decoding), so a group's K and V are read once. When
+// B·H·(query blocks) is below the thread count, the forward splits each item's
 // keys over the workers and merges the partial (m, l, o) by log-sum-exp (MergeSplits), so one
 // sequence with Lq = 1 keeps both cores busy. The backward has no such split.
 #undef HWY_TARGET_INCLUDE
 #define HWY_TARGET_INCLUDE "qkv/ops/sdpa/flash_f32.cpp"
 #include <hwy/foreach_target.h>  // IWYU pragma: keep
 #include <hwy/highway.h>
+#include <hwy/contrib/math/math-inl.h>
 
 #include <cstring>
 
@@ -216,12 +221,38 @@ HWY_INLINE void MaskKeys(float* s, int64_t nvec, int64_t j0, int64_t kbeg, int64
   }
 }
 
+// The scores s[0 .. nvec·kL) of keys j0.. of row i of head (b, h), log2 domain (log2e · scaled
+// score): the softcap s → c·tanh(s/c) with c = softcap·log2e (when capd is given, capd[j] =
+// 1 − tanh², the cap's derivative), then the ALiBi bias − log2e·slope·|i + off − j|. Vectorised
+// (Highway's Tanh); the caller applies the mask parts (key range, apply_general) afterwards.
+HWY_INLINE void ApplyVariant(const FlashMask& m, int64_t b, int64_t h, int64_t i, int64_t j0, int64_t nvec, float* s,
+                             float* capd) {
+  const DF df;
+  if (m.softcap > 0.0f) {
+    const float c2 = m.softcap * kLog2e;
+    const VF vc = hn::Set(df, c2), vinv = hn::Set(df, 1.0f / c2), one = hn::Set(df, 1.0f);
+    for (int64_t v = 0; v < nvec; ++v) {
+      const VF t = hn::Tanh(df, hn::Mul(hn::Load(df, s + v * kL), vinv));
+      hn::Store(hn::Mul(vc, t), df, s + v * kL);
+      if (capd) hn::StoreU(hn::NegMulAdd(t, t, one), df, capd + v * kL);
+    }
+  }
+  if (m.alibi) {
+    const VF slope = hn::Set(df, kLog2e * m.alibi[b * m.alibi_sb + h * m.alibi_sh]);
+    const VF at = hn::Set(df, static_cast<float>(i + m.window_offset - j0));  // the diagonal's key, relative to j0
+    for (int64_t v = 0; v < nvec; ++v) {
+      const VF dist = hn::Abs(hn::Sub(at, hn::Iota(df, static_cast<float>(v * kL))));
+      hn::Store(hn::NegMulAdd(slope, dist, hn::Load(df, s + v * kL)), df, s + v * kL);
+    }
+  }
+}
+
 // Everything but the plain scores, for one row of nvec vectors of keys j0.. (log2 domain): the
-// variants (softcap, ALiBi; capd gets the cap's derivative when given), then the key range
-// [kbeg, kend) and the general mask (allowed, bias) on the nk keys of the step.
+// variants (ApplyVariant), then the key range [kbeg, kend) and the general mask (allowed, bias)
+// on the nk keys of the step.
 HWY_INLINE void MaskRow(const FlashMask& mask, bool general, bool variant, int64_t b, int64_t h, int64_t i,
                         int64_t j0, int64_t nk, int64_t nvec, int64_t kbeg, int64_t kend, float* srow, float* capd) {
-  if (variant) apply_variant(mask, b, h, i, j0, nvec * kL, srow, capd);
+  if (variant) ApplyVariant(mask, b, h, i, j0, nvec, srow, capd);
   MaskKeys(srow, nvec, j0, kbeg, kend);
   if (general && kend > j0) apply_general(mask, b, h, i, j0, std::min(nk, kend - j0), srow);
 }
@@ -395,6 +426,9 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   const bool special = general || variant;
   const int64_t G = dm.group(), Hkv = dm.kv_heads();
   const int64_t S = SplitCount(B * H * nqb, Lk);
+  // One query block per head and no group sharing it: K is packed one key step at a time into a
+  // panel that stays in L1/L2, not the whole head up front (decoding reads K from memory once).
+  const bool stream = nqb == 1 && G == 1;
   thread_local PassState<FwdScratch> state;
   thread_local Floats part_buf;  // S > 1: the partial sweeps MergeSplits reads
   PassState<FwdScratch>& st = state;
@@ -410,7 +444,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
   std::vector<FwdScratch>& scratch = st.scratch;
   for (int w = 0; w < workers; ++w) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
-    sc.kt.reserve(std::max<int64_t>(nkb, 1) * kBK * d);
+    sc.kt.reserve(stream ? kBS * d : std::max<int64_t>(nkb, 1) * kBK * d);
     if (dvp != dv) sc.vp.reserve(Lk * dvp);
     sc.o.reserve(kQF * dvp);
     sc.s.reserve(kMR * kBS);
@@ -429,17 +463,34 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
       const int64_t sp = it % S, bh = it / S / nqb, qb = it / S % nqb, b = bh / H, h = bh % H, hk = h / G;
       const int64_t jlo = SplitBegin(sp, S, Lk), jhi = SplitBegin(sp + 1, S, Lk);
       if ((b * Hkv + hk) * S + sp != cur) {  // the heads of a group share the packed K
-        PackHead(dm, k, &v, b, hk, jlo, jhi, dvp, sc);
+        if (!stream) PackHead(dm, k, &v, b, hk, jlo, jhi, dvp, sc);
+        else if (dvp != dv) PackRows(v.row(b, hk, jlo), v.si, jhi - jlo, dv, dvp, sc.vp.p);
         cur = (b * Hkv + hk) * S + sp;
       }
+      int64_t packed = -1;  // stream: the key step whose panels sc.kt holds
       const float* vrows = dvp != dv ? sc.vp.p : v.row(b, hk, jlo);  // row 0 is key jlo
       const int64_t ldv = dvp != dv ? dvp : v.si;
       const int64_t i0 = qb * kQF, rows = std::min(kQF, Lq - i0);
       const float* qrows = q.row(b, h, i0);
       std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
-      auto step = [&](int64_t r0, int64_t mr, int64_t j0, int64_t nk, int64_t nvis, int64_t lo, int64_t bhi) {
+      auto step = [&](int64_t r0, int64_t mr, int64_t js, int64_t nks, int64_t nviss, int64_t lo, int64_t bhi) {
+        // With a window's left edge, the tile starts at the Kᵀ panel of its rows' first visible key
+        // (the keys before it in the step are masked for every row): j0, nk, nvis from there.
+        int64_t skip = 0;
+        if (mask.window_left >= 0) {
+          int64_t blo = Lk;
+          for (int64_t r = r0; r < r0 + mr; ++r) blo = std::min(blo, sc.kbeg[static_cast<size_t>(r)]);
+          skip = std::min(std::max<int64_t>(0, blo - js), nviss - 1) / kBK * kBK;
+        }
+        const int64_t j0 = js + skip, nk = nks - skip, nvis = nviss - skip;
         const int64_t nvec = ceil_div(nvis, kL);
-        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, sc.kt.p + ((j0 - jlo) / kBK) * d * kBK, d, c, sc.s.p, kBS);
+        const float* kt = sc.kt.p + ((j0 - jlo) / kBK) * d * kBK;
+        if (stream) {
+          if (js != packed) PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
+          packed = js;
+          kt = sc.kt.p + (skip / kBK) * d * kBK;
+        }
+        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, kt, d, c, sc.s.p, kBS);
         if (special || lo < j0 + nvec * kL || bhi > j0) {
           for (int64_t r = 0; r < mr; ++r)
             MaskRow(mask, general, variant, b, h, i0 + r0 + r, j0, nk, nvec, sc.kbeg[static_cast<size_t>(r0 + r)],
@@ -530,7 +581,7 @@ void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
 // Per-worker scratch of the backward pass.
 struct BwdScratch {
   Floats qp, dop;               // Q and dO of the current head, padded (only when d or dv is not a multiple of kL)
-  Floats lse2, dd;              // per row of the current head: lse·log2(e) and D = rowsum(dO∘O)
+  Floats lse2, dd;              // per row of each query head of the group (G × Lq): lse·log2(e), rowsum(dO∘O)
   std::vector<int64_t> kbeg, kend;  // per row of the current head: the visible key range
   Floats kt, vt, kn;            // the current key block: Kᵀ and Vᵀ panels, K rows padded to dp
   Floats dk, dv;                // accumulators of the current key block (summed over a group's query heads)
@@ -587,8 +638,8 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
     BwdScratch& sc = scratch[static_cast<size_t>(w)];
     if (pad_q) sc.qp.reserve(Lq * dp);
     if (pad_do) sc.dop.reserve(Lq * dvp);
-    sc.lse2.reserve(Lq);
-    sc.dd.reserve(Lq);
+    sc.lse2.reserve(G * Lq);
+    sc.dd.reserve(G * Lq);
     sc.kbeg.resize(static_cast<size_t>(Lq));
     sc.kend.resize(static_cast<size_t>(Lq));
     sc.kt.reserve(kBK * d);
@@ -617,22 +668,34 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
       PackRows(k.row(b, hk, j0), k.si, nk, d, dp, sc.kn.p);
       std::memset(sc.dk.p, 0, sizeof(float) * static_cast<size_t>(kBK * dp));
       std::memset(sc.dv.p, 0, sizeof(float) * static_cast<size_t>(kBK * dvp));
-      for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {  // the query heads of the group
-        const int64_t bh = b * H + h;
-        if (bh != cur) {
-          cur = bh;
-          if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
-          if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
+      // Per row of each query head of the group, kept while the worker stays on the group: the
+      // visible key range, lse·log2(e) and D = rowsum(dO∘O).
+      const bool new_group = bk != cur;
+      if (new_group) {
+        cur = bk;
+        for (int64_t i = 0; i < Lq; ++i) {
+          sc.kbeg[static_cast<size_t>(i)] = key_begin(mask, i);
+          sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
+        }
+        for (int64_t g = 0; g < G; ++g) {
+          const int64_t h = hk * G + g, bh = b * H + h;
           for (int64_t i = 0; i < Lq; ++i) {
-            sc.kbeg[static_cast<size_t>(i)] = key_begin(mask, i);
-            sc.kend[static_cast<size_t>(i)] = key_end(mask, Lk, b, i);
-            sc.lse2.p[i] = lse[bh * Lq + i] * kLog2e;
+            sc.lse2.p[g * Lq + i] = lse[bh * Lq + i] * kLog2e;
             const float* orow = o.row(b, h, i);
             const float* drow = dout.row(b, h, i);
             float acc = 0.0f;
             for (int64_t cc = 0; cc < dvw; ++cc) acc += orow[cc] * drow[cc];
-            sc.dd.p[i] = acc;
+            sc.dd.p[g * Lq + i] = acc;
           }
+        }
+      }
+      for (int64_t h = hk * G; h < (hk + 1) * G; ++h) {  // the query heads of the group
+        const int64_t bh = b * H + h;
+        const float* lse2h = sc.lse2.p + (h - hk * G) * Lq;
+        const float* ddh = sc.dd.p + (h - hk * G) * Lq;
+        if (new_group || G > 1) {  // padded copies of this head's Q and dO
+          if (pad_q) PackRows(q.row(b, h, 0), q.si, Lq, d, dp, sc.qp.p);
+          if (pad_do) PackRows(dout.row(b, h, 0), dout.si, Lq, dvw, dvp, sc.dop.p);
         }
         const float* qrows = pad_q ? sc.qp.p : q.row(b, h, 0);
         const int64_t ldq = pad_q ? dp : q.si;
@@ -645,6 +708,10 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
           while (qend > 0 && sc.kbeg[static_cast<size_t>(qend - 1)] >= j0 + nk) --qend;
         for (int64_t qb = 0; qb < ceil_div(qend, kQB); ++qb) {
           const int64_t i0 = qb * kQB, rows = std::min(kQB, Lq - i0);
+          bool sees = false;  // some row of the query block sees a key of the block (causal, window: not all do)
+          for (int64_t i = i0; i < i0 + rows && !sees; ++i)
+            sees = sc.kend[static_cast<size_t>(i)] > j0 && sc.kbeg[static_cast<size_t>(i)] < j0 + nk;
+          if (!sees) continue;
           int64_t first = rows;  // first micro block with a visible key in this block
           for (int64_t r0 = 0; r0 < rows; r0 += kMR) {
             const int64_t mr = std::min(kMR, rows - r0);
@@ -675,8 +742,8 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
               if (special || lo < j0 + nvec * kL || bhi > j0)
                 MaskRow(mask, general, variant, b, h, i, j0, nk, nvec, sc.kbeg[static_cast<size_t>(i)],
                         sc.kend[static_cast<size_t>(i)], pr, capd);
-              WeightsRow(pr, nvec, sc.lse2.p[i]);
-              const VF vd = hn::Set(df, sc.dd.p[i]);
+              WeightsRow(pr, nvec, lse2h[i]);
+              const VF vd = hn::Set(df, ddh[i]);
               if (!dropout) {
                 for (int64_t vv = 0; vv < nvec; ++vv) {
                   const VF pv = hn::Load(df, pr + vv * kL);
@@ -686,7 +753,7 @@ void BackwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flas
                 dropout_factors(mask, bh, Lq, Lk, i, j0, nvis, sc.z.data());
                 for (int64_t j = 0; j < nvec * kL; ++j) {
                   const float zj = j < nvis ? sc.z[static_cast<size_t>(j)] : 0.0f;
-                  dr[j] = pr[j] * (dr[j] * zj - sc.dd.p[i]);
+                  dr[j] = pr[j] * (dr[j] * zj - ddh[i]);
                   pr[j] *= zj;
                 }
               }
@@ -731,7 +798,11 @@ HWY_EXPORT(BackwardImpl);
 
 void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
                    const FlashMask& mask, float* out, float* lse) {
-  HWY_DYNAMIC_DISPATCH(ForwardImpl)(dims, scale, q, k, v, mask, out, lse);
+  FlashDims dm = dims;
+  FlashIn qv = q;
+  FlashMask m = mask;
+  flash::group_rows_for_decoding(dm, qv, m);  // changes them only for grouped decoding
+  HWY_DYNAMIC_DISPATCH(ForwardImpl)(dm, scale, qv, k, v, m, out, lse);
 }
 
 void flash_weights(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const float* lse,

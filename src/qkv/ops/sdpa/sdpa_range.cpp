@@ -1,6 +1,7 @@
 #include "qkv/ops/sdpa/sdpa_range.h"
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -19,27 +20,60 @@ double as_double(T x) {
     return static_cast<double>(x);
 }
 
-// The largest row norm of a rank-4 tensor (rows along the last dim), in float64.
+// Σ x[c]² over n contiguous float32 or bf16 values: 16 float32 partial sums (which the compiler
+// vectorises, so the pass runs at memory speed: decoding reads all of K here), added in float64.
+// Not finite when a square overflows float32; the caller then sums the row in float64.
+template <typename T>
+double sum_squares_f32(const T* x, int64_t n) {
+  auto value = [](T v) {
+    if constexpr (std::is_same_v<T, bf16>)
+      return std::bit_cast<float>(static_cast<uint32_t>(v.bits) << 16);
+    else
+      return v;
+  };
+  float acc[16] = {};
+  int64_t c = 0;
+  for (; c + 16 <= n; c += 16)
+    for (int t = 0; t < 16; ++t) {
+      const float v = value(x[c + t]);
+      acc[t] += v * v;
+    }
+  double sq = 0;
+  for (float a : acc) sq += a;
+  for (; c < n; ++c) sq += static_cast<double>(value(x[c])) * value(x[c]);
+  return sq;
+}
+
+// The largest row norm of a rank-4 tensor (rows along the last dim), in float64 (float32 partial
+// sums for contiguous float32 and bf16 rows, float64 again for a row whose squares overflow them).
 template <typename T>
 double max_row_norm(const Tensor<T>& t) {
   const int64_t B = t.dim(0), H = t.dim(1), L = t.dim(2), d = t.dim(3);
   const int64_t s0 = t.stride(0), s1 = t.stride(1), s2 = t.stride(2), s3 = t.stride(3);
   const T* base = t.data();
-  std::vector<double> best(static_cast<size_t>(std::max<int64_t>(1, B * H)), 0.0);
-  parallel_for(B * H, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, L * d)), [&](int64_t begin, int64_t end) {
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const T* head = base + (bh / H) * s0 + (bh % H) * s1;
+  // Chunks of rows over the threads (one head alone, as in decoding, still uses every core).
+  const int64_t rows = B * H * L, per = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, d));
+  const int64_t chunks = std::max<int64_t>(1, (rows + per - 1) / per);
+  std::vector<double> best(static_cast<size_t>(chunks), 0.0);
+  parallel_for(chunks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t ch = begin; ch < end; ++ch) {
       double m = 0;
-      for (int64_t i = 0; i < L; ++i) {
-        const T* row = head + i * s2;
-        double sq = 0;
-        for (int64_t c = 0; c < d; ++c) {
-          const double x = as_double(row[c * s3]);
-          sq += x * x;
+      for (int64_t r = ch * per; r < std::min(rows, (ch + 1) * per); ++r) {
+        const int64_t bh = r / L, i = r % L;
+        const T* row = base + (bh / H) * s0 + (bh % H) * s1 + i * s2;
+        double sq = std::numeric_limits<double>::infinity();
+        if constexpr (!std::is_same_v<T, double>)
+          if (s3 == 1) sq = sum_squares_f32(row, d);
+        if (!std::isfinite(sq)) {
+          sq = 0;
+          for (int64_t c = 0; c < d; ++c) {
+            const double x = as_double(row[c * s3]);
+            sq += x * x;
+          }
         }
         if (std::isfinite(sq)) m = std::max(m, sq);  // NaN or inf rows: NaN in, NaN out, as documented
       }
-      best[static_cast<size_t>(bh)] = m;
+      best[static_cast<size_t>(ch)] = m;
     }
   });
   return std::sqrt(*std::max_element(best.begin(), best.end()));

@@ -66,8 +66,9 @@ pictures::Image render_transformer_attention(TransformerTranslator& translator, 
     return layer_panel(dec[i]->multihead_attn.weights(), "cross-attention, layer " + std::to_string(i), tgt_tokens,
                        src_tokens, "output", "input");
   });
+  // cross_only: the layers one under another (a picture of about the GRU alignment's shape).
   return pictures::render_image_panels(panels, input + " -> " + translator.join(translator.decode_target(out_ids)), 1,
-                                       static_cast<int>(columns));
+                                       cross_only ? 1 : static_cast<int>(columns));
 }
 
 }  // namespace qkv::demos

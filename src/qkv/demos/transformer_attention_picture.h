@@ -5,7 +5,8 @@
 //   row 3  cross-attention (output × source)
 // The weights come from one teacher-forced forward of (input, <bos> + output) with need_weights;
 // each panel is one head, each row of panels one kind, columns the layers. cross_only: row 3
-// alone (where each output token looks in the input, as the GRU translator's alignment picture).
+// alone, its layers one under another (where each output token looks in the input, as the GRU
+// translator's alignment picture).
 #pragma once
 
 #include <string>

@@ -8,12 +8,16 @@ configuration, in one run.
   greedy words/s      test words decoded greedily per second: qkv with its KV cache, PyTorch
                       recomputing the whole decoder over the prefix at every step (nn.Transformer
                       has no cache), both in batches (qkv: its translate command's batching)
+  qkv cache speed-up  qkv's greedy words/s with its KV cache over its own words/s without it
+                      (`translate --no-cache`: the decoder recomputed over the prefix at every
+                      step, as PyTorch does); the two must print the same pronunciations
 
 qkv side: `qkv transformer train --task cmudict --epochs 1` (one pass over the training split,
 --eval-limit 1 so that the dev decoding after the epoch costs nothing); its tokens/s are the
 split's tokens (computed here from the same data) over the epoch's "seconds" in metrics.jsonl.
-Its decoding: `qkv transformer translate --model RUN WORD…` on --decode-words test words, minus
-the time of the same command on one word (loading the model and starting the process).
+Its decoding: `qkv transformer translate --model RUN [--no-cache] WORD…` on --decode-words test
+words, minus the time of the same command on one word (loading the model and starting the
+process); each time is the best of --decode-reps runs.
 PyTorch side: bench/torch_transformer_g2p.py's model and training loop for --torch-steps steps
 (its throughput does not depend on how many steps are timed once past the first few), and its
 greedy decoding on the same words (with the weights it has after those steps; the number of
@@ -46,11 +50,13 @@ def parse_arguments(argv=None):
     ap.add_argument("--torch-steps", type=int, default=100, help="PyTorch training steps timed")
     ap.add_argument("--decode-words", type=int, default=500, help="test words decoded by each side")
     ap.add_argument("--decode-batch", type=int, default=256, help="PyTorch's decoding batch")
+    ap.add_argument("--decode-reps", type=int, default=3, help="qkv's decoding times: the best of this many runs")
     ap.add_argument("--skip-qkv", action="store_true", help="PyTorch only (e.g. before qkv's command exists)")
     ap.add_argument("--json", action="store_true", help="print one JSON line")
     args = ap.parse_args(argv)
-    if args.torch_steps < 1 or args.decode_words < 2:
-        ap.error("--torch-steps must be >= 1 and --decode-words >= 2")
+    if args.torch_steps < 1 or args.decode_words < 2 or args.decode_reps < 1:
+        ap.error(f"--torch-steps is {args.torch_steps}, --decode-words {args.decode_words} and --decode-reps "
+                 f"{args.decode_reps}; expected >= 1, >= 2 and >= 1")
     if not args.stress and not args.skip_qkv:
         ap.error("--no-stress: qkv trains on phonemes with stress only")
     return args
@@ -75,6 +81,17 @@ def timed(cmd):
     return time.perf_counter() - start, out.stdout
 
 
+def decode_words_per_second(translate, words, reps):
+    """Words/s of `translate` on `words` (start-up and model loading taken off: the time of one
+    word), each time the best of `reps` runs; and the printed lines."""
+    t_one = min(timed(translate + words[:1])[0] for _ in range(reps))
+    runs = [timed(translate + words) for _ in range(reps)]
+    lines = runs[0][1].strip().splitlines()
+    if len(lines) != len(words):
+        raise SystemExit(f"qkv transformer translate printed {len(lines)} lines for {len(words)} words")
+    return (len(words) - 1) / max(min(t for t, _ in runs) - t_one, 1e-9), lines
+
+
 def bench_qkv(args, data, words):
     with tempfile.TemporaryDirectory(prefix="qkv_compare_transformer_") as run:
         timed(qkv_train_command(args, run))
@@ -82,13 +99,12 @@ def bench_qkv(args, data, words):
             epoch = json.loads(f.read().strip().splitlines()[-1])
         tokens_per_second = data.tokens_per_epoch() / epoch["seconds"]
         translate = [args.qkv, "--threads", str(args.threads), "transformer", "translate", "--model", run]
-        t_one, _ = timed(translate + words[:1])
-        t_all, out = timed(translate + words)
-        lines = out.strip().splitlines()
-        if len(lines) != len(words):
-            raise SystemExit(f"qkv transformer translate printed {len(lines)} lines for {len(words)} words")
-        words_per_second = (len(words) - 1) / max(t_all - t_one, 1e-9)
-    return {"tokens_per_second": tokens_per_second, "decode_words_per_second": words_per_second,
+        cached, lines = decode_words_per_second(translate, words, args.decode_reps)
+        uncached, uncached_lines = decode_words_per_second(translate + ["--no-cache"], words, args.decode_reps)
+        if uncached_lines != lines:
+            raise SystemExit("qkv transformer translate --no-cache printed other pronunciations than with the cache")
+    return {"tokens_per_second": tokens_per_second, "decode_words_per_second": cached,
+            "uncached_decode_words_per_second": uncached, "cache_speedup": cached / uncached,
             "train_seconds": epoch["seconds"], "train_steps": epoch.get("step")}
 
 
@@ -130,6 +146,9 @@ def main(argv=None):
         qv = f"{q[key]:.0f}" if q else "-"
         r = f"{result[ratio]:.1f}x" if ratio in result else "-"
         print(f"| {label} | {qv} | {t[key]:.0f} | {r} |")
+    if q:
+        print(f"| greedy decoding words/s, qkv without its cache | {q['uncached_decode_words_per_second']:.0f} | - | - |")
+        print(f"qkv's cached greedy decoding / its uncached: {q['cache_speedup']:.1f}x ({len(words)} test words)")
     return result
 
 

@@ -7,18 +7,27 @@ the same words and are scored by the same code.
 The model is qkv's TransformerSeq2Seq written in PyTorch, with its parameter names:
   src_embed, tgt_embed   nn.Embedding, N(0, 1/d_model), scaled by sqrt(d_model), plus the
                          sinusoidal position table, then dropout
-  transformer            nn.Transformer(batch_first=True) with the given sizes and norm_first
-  generator              nn.Linear(d_model, phoneme vocabulary), U(+-1/sqrt(d_model))
+  transformer            nn.Transformer(batch_first=True) with the given sizes and norm_first,
+                         initialised as qkv's nn::Transformer (nn/linear.cpp, nn/multihead_attention.cpp):
+                         every Linear U(+-1/sqrt(fan_in)) for weight and bias, attention in_proj
+                         Xavier-uniform with zero biases, out_proj bias zero, LayerNorm (1, 0); not
+                         nn.Transformer's own Xavier-uniform of every matrix
+  generator              nn.Linear(d_model, phoneme vocabulary), U(+-1/sqrt(d_model)), bias 0
 Masks: source key padding (encoder and memory), causal + target key padding (decoder).
 Training as qkv's transformer trainer: one example per distinct pronunciation of each training
 word; every epoch the examples are shuffled, cut into chunks of 64 batches, each chunk sorted by
 word length and cut into batches, the batches shuffled; cross-entropy over the target tokens
 (<pad> ignored, optional label smoothing); AdamW (betas 0.9, 0.999, eps 1e-8; no weight decay
 on biases and LayerNorm parameters), linear warm-up then cosine decay to 0 at the last step,
-global-norm clipping.
+global-norm clipping. Decayed: the matrices of linear maps and attention projections (and the
+generator); not decayed: embeddings, biases, LayerNorm parameters (qkv's Parameter::weight_decay).
+The cosine ends at 2% of the peak learning rate, as qkv's transformer trainer
+(train/transformer_trainer.cpp: min_lr = 0.02 lr).
 
-Defaults are those of `qkv transformer train` (d_model 64, 2+2 layers, 4 heads, feed-forward 256,
-dropout 0.1, 3 epochs of batches of 128, lr 3e-3, 300 warm-up steps, weight decay 0.01, clip 1).
+Defaults are those of `qkv transformer train` (demos/transformer_tasks.h: d_model 64, 2+2 layers,
+4 heads, feed-forward 256, dropout 0, 5 epochs of batches of 128, lr 3e-3, 300 warm-up steps,
+weight decay 0.01, clip 1, no label smoothing); bench/compare_torch_transformer_wer.py passes every
+one of them to both sides explicitly, so a changed default cannot make the two recipes differ.
 Reports, after --steps optimizer steps (or --epochs passes): test WER and PER (greedy decoding; without stress, and
 with stress when trained with --stress), training tokens/s (source + target tokens, padding
 excluded, <eos> counted, over the wall time of the training steps) and greedy decoding words/s
@@ -46,7 +55,7 @@ def add_model_arguments(ap):
     ap.add_argument("--encoder-layers", type=int, default=2)
     ap.add_argument("--decoder-layers", type=int, default=2)
     ap.add_argument("--dim-feedforward", type=int, default=256)
-    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--activation", choices=["relu", "gelu"], default="relu")
     ap.add_argument("--norm-first", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--stress", action=argparse.BooleanOptionalAction, default=True,
@@ -68,8 +77,8 @@ def parse_arguments(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_model_arguments(ap)
     ap.add_argument("--steps", type=int, default=0, help="optimizer steps (default: --epochs)")
-    ap.add_argument("--epochs", type=int, default=3,
-                    help="passes over the training examples when --steps is not given (qkv's default run: 3)")
+    ap.add_argument("--epochs", type=int, default=5,
+                    help="passes over the training examples when --steps is not given (qkv's default run: 5)")
     ap.add_argument("--eval-limit", type=int, default=0, help="test words decoded (0: all)")
     ap.add_argument("--decode-batch", type=int, default=256)
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of text")
@@ -170,6 +179,19 @@ def make_batch(torch, examples, rows):
 
 # ---- the model ----
 
+def reset_like_qkv(transformer):
+    """qkv's initialisation of nn::Transformer: PyTorch's per-module defaults (Linear: weight and
+    bias U(+-1/sqrt(fan_in)); MultiheadAttention: in_proj Xavier-uniform, in_proj and out_proj
+    biases 0; LayerNorm: 1, 0), where nn.Transformer itself re-draws every matrix Xavier-uniform."""
+    from torch import nn
+    for m in transformer.modules():
+        if isinstance(m, nn.Linear):
+            m.reset_parameters()
+    for m in transformer.modules():
+        if isinstance(m, (nn.MultiheadAttention, nn.LayerNorm)):
+            m._reset_parameters() if isinstance(m, nn.MultiheadAttention) else m.reset_parameters()
+
+
 def build_model(torch, args, src_vocab, tgt_vocab, max_len=256):
     from torch import nn
 
@@ -187,6 +209,7 @@ def build_model(torch, args, src_vocab, tgt_vocab, max_len=256):
             self.generator = nn.Linear(E, tgt_vocab)
             self.drop = nn.Dropout(args.dropout)
             with torch.no_grad():
+                reset_like_qkv(self.transformer)
                 for e in (self.src_embed, self.tgt_embed):
                     e.weight.normal_(0.0, 1.0 / math.sqrt(E))
                 bound = 1.0 / math.sqrt(E)
@@ -218,19 +241,29 @@ def build_model(torch, args, src_vocab, tgt_vocab, max_len=256):
     return TorchTransformerSeq2Seq()
 
 
-def warmup_cosine_lr(step, warmup, total, peak):
-    """qkv's schedule (train/schedule.h): step s is the step about to be taken."""
+MIN_LR_FRACTION = 0.02  # qkv's transformer trainer: the cosine ends at 0.02 * peak
+
+
+def warmup_cosine_lr(step, warmup, total, peak, min_lr=None):
+    """qkv's schedule (train/schedule.h): step s is the step about to be taken; the cosine goes
+    from peak to min_lr (default: MIN_LR_FRACTION * peak, as qkv's transformer trainer)."""
+    min_lr = MIN_LR_FRACTION * peak if min_lr is None else min_lr
     if step < warmup:
         return peak * (step + 1) / warmup
     if step >= total:
-        return 0.0
+        return min_lr
     progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+    return min_lr + 0.5 * (peak - min_lr) * (1.0 + math.cos(math.pi * progress))
+
+
+def decayed(name, p):
+    """qkv decays the matrices of linear maps and attention projections, not embeddings."""
+    return p.dim() >= 2 and not name.endswith("_embed.weight")
 
 
 def make_optimizer(torch, model, args):
-    decay = [p for p in model.parameters() if p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.dim() < 2]
+    decay = [p for n, p in model.named_parameters() if decayed(n, p)]
+    no_decay = [p for n, p in model.named_parameters() if not decayed(n, p)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}],
                              lr=args.lr, betas=(0.9, 0.999), eps=1e-8)
@@ -286,7 +319,7 @@ def greedy_decode(torch, model, data, words, args):
             memory = model.encode(src, src_pad)
             ys = torch.full((len(chunk), 1), BOS, dtype=torch.long)
             done = torch.zeros(len(chunk), dtype=torch.bool)
-            for _ in range(args.max_decode + 1):
+            for _ in range(args.max_decode):  # tokens generated, <eos> included (qkv's max_steps)
                 # The whole decoder over the prefix again: nn.Transformer has no cache.
                 nxt = model.decode(memory, src_pad, ys)[:, -1].argmax(-1)
                 nxt = torch.where(done, torch.full_like(nxt, PAD), nxt)

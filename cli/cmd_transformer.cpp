@@ -24,6 +24,7 @@ struct TrainArgs {
 struct TranslateArgs {
   std::string model;
   int64_t beam = 1;
+  bool cache = true;
   std::vector<std::string> texts;
 };
 
@@ -86,19 +87,20 @@ int run_train(TrainArgs a) {
 
 struct AttentionArgs {
   std::string model, text, out;
+  bool cross_only = false;
 };
 
 int run_attention(const AttentionArgs& a) {
   qkv::pictures::check_output_file(a.out, "qkv transformer attention: -o");
   qkv::demos::TransformerTranslator translator(a.model);
-  qkv::pictures::write_png(a.out, qkv::demos::render_transformer_attention(translator, a.text));
+  qkv::pictures::write_png(a.out, qkv::demos::render_transformer_attention(translator, a.text, a.cross_only));
   std::cerr << "wrote " << a.out << "\n";
   return 0;
 }
 
 int run_translate(const TranslateArgs& a) {
   qkv::demos::TransformerTranslator translator(a.model);
-  for (const std::string& line : translator.translate(a.texts, a.beam)) std::cout << line << "\n";
+  for (const std::string& line : translator.translate(a.texts, a.beam, a.cache)) std::cout << line << "\n";
   return 0;
 }
 
@@ -119,6 +121,9 @@ qkv::cli::Command translate_reg(
           ->required()
           ->check(qkv::cli::non_empty());
       app.add_option("--beam", a->beam, "Beam width (1: greedy)")->capture_default_str()->check(qkv::cli::int_in(1, 64));
+      app.add_flag("!--no-cache", a->cache,
+                   "Greedy decoding without the key/value cache: the decoder recomputed over the whole prefix at "
+                   "every step (same outputs, slower; the baseline of the cache's speed-up; needs --beam 1)");
       app.add_option("texts", a->texts, "Texts to translate")->required();
       return [a] { return run_translate(*a); };
     });
@@ -133,6 +138,8 @@ qkv::cli::Command attention_reg(
           ->check(qkv::cli::non_empty());
       app.add_option("text", a->text, "The input")->required()->check(qkv::cli::non_empty());
       app.add_option("-o,--output", a->out, "PNG file to write")->required()->check(qkv::cli::non_empty());
+      app.add_flag("--cross-only", a->cross_only,
+                   "Only the cross-attention (output x input, layer x head): where each output token looks");
       return [a] { return run_attention(*a); };
     });
 

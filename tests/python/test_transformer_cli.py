@@ -1,6 +1,6 @@
 """`qkv transformer train|translate|attention` end to end on a tiny dates run: the run files, the
-final line, resume, translation with greedy and beam decoding, the attention picture, and clear
-errors for a bad model file or option."""
+final line, resume, translation with greedy and beam decoding and without the cache (the same
+outputs), the attention picture, and clear errors for a bad model file or option."""
 import json
 
 import pytest
@@ -51,6 +51,30 @@ def test_translate_greedy_and_beam_and_attention_picture(run_dir, tmp_path):
     r = run_cli(["transformer", "attention", "--model", out, "3 March 1999", "-o", png])
     assert r.status == 0, r.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cross = tmp_path / "cross.png"
+    r = run_cli(["transformer", "attention", "--model", out, "--cross-only", "3 March 1999", "-o", cross])
+    assert r.status == 0, r.output
+    # The tiny model has 1 encoder and 1 decoder layer: one panel of heads instead of three rows of them.
+    (w_all, h_all), (w_cross, h_cross) = png_size(png), png_size(cross)
+    assert w_cross <= w_all and h_cross < 0.5 * h_all
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_translate_without_the_cache_gives_the_cached_outputs(run_dir):
+    out, _ = run_dir
+    texts = ["3 March 1999", "21.11.26", "saturday 21 nov 2026", "Nov 5, 2001", "1 jan 00"]
+    cached = run_cli(["transformer", "translate", "--model", out] + texts)
+    uncached = run_cli(["transformer", "translate", "--model", out, "--no-cache"] + texts)
+    assert cached.status == 0 and uncached.status == 0, cached.output + uncached.output
+    assert len(cached.output.strip().splitlines()) == len(texts)
+    assert uncached.output == cached.output
+    beam = run_cli(["transformer", "translate", "--model", out, "--no-cache", "--beam", "3", "21.11.26"])
+    assert beam.status != 0 and "--no-cache" in beam.output and "--beam is 3" in beam.output
 
 
 def test_bad_model_and_options_are_clear_errors(tmp_path):

@@ -31,7 +31,8 @@ pictures::ImagePanel layer_panel(const TensorF& w, const std::string& title, con
 
 }  // namespace
 
-pictures::Image render_transformer_attention(TransformerTranslator& translator, const std::string& input) {
+pictures::Image render_transformer_attention(TransformerTranslator& translator, const std::string& input,
+                                             bool cross_only) {
   const std::vector<int64_t> src_ids = translator.encode_source(input);
   const std::vector<int64_t> out_ids = translator.decode_ids({input}, 1).front();
   auto& model = translator.model();
@@ -47,24 +48,27 @@ pictures::Image render_transformer_attention(TransformerTranslator& translator, 
   std::vector<pictures::ImagePanel> panels;
   const auto& enc = model.transformer.encoder.layers;
   const auto& dec = model.transformer.decoder.layers;
-  const size_t columns = std::max(enc.size(), dec.size());
+  const size_t columns = cross_only ? dec.size() : std::max(enc.size(), dec.size());
   auto row = [&](size_t n, auto&& panel_of) {
     for (size_t i = 0; i < columns; ++i) panels.push_back(i < n ? panel_of(i) : pictures::ImagePanel{"", pictures::Image(1, 1, 3)});
   };
-  row(enc.size(), [&](size_t i) {
-    return layer_panel(enc[i]->self_attn.weights(), "encoder self-attention, layer " + std::to_string(i), src_tokens,
-                       src_tokens, "query", "key");
-  });
-  row(dec.size(), [&](size_t i) {
-    return layer_panel(dec[i]->self_attn.weights(), "decoder causal self-attention, layer " + std::to_string(i),
-                       tgt_tokens, tgt_tokens, "query", "key");
-  });
+  if (!cross_only) {
+    row(enc.size(), [&](size_t i) {
+      return layer_panel(enc[i]->self_attn.weights(), "encoder self-attention, layer " + std::to_string(i), src_tokens,
+                         src_tokens, "query", "key");
+    });
+    row(dec.size(), [&](size_t i) {
+      return layer_panel(dec[i]->self_attn.weights(), "decoder causal self-attention, layer " + std::to_string(i),
+                         tgt_tokens, tgt_tokens, "query", "key");
+    });
+  }
   row(dec.size(), [&](size_t i) {
     return layer_panel(dec[i]->multihead_attn.weights(), "cross-attention, layer " + std::to_string(i), tgt_tokens,
                        src_tokens, "output", "input");
   });
+  // cross_only: the layers one under another (a picture of about the GRU alignment's shape).
   return pictures::render_image_panels(panels, input + " -> " + translator.join(translator.decode_target(out_ids)), 1,
-                                       static_cast<int>(columns));
+                                       cross_only ? 1 : static_cast<int>(columns));
 }
 
 }  // namespace qkv::demos

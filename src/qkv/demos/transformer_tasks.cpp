@@ -179,7 +179,9 @@ std::string TransformerTranslator::join(const std::vector<std::string>& tokens) 
   return out;
 }
 
-models::Sequences TransformerTranslator::decode_ids(const std::vector<std::string>& inputs, int64_t beam) {
+models::Sequences TransformerTranslator::decode_ids(const std::vector<std::string>& inputs, int64_t beam, bool cache) {
+  QKV_CHECK(cache || beam == 1, "transformer: decoding without the cache (--no-cache) is greedy only; --beam is ", beam,
+            ", expected 1");
   std::vector<train::SequencePair> pairs;
   for (const std::string& s : inputs) {
     pairs.push_back({encode_source(s), {}});
@@ -192,12 +194,14 @@ models::Sequences TransformerTranslator::decode_ids(const std::vector<std::strin
   models::DecodeOptions d;
   d.beam = beam;
   d.max_steps = std::min<int64_t>(64, model_->config().max_len);
+  if (!cache) return models::decode_greedy_uncached(*model_, b.src, b.src_lens, d);
   return models::decode(*model_, b.src, b.src_lens, d);
 }
 
-std::vector<std::string> TransformerTranslator::translate(const std::vector<std::string>& inputs, int64_t beam) {
+std::vector<std::string> TransformerTranslator::translate(const std::vector<std::string>& inputs, int64_t beam,
+                                                          bool cache) {
   std::vector<std::string> out;
-  for (const auto& s : decode_ids(inputs, beam)) out.push_back(join(decode_target(s)));
+  for (const auto& s : decode_ids(inputs, beam, cache)) out.push_back(join(decode_target(s)));
   return out;
 }
 

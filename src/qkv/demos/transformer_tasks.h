@@ -74,8 +74,11 @@ class TransformerTranslator {
  public:
   explicit TransformerTranslator(const std::string& model_dir);
   // One output per input (beam 1: greedy): dates as text, phonemes separated by spaces.
-  std::vector<std::string> translate(const std::vector<std::string>& inputs, int64_t beam);
-  models::Sequences decode_ids(const std::vector<std::string>& inputs, int64_t beam);
+  // cache = false: greedy without the key/value cache, the decoder recomputed over the whole
+  // prefix at every step (models::decode_greedy_uncached: the same outputs, the baseline of the
+  // cache's speed-up); it needs beam 1.
+  std::vector<std::string> translate(const std::vector<std::string>& inputs, int64_t beam, bool cache = true);
+  models::Sequences decode_ids(const std::vector<std::string>& inputs, int64_t beam, bool cache = true);
   // Source ids and tokens of an input (cmudict: lower-cased), target tokens of output ids.
   std::vector<int64_t> encode_source(const std::string& input) const;
   std::vector<std::string> source_tokens(const std::string& input) const;

@@ -100,3 +100,20 @@ TEST(SdpaRange, LargeRepresentableInputsStillMatchTheFloat64Reference) {
     EXPECT_TRUE(test::tensors_close(backend == AttentionBackend::fused ? "fused" : "reference", f.out.cast<double>(), ref.out, 5e-3));
   }
 }
+
+TEST(SdpaRange, OneHugeKeyRowIsFoundAnywhereInAManyChunkTensor) {
+  // (3, 5, 37, 64): 555 rows of K in chunks of 256; the check must see one huge row wherever it
+  // sits (chunk edges, the last row), also when K is a strided view.
+  Rng rng(8);
+  const TensorF q = test::randn<float>({3, 5, 4, 64}, rng), v = test::randn<float>({3, 5, 37, 8}, rng);
+  const TensorF k0 = test::randn<float>({3, 5, 37, 64}, rng);
+  EXPECT_NO_THROW(sdpa_forward(q, k0, v));
+  for (int64_t row : {int64_t{0}, int64_t{255}, int64_t{256}, int64_t{300}, int64_t{511}, int64_t{512}, int64_t{554}}) {
+    TensorF k = k0.clone();
+    for (int64_t c = 0; c < 64; ++c) k[row * 64 + c] = 1e6f;
+    expect_error_with([&] { sdpa_forward(q, k, v); }, "too large", "row " + std::to_string(row));
+    TensorF kt({3, 37, 5, 64});  // the same values laid out (B, L, H, d), viewed as (B, H, L, d)
+    kt.transpose(1, 2).copy_from(k);
+    expect_error_with([&] { sdpa_forward(q, kt.transpose(1, 2), v); }, "too large", "strided row " + std::to_string(row));
+  }
+}

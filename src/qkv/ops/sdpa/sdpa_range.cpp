@@ -58,9 +58,11 @@ double max_row_norm(const Tensor<T>& t) {
   parallel_for(chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t ch = begin; ch < end; ++ch) {
       double m = 0;
-      for (int64_t r = ch * per; r < std::min(rows, (ch + 1) * per); ++r) {
-        const int64_t bh = r / L, i = r % L;
-        const T* row = base + (bh / H) * s0 + (bh % H) * s1 + i * s2;
+      const int64_t r0 = ch * per, r1 = std::min(rows, (ch + 1) * per);
+      // (b, h, i) walks the rows of the chunk in order: divisions once per chunk, not per row.
+      int64_t b = r0 / (H * L), h = r0 / L % H, i = r0 % L;
+      for (int64_t r = r0; r < r1; ++r) {
+        const T* row = base + b * s0 + h * s1 + i * s2;
         double sq = std::numeric_limits<double>::infinity();
         if constexpr (!std::is_same_v<T, double>)
           if (s3 == 1) sq = sum_squares_f32(row, d);
@@ -72,6 +74,10 @@ double max_row_norm(const Tensor<T>& t) {
           }
         }
         if (std::isfinite(sq)) m = std::max(m, sq);  // NaN or inf rows: NaN in, NaN out, as documented
+        if (++i == L) {
+          i = 0;
+          if (++h == H) h = 0, ++b;
+        }
       }
       best[static_cast<size_t>(ch)] = m;
     }
@@ -86,9 +92,17 @@ bool all_finite_values(const Tensor<T>& t) {
   if constexpr (!std::is_same_v<T, bf16>) {
     if (t.is_contiguous()) {
       const T* p = t.data();
-      T acc = 0;  // x − x is 0 for finite x and NaN otherwise; the sum vectorises
-      for (int64_t i = 0, n = t.numel(); i < n; ++i) acc += p[i] - p[i];
-      return acc == 0;
+      // x − x is 0 for finite x and NaN otherwise; 16 partial sums, so the loop vectorises
+      // (one running sum is a chain of dependent additions the compiler may not reorder).
+      T acc[16] = {};
+      const int64_t n = t.numel();
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += p[i + j] - p[i + j];
+      T total = 0;
+      for (; i < n; ++i) total += p[i] - p[i];
+      for (T a : acc) total += a;
+      return total == 0;
     }
   }
   bool ok = true;

@@ -132,7 +132,7 @@ TEST(TransformerKvCache, EveryStepEqualsTheFullDecoder) {
     const TensorI src = TensorI::from({3, 5}, {3, 4, 5, 6, 7, 8, 9, 0, 0, 0, 10, 11, 3, 4, 0});
     const TensorI lens = TensorI::from({3}, {5, 2, 4});
     const TensorF memory = m->encode(src, lens).clone();
-    const int64_t T = 6;
+    const int64_t T = 30;  // past the cache's first capacity (16) and its doubling (32, held to 30)
     Rng rng(1);
     TensorI tokens({3, T});
     for (int64_t i = 0; i < tokens.numel(); ++i) tokens[i] = static_cast<int64_t>(rng.next_u64() % 9);
@@ -149,6 +149,30 @@ TEST(TransformerKvCache, EveryStepEqualsTheFullDecoder) {
     }
     EXPECT_THROW(cache.step(x.slice(1, 0, 1)), qkv::Error);  // the cache is full
   }
+}
+
+TEST(TransformerKvCache, ReorderAfterGrowingKeepsEachParentsHistory) {
+  auto m = decoding_model(true);
+  const TensorI src = TensorI::from({3, 4}, {3, 4, 5, 6, 3, 4, 5, 6, 3, 4, 5, 6});  // one source, three rows
+  const TensorF memory = m->encode(src, TensorI()).clone();
+  const int64_t T = 20;
+  Rng rng(2);
+  TensorI tokens({3, T});
+  for (int64_t i = 0; i < tokens.numel(); ++i) tokens[i] = static_cast<int64_t>(rng.next_u64() % 9);
+  const TensorF x = m->embed_target(tokens, 0);
+  const std::vector<int64_t> parents = {2, 0, 2};
+  TensorI permuted({3, T});
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t t = 0; t < T; ++t) permuted[r * T + t] = t + 1 < T ? tokens[parents[static_cast<size_t>(r)] * T + t] : tokens[r * T + t];
+  const TensorF xp = m->embed_target(permuted, 0);
+  qkv::nn::TransformerKvCache reordered(m->transformer.decoder, memory, TensorI(), T), fresh(m->transformer.decoder, memory, TensorI(), T);
+  for (int64_t t = 0; t + 1 < T; ++t) {
+    reordered.step(x.slice(1, t, t + 1));
+    fresh.step(xp.slice(1, t, t + 1));
+  }
+  reordered.reorder(parents);
+  const TensorF a = reordered.step(xp.slice(1, T - 1, T)).clone();
+  EXPECT_TRUE(tensors_close("after reorder", a, fresh.step(xp.slice(1, T - 1, T)).clone(), 1e-6));
 }
 
 TEST(TransformerDecode, CachedGreedyEqualsRecomputationAndBeamOneEqualsGreedy) {

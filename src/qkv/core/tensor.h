@@ -16,6 +16,7 @@
 #include <numeric>
 #include <vector>
 
+#include "qkv/core/buffer.h"
 #include "qkv/core/error.h"
 
 namespace qkv {
@@ -41,11 +42,8 @@ inline Shape contiguous_strides(const Shape& shape) {
 // 64-byte aligned, uninitialised buffer of n elements, freed when the last owner goes.
 template <typename T>
 std::shared_ptr<T> aligned_buffer(int64_t n) {
-  size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
-  bytes = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::bad_alloc();
-  return std::shared_ptr<T>(static_cast<T*>(p), [](T* q) { std::free(q); });
+  const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
+  return std::shared_ptr<T>(static_cast<T*>(allocate_buffer(bytes)), [](T* q) { std::free(q); });
 }
 
 template <typename T>

@@ -1,5 +1,6 @@
 #include "qkv/nn/transformer_kv_cache.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "qkv/nn/residual.h"
@@ -32,14 +33,24 @@ TransformerKvCache::TransformerKvCache(TransformerDecoder<float>& decoder, const
     const float* W = ca.in_proj_weight.value.data();
     const float* b = ca.in_proj_bias.value.data();
     Layer c;
-    c.k = TensorF({B_, H_, max_steps, hd_});
-    c.v = TensorF({B_, H_, max_steps, hd_});
     c.mem_k = TensorF({B_ * S_, E_});
     c.mem_v = TensorF({B_ * S_, E_});
     linear_forward(m.data(), W + E_ * E_, b ? b + E_ : nullptr, c.mem_k.data(), B_ * S_, E_, E_);
     linear_forward(m.data(), W + 2 * E_ * E_, b ? b + 2 * E_ : nullptr, c.mem_v.data(), B_ * S_, E_, E_);
     layers_.push_back(std::move(c));
   }
+  resize_self_caches(std::min<int64_t>(max_steps, 16));
+}
+
+void TransformerKvCache::resize_self_caches(int64_t cap) {
+  for (Layer& c : layers_)
+    for (TensorF* kv : {&c.k, &c.v}) {
+      TensorF next({B_, H_, cap, hd_});
+      for (int64_t r = 0; r < B_ * H_ && t_ > 0; ++r)
+        std::memcpy(next.data() + r * cap * hd_, kv->data() + r * cap_ * hd_, sizeof(float) * static_cast<size_t>(t_ * hd_));
+      *kv = next;
+    }
+  cap_ = cap;
 }
 
 // One attention block on the new token x (B, 1, E): self-attention appends its key and value to
@@ -51,21 +62,21 @@ const TensorF& TransformerKvCache::attend(MultiheadAttention<float>& attn, const
   AttentionMask mask;
   TensorF q, K, V;
   if (self) {
-    ensure_shape(proj_, {B, 3 * E});
-    linear_forward(x.data(), W, b, proj_.data(), B, E, 3 * E);
+    TensorF& proj = ensure_shape(self_proj_, {B, 3 * E});
+    linear_forward(x.data(), W, b, proj.data(), B, E, 3 * E);
     for (int64_t r = 0; r < B; ++r)
       for (int64_t h = 0; h < H; ++h) {
-        const int64_t at = ((r * H + h) * max_steps_ + t) * hd;
-        std::memcpy(cache.k.data() + at, proj_.data() + r * 3 * E + E + h * hd, sizeof(float) * hd);
-        std::memcpy(cache.v.data() + at, proj_.data() + r * 3 * E + 2 * E + h * hd, sizeof(float) * hd);
+        const int64_t at = ((r * H + h) * cap_ + t) * hd;
+        std::memcpy(cache.k.data() + at, proj.data() + r * 3 * E + E + h * hd, sizeof(float) * hd);
+        std::memcpy(cache.v.data() + at, proj.data() + r * 3 * E + 2 * E + h * hd, sizeof(float) * hd);
       }
-    q = proj_.view({B, 1, 3, H, hd}).select(2, 0).transpose(1, 2);
+    q = proj.view({B, 1, 3, H, hd}).select(2, 0).transpose(1, 2);
     K = cache.k.slice(2, 0, t + 1);
     V = cache.v.slice(2, 0, t + 1);
   } else {
-    ensure_shape(proj_, {B, E});
-    linear_forward(x.data(), W, b, proj_.data(), B, E, E);
-    q = proj_.view({B, 1, H, hd}).transpose(1, 2);
+    TensorF& proj = ensure_shape(cross_proj_, {B, E});
+    linear_forward(x.data(), W, b, proj.data(), B, E, E);
+    q = proj.view({B, 1, H, hd}).transpose(1, 2);
     K = cache.mem_k.view({B, S_, H, hd}).transpose(1, 2);
     V = cache.mem_v.view({B, S_, H, hd}).transpose(1, 2);
     mask.valid_lens = memory_lens_;
@@ -83,6 +94,7 @@ const TensorF& TransformerKvCache::attend(MultiheadAttention<float>& attn, const
 const TensorF& TransformerKvCache::step(const TensorF& x_in) {
   check_shape("TransformerKvCache.step", "x", x_in, {B_, 1, E_});
   QKV_CHECK(t_ < max_steps_, "TransformerKvCache.step: the cache holds ", max_steps_, " steps; all are used");
+  if (t_ == cap_) resize_self_caches(std::min(max_steps_, 2 * cap_));
   const TensorF* x = &x_in;
   TensorF xc = x_in.contiguous();
   x = &xc;
@@ -108,14 +120,14 @@ void TransformerKvCache::reorder(const std::vector<int64_t>& parents) {
             " parents given; expected ", B_);
   for (int64_t p : parents)
     QKV_CHECK(p >= 0 && p < B_, "TransformerKvCache.reorder: parent ", p, " is out of [0, ", B_, ")");
-  const int64_t block = H_ * max_steps_ * hd_;
+  const int64_t block = H_ * cap_ * hd_;
   for (Layer& c : layers_)
     for (TensorF* kv : {&c.k, &c.v}) {
-      TensorF next({B_, H_, max_steps_, hd_});
+      TensorF next({B_, H_, cap_, hd_});
       for (int64_t r = 0; r < B_; ++r)
         for (int64_t h = 0; h < H_; ++h)
-          std::memcpy(next.data() + r * block + h * max_steps_ * hd_,
-                      kv->data() + parents[static_cast<size_t>(r)] * block + h * max_steps_ * hd_,
+          std::memcpy(next.data() + r * block + h * cap_ * hd_,
+                      kv->data() + parents[static_cast<size_t>(r)] * block + h * cap_ * hd_,
                       sizeof(float) * static_cast<size_t>(t_ * hd_));
       *kv = next;
     }

@@ -1,9 +1,10 @@
 // Incremental decoding of a TransformerDecoder with a key/value cache (inference, no backward).
 //
 // Glossary: B rows (words × beams), S memory length, t steps decoded so far, E = d_model,
-// H heads, hd = E / H, max_steps the cache's capacity.
+// H heads, hd = E / H, max_steps the most steps the cache takes, cap its current capacity
+// (16 steps at first, doubled when full, at most max_steps: short outputs touch little memory).
 // Per decoder layer the cache holds
-//   self-attention K, V (B, H, max_steps, hd): step t appends the new token's key and value at
+//   self-attention K, V (B, H, cap, hd): step t appends the new token's key and value at
 //     position t, and its query attends to positions 0..t (causal by construction);
 //   cross-attention K, V of the memory (B, H, S, hd): projected once, at start().
 // step(x_t) runs every layer on the new token alone, x_t (B, 1, E) (its embedding and position
@@ -33,16 +34,20 @@ class TransformerKvCache {
 
  private:
   struct Layer {
-    TensorF k, v;          // (B, H, max_steps, hd)
+    TensorF k, v;          // (B, H, cap, hd)
     TensorF mem_k, mem_v;  // rows (B·S, E): viewed as (B, H, S, hd)
   };
   const TensorF& attend(MultiheadAttention<float>& attn, const TensorF& x, Layer& cache, bool self);
+  // The self-attention caches with room for `cap` steps; keeps steps 0..t-1 of every row.
+  void resize_self_caches(int64_t cap);
 
   TransformerDecoder<float>& decoder_;
   std::vector<Layer> layers_;
   TensorI memory_lens_;
-  int64_t B_ = 0, S_ = 0, E_ = 0, H_ = 0, hd_ = 0, max_steps_ = 0, t_ = 0;
-  TensorF proj_, heads_, attn_out_, sum1_, sum2_, out_;
+  int64_t B_ = 0, S_ = 0, E_ = 0, H_ = 0, hd_ = 0, max_steps_ = 0, cap_ = 0, t_ = 0;
+  // Step buffers, reused: self_proj_ (B, 3E) and cross_proj_ (B, E) apart, so neither is
+  // reallocated when the two attentions take turns.
+  TensorF self_proj_, cross_proj_, heads_, attn_out_, sum1_, sum2_, out_;
   SdpaForward<float> fwd_;
 };
 

@@ -14,9 +14,9 @@
 namespace {
 
 qkv::cli::Command reg(
-    "train", "Train a Vision Transformer on Fashion-MNIST (defaults: < 10 min on 2 cores, >= 90% test accuracy)",
+    "train", "Train a Vision Transformer on Fashion-MNIST (defaults: < 10 min on 2 cores, >= 91.5% test accuracy)",
     [](CLI::App& app) -> qkv::cli::Runner {
-      auto o = std::make_shared<qkv::train::VitTrainOptions>();
+      auto o = std::make_shared<qkv::train::VitTrainOptions>(qkv::train::default_vit_recipe());
       o->out_dir = "runs/vit";
       qkv::cli::add_vit_model_options(app, o->model);
       app.add_option("--epochs", o->epochs, "Training epochs")->check(qkv::cli::int_in(1, qkv::train::kMaxEpochs))->capture_default_str();
@@ -86,8 +86,12 @@ qkv::cli::Command reg(
           ->check(qkv::cli::real_in(0, 0.999999))
           ->capture_default_str();
       app.add_flag("--ema-warmup", o->ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
-      app.add_flag("--tta-flip", o->tta_flip,
-                   "Evaluate with test-time flip: mean logits of each test image and its left-right mirror");
+      CLI::Option* tta = app.add_flag_callback(
+          "--tta-flip", [o] { o->tta_flip = true; },
+          std::string("Evaluate with test-time flip: mean logits of each test image and its left-right mirror "
+                      "(default: ") + (o->tta_flip ? "on" : "off") + ")");
+      app.add_flag_callback("--no-tta-flip", [o] { o->tta_flip = false; }, "Evaluate each test image alone")
+          ->excludes(tta);
       return [o] {
         auto r = qkv::train::train_vit(*o, std::cerr);
         if (!qkv::train::world().primary()) return 0;  // across MPI ranks rank 0 alone reports

@@ -49,3 +49,17 @@ def test_recipe_run_resumes_exactly_and_draws_its_pictures(tmp_path):
     ev = run_cli(["eval", tmp_path / "full" / "model.safetensors", "--data", TINY, "--tta-flip", "--confusion-png", png])
     assert ev.status == 0, ev.output
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_the_default_is_the_measured_recipe_and_each_part_turns_off(tmp_path):
+    tiny = RECIPE[:RECIPE.index("--epochs")] + ["--epochs", "1"]
+    default = run_cli(tiny + ["--out", tmp_path / "default"], timeout=120)
+    assert default.status == 0, default.output
+    assert "test (EMA) loss" in default.output
+    config = (tmp_path / "default" / "metrics.jsonl").read_text()
+    plain = run_cli(tiny + ["--out", tmp_path / "plain", "--ema", "0", "--no-tta-flip", "--erase", "0"], timeout=120)
+    assert plain.status == 0, plain.output
+    assert "(EMA)" not in plain.output
+    assert json.loads(config.splitlines()[0])["test_weights"] == "ema"
+    both = run_cli(tiny + ["--tta-flip", "--no-tta-flip"])
+    assert both.status != 0 and "excludes" in both.output.lower(), both.output

@@ -236,6 +236,15 @@ class VitTask final : public TrainTask {
 
 }  // namespace
 
+VitTrainOptions default_vit_recipe() {
+  VitTrainOptions o;
+  o.epochs = 55;
+  o.erase = 0.25;
+  o.ema = 0.999;
+  o.tta_flip = true;
+  return o;
+}
+
 std::string VitTrainOptions::to_json() const {
   nlohmann::json j = {{"epochs", epochs},
                       {"batch_size", batch_size},

@@ -69,6 +69,12 @@ struct VitTrainOptions {
   std::string to_json() const;  // every field except paths and flags that do not change results
 };
 
+// The default of `qkv train`, found by measurement (README, "The ViT recipe"): the options above
+// with 55 epochs, random erasing 0.25, an EMA of the weights (decay 0.999) evaluated with
+// test-time flip; seed 0 reaches 0.9183 test accuracy in under 10 minutes on 2 cores. The struct's
+// own defaults stay the plain recipe (no erasing, EMA or flip at test time).
+VitTrainOptions default_vit_recipe();
+
 using VitTrainResult = TrainResult;
 
 VitTrainResult train_vit(const VitTrainOptions& options, std::ostream& log);

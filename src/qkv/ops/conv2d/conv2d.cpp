@@ -1,119 +1,216 @@
-// The 2-D convolution's one backend switch and its float path: im2col + oneDNN's matrix products.
+// The 2-D convolution's one backend switch and its float path: oneDNN's convolution primitives.
 //
-// Float scratch (scratch_size()): cols (R, K) with R = B·OH·OW rows (n, i, j) and K = C·k·k
-// columns (c, u, v), then Z (R, O). Forward: cols = im2col(x); Z = cols·wᵀ; y[n,o,·] = Z[(n,·),o] + b[o].
-// Backward: cols = im2col(x) again (the forward saves nothing); dZ = dy transposed to (R, O);
-// dw += dZᵀ·cols; db += Σ dy; dcols = dZ·w (into cols); dx = col2im(dcols), one (n, c) plane per
-// task, so every sum runs in a fixed order at any thread count.
+// Float: one set of primitives per (shape, oneDNN's thread count), created on first use and kept:
+// convolution_forward (direct algorithm, with bias: a zero bias when b is nullptr),
+// convolution_backward_data, and convolution_backward_weights (with the bias gradient). The
+// caller's buffers are plain NCHW / OIHW; each primitive picks its own layout (format `any`, the
+// channel-blocked layouts of oneDNN's jit kernels) and reorders convert at the boundary, into and
+// out of buffers of the calling thread. dx is overwritten; dw and db are computed into the
+// thread's buffers and added to the caller's by a reorder with a sum post-op (parameter
+// gradients accumulate). oneDNN sums the per-thread parts of dw and db in a fixed order, so the
+// same thread count gives the same bits.
 #include "qkv/ops/conv2d/conv2d.h"
 
-#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "qkv/core/error.h"
-#include "qkv/core/parallel.h"
-#include "qkv/kernels/gemm.h"
+#include "qkv/kernels/dnnl_run.h"
 #include "qkv/ops/conv2d/conv2d_reference.h"
 
 namespace qkv {
 namespace {
 
-void im2col(const Conv2dShape& s, const float* x, float* cols) {
-  const int64_t C = s.in_channels, H = s.height, W = s.width, k = s.kernel, OH = s.out_height(), OW = s.out_width();
-  const int64_t K = C * k * k;
-  parallel_for(s.batch * OH, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / OH, i = r % OH;
-      for (int64_t j = 0; j < OW; ++j) {
-        float* row = cols + (r * OW + j) * K;
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t u = 0; u < k; ++u) {
-            const int64_t yy = i * s.stride + u - s.padding;
-            const float* src = x + ((n * C + c) * H + yy) * W;
-            for (int64_t v = 0; v < k; ++v) {
-              const int64_t xx = j * s.stride + v - s.padding;
-              *row++ = (yy < 0 || yy >= H || xx < 0 || xx >= W) ? 0.0f : src[xx];
-            }
-          }
-      }
-    }
-  });
+using Desc = dnnl::memory::desc;
+using Tag = dnnl::memory::format_tag;
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+
+// A reorder from one layout to another, or (accumulate) to += from. Not needed when the
+// layouts are the same and nothing accumulates: the data is used where it is.
+struct Reorder {
+  dnnl::reorder primitive;
+  Desc from, to;
+  size_t scratchpad_bytes = 0;
+  bool needed = false;
+};
+
+Reorder make_reorder(const Desc& from, const Desc& to, bool accumulate = false) {
+  Reorder r{{}, from, to, 0, accumulate || from != to};
+  if (!r.needed) return r;
+  dnnl::primitive_attr attr = kernels::user_scratchpad_attr();
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::reorder::primitive_desc pd(kernels::dnnl_engine(), from, kernels::dnnl_engine(), to, attr);
+  r.primitive = dnnl::reorder(pd);
+  r.scratchpad_bytes = pd.scratchpad_desc().get_size();
+  return r;
 }
 
-void col2im(const Conv2dShape& s, const float* cols, float* dx) {
-  const int64_t C = s.in_channels, H = s.height, W = s.width, k = s.kernel, OH = s.out_height(), OW = s.out_width();
-  const int64_t K = C * k * k;
-  parallel_for(s.batch * C, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / C, c = p % C;
-      float* plane = dx + p * H * W;
-      std::fill(plane, plane + H * W, 0.0f);
-      for (int64_t i = 0; i < OH; ++i)
-        for (int64_t j = 0; j < OW; ++j) {
-          const float* row = cols + ((n * OH + i) * OW + j) * K + c * k * k;
-          for (int64_t u = 0; u < k; ++u) {
-            const int64_t yy = i * s.stride + u - s.padding;
-            if (yy < 0 || yy >= H) continue;
-            for (int64_t v = 0; v < k; ++v) {
-              const int64_t xx = j * s.stride + v - s.padding;
-              if (xx >= 0 && xx < W) plane[yy * W + xx] += row[u * k + v];
-            }
-          }
-        }
-    }
-  });
+void run(const Reorder& r, const void* from, void* to) {
+  kernels::run_primitive(r.primitive, r.scratchpad_bytes, {{DNNL_ARG_FROM, &r.from, from}, {DNNL_ARG_TO, &r.to, to}},
+                         "conv2d: oneDNN reorder failed");
 }
 
-void forward_f32(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, float* scratch) {
-  const int64_t O = s.out_channels, P = s.out_height() * s.out_width(), R = s.batch * P;
-  const int64_t K = s.in_channels * s.kernel * s.kernel;
-  float* cols = scratch;
-  float* z = scratch + R * K;
-  im2col(s, x, cols);
-  kernels::gemm(false, true, R, O, K, 1.0f, cols, K, w, K, 0.0f, z, O);
-  parallel_for(s.batch * O, 4, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t n = q / O, o = q % O;
-      const float bias = b ? b[o] : 0.0f;
-      float* dst = y + q * P;
-      const float* src = z + n * P * O + o;
-      for (int64_t p = 0; p < P; ++p) dst[p] = src[p * O] + bias;
-    }
-  });
+// Buffers of the calling thread, one per role, grown on demand and never shrunk.
+enum Buffer { kX, kW, kY, kDy, kDw, kDb, kZeroBias, kBuffers };
+
+float* thread_buffer(Buffer which, size_t bytes) {
+  thread_local std::vector<float> buffers[kBuffers];
+  std::vector<float>& v = buffers[which];
+  if (v.size() * sizeof(float) < bytes) v.resize((bytes + sizeof(float) - 1) / sizeof(float));
+  return v.data();
+}
+
+// `data` in the layout r converts to: `data` itself, or its copy in the thread's buffer.
+const void* in_layout(const Reorder& r, const void* data, Buffer buffer) {
+  if (!r.needed) return data;
+  void* copy = thread_buffer(buffer, r.to.get_size());
+  run(r, data, copy);
+  return copy;
+}
+
+// Where a primitive writes an output that r converts to the caller's `data`.
+void* out_layout(const Reorder& r, void* data, Buffer buffer) {
+  return r.needed ? thread_buffer(buffer, r.from.get_size()) : data;
+}
+
+// The primitives of one shape. Descriptors: plain (x, w, b, y) and each primitive's own.
+struct Conv {
+  Desc x, w, b, y;
+  dnnl::convolution_forward forward;
+  Desc fwd_x, fwd_w, fwd_y;
+  size_t fwd_pad = 0;
+  Reorder x_to_fwd, w_to_fwd, fwd_to_y;
+  dnnl::convolution_backward_data backward_data;
+  Desc data_dy, data_w, data_dx;
+  size_t data_pad = 0;
+  Reorder dy_to_data, w_to_data, data_to_dx;
+  dnnl::convolution_backward_weights backward_weights;
+  Desc weights_x, weights_dy, weights_dw;
+  size_t weights_pad = 0;
+  Reorder x_to_weights, dy_to_weights, add_dw, add_db;
+};
+
+Conv make_conv(const Conv2dShape& s) {
+  Conv c;
+  c.x = Desc({s.batch, s.in_channels, s.height, s.width}, kF32, Tag::nchw);
+  c.w = Desc({s.out_channels, s.in_channels, s.kernel, s.kernel}, kF32, Tag::oihw);
+  c.b = Desc({s.out_channels}, kF32, Tag::x);
+  c.y = Desc({s.batch, s.out_channels, s.out_height(), s.out_width()}, kF32, Tag::nchw);
+  const Desc x_any(c.x.dims(), kF32, Tag::any), w_any(c.w.dims(), kF32, Tag::any), y_any(c.y.dims(), kF32, Tag::any);
+  const dnnl::memory::dims strides{s.stride, s.stride}, pad{s.padding, s.padding};
+  const dnnl::primitive_attr attr = kernels::user_scratchpad_attr();
+  dnnl::engine& engine = kernels::dnnl_engine();
+  using dnnl::algorithm;
+
+  dnnl::convolution_forward::primitive_desc fwd(
+      {dnnl::prop_kind::forward_training, algorithm::convolution_direct, x_any, w_any, c.b, y_any, strides, pad, pad},
+      attr, engine);
+  c.forward = dnnl::convolution_forward(fwd);
+  c.fwd_x = fwd.src_desc();
+  c.fwd_w = fwd.weights_desc();
+  c.fwd_y = fwd.dst_desc();
+  c.fwd_pad = fwd.scratchpad_desc().get_size();
+  c.x_to_fwd = make_reorder(c.x, c.fwd_x);
+  c.w_to_fwd = make_reorder(c.w, c.fwd_w);
+  c.fwd_to_y = make_reorder(c.fwd_y, c.y);
+
+  dnnl::convolution_backward_data::primitive_desc data(
+      {algorithm::convolution_direct, x_any, w_any, y_any, strides, pad, pad}, attr, engine, fwd);
+  c.backward_data = dnnl::convolution_backward_data(data);
+  c.data_dy = data.diff_dst_desc();
+  c.data_w = data.weights_desc();
+  c.data_dx = data.diff_src_desc();
+  c.data_pad = data.scratchpad_desc().get_size();
+  c.dy_to_data = make_reorder(c.y, c.data_dy);
+  c.w_to_data = make_reorder(c.w, c.data_w);
+  c.data_to_dx = make_reorder(c.data_dx, c.x);
+
+  dnnl::convolution_backward_weights::primitive_desc weights(
+      {algorithm::convolution_direct, x_any, w_any, c.b, y_any, strides, pad, pad}, attr, engine, fwd);
+  c.backward_weights = dnnl::convolution_backward_weights(weights);
+  c.weights_x = weights.src_desc();
+  c.weights_dy = weights.diff_dst_desc();
+  c.weights_dw = weights.diff_weights_desc();
+  c.weights_pad = weights.scratchpad_desc().get_size();
+  c.x_to_weights = make_reorder(c.x, c.weights_x);
+  c.dy_to_weights = make_reorder(c.y, c.weights_dy);
+  c.add_dw = make_reorder(c.weights_dw, c.w, /*accumulate=*/true);
+  c.add_db = make_reorder(c.b, c.b, /*accumulate=*/true);
+  return c;
+}
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+
+// One Conv per (shape, thread count), created once under the lock; several threads may run it.
+const Conv& conv_for(const Conv2dShape& s) {
+  static std::mutex mutex;
+  static std::map<Key, Conv> cache;
+  const Key key{s.batch, s.in_channels, s.height, s.width, s.out_channels, s.kernel, s.stride, s.padding,
+                kernels::dnnl_threads()};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    kernels::CreationThreads threads;
+    it = cache.emplace(key, make_conv(s)).first;
+  }
+  return it->second;
+}
+
+// b, or zeros of the same size when b is nullptr.
+const float* bias_or_zeros(const Conv2dShape& s, const float* b) {
+  if (b) return b;
+  thread_local std::vector<float> zeros;
+  if (zeros.size() < static_cast<size_t>(s.out_channels)) zeros.resize(static_cast<size_t>(s.out_channels), 0.0f);
+  return zeros.data();
+}
+
+void forward_f32(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  const Conv& c = conv_for(s);
+  const void* x_in = in_layout(c.x_to_fwd, x, kX);
+  const void* w_in = in_layout(c.w_to_fwd, w, kW);
+  void* y_out = out_layout(c.fwd_to_y, y, kY);
+  kernels::run_primitive(c.forward, c.fwd_pad,
+                         {{DNNL_ARG_SRC, &c.fwd_x, x_in},
+                          {DNNL_ARG_WEIGHTS, &c.fwd_w, w_in},
+                          {DNNL_ARG_BIAS, &c.b, bias_or_zeros(s, b)},
+                          {DNNL_ARG_DST, &c.fwd_y, y_out}},
+                         "conv2d: oneDNN convolution forward failed");
+  if (c.fwd_to_y.needed) run(c.fwd_to_y, y_out, y);
 }
 
 void backward_f32(const Conv2dShape& s, const float* dy, const float* x, const float* w, float* dx, float* dw,
-                  float* db, float* scratch) {
-  const int64_t O = s.out_channels, P = s.out_height() * s.out_width(), R = s.batch * P;
-  const int64_t K = s.in_channels * s.kernel * s.kernel;
-  float* cols = scratch;
-  float* dz = scratch + R * K;
-  im2col(s, x, cols);
-  parallel_for(s.batch, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t o = 0; o < O; ++o) {
-        const float* src = dy + (n * O + o) * P;
-        float* dst = dz + n * P * O + o;
-        for (int64_t p = 0; p < P; ++p) dst[p * O] = src[p];
-      }
-  });
-  kernels::gemm(true, false, O, K, R, 1.0f, dz, O, cols, K, 1.0f, dw, K);
-  if (db) {
-    parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        double acc = 0;
-        for (int64_t n = 0; n < s.batch; ++n) {
-          const float* src = dy + (n * O + o) * P;
-          for (int64_t p = 0; p < P; ++p) acc += src[p];
-        }
-        db[o] += static_cast<float>(acc);
-      }
-    });
-  }
+                  float* db) {
+  const Conv& c = conv_for(s);
   if (dx) {
-    kernels::gemm(false, false, R, K, O, 1.0f, dz, O, w, K, 0.0f, cols, K);
-    col2im(s, cols, dx);
+    const void* dy_in = in_layout(c.dy_to_data, dy, kDy);
+    const void* w_in = in_layout(c.w_to_data, w, kW);
+    void* dx_out = out_layout(c.data_to_dx, dx, kX);
+    kernels::run_primitive(c.backward_data, c.data_pad,
+                           {{DNNL_ARG_DIFF_DST, &c.data_dy, dy_in},
+                            {DNNL_ARG_WEIGHTS, &c.data_w, w_in},
+                            {DNNL_ARG_DIFF_SRC, &c.data_dx, dx_out}},
+                           "conv2d: oneDNN convolution backward (data) failed");
+    if (c.data_to_dx.needed) run(c.data_to_dx, dx_out, dx);
   }
+  const void* x_in = in_layout(c.x_to_weights, x, kX);
+  const void* dy_in = in_layout(c.dy_to_weights, dy, kDy);
+  float* dw_out = thread_buffer(kDw, c.weights_dw.get_size());
+  float* db_out = thread_buffer(kDb, c.b.get_size());
+  kernels::run_primitive(c.backward_weights, c.weights_pad,
+                         {{DNNL_ARG_SRC, &c.weights_x, x_in},
+                          {DNNL_ARG_DIFF_DST, &c.weights_dy, dy_in},
+                          {DNNL_ARG_DIFF_WEIGHTS, &c.weights_dw, dw_out},
+                          {DNNL_ARG_DIFF_BIAS, &c.b, db_out}},
+                         "conv2d: oneDNN convolution backward (weights) failed");
+  run(c.add_dw, dw_out, dw);
+  if (db) run(c.add_db, db_out, db);
 }
 
 }  // namespace
@@ -131,35 +228,29 @@ void Conv2dShape::validate(const char* who) const {
             " is larger than the padded input ", height + 2 * padding, "x", width + 2 * padding);
 }
 
-int64_t Conv2dShape::scratch_size() const {
-  const int64_t R = batch * out_height() * out_width();
-  return R * (in_channels * kernel * kernel + out_channels);
-}
-
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* scratch) {
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    forward_f32(s, x, w, b, y, scratch);
+    forward_f32(s, x, w, b, y);
   } else {
     conv2d_reference_forward(s, x, w, b, y);
   }
 }
 
 template <typename T>
-void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, T* scratch) {
+void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db) {
   if constexpr (std::is_same_v<T, float>) {
-    backward_f32(s, dy, x, w, dx, dw, db, scratch);
+    backward_f32(s, dy, x, w, dx, dw, db);
   } else {
     conv2d_reference_backward(s, dy, x, w, dx, dw, db);
   }
 }
 
-template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*, float*);
-template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*,
-                                     double*);
+template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 template void conv2d_backward<float>(const Conv2dShape&, const float*, const float*, const float*, float*, float*,
-                                     float*, float*);
+                                     float*);
 template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*, const double*, double*,
-                                      double*, double*, double*);
+                                      double*, double*);
 
 }  // namespace qkv

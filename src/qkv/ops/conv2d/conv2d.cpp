@@ -58,7 +58,7 @@ void run(const Reorder& r, const void* from, void* to) {
 }
 
 // Buffers of the calling thread, one per role, grown on demand and never shrunk.
-enum Buffer { kX, kW, kY, kDy, kDw, kDb, kZeroBias, kBuffers };
+enum Buffer { kIn0, kIn1, kOut, kBiasGradient, kBuffers };
 
 float* thread_buffer(Buffer which, size_t bytes) {
   thread_local std::vector<float> buffers[kBuffers];
@@ -67,82 +67,106 @@ float* thread_buffer(Buffer which, size_t bytes) {
   return v.data();
 }
 
-// `data` in the layout r converts to: `data` itself, or its copy in the thread's buffer.
-const void* in_layout(const Reorder& r, const void* data, Buffer buffer) {
-  if (!r.needed) return data;
-  void* copy = thread_buffer(buffer, r.to.get_size());
-  run(r, data, copy);
-  return copy;
+// One argument of a step: its oneDNN id, the layout the primitive chose and the caller's plain one.
+struct Port {
+  int id;
+  Desc own, plain;
+};
+
+// One convolution primitive on the caller's plain buffers: two inputs and an output, each with
+// the reorder from (inputs) or to (output) the plain layout, and an optional plain argument
+// `extra` (the bias, or the bias gradient).
+struct Step {
+  dnnl::primitive primitive;
+  size_t scratchpad_bytes = 0;
+  int in0_id = 0, in1_id = 0, out_id = 0, extra_id = 0;  // extra_id 0: no extra argument
+  Desc in0, in1, out, extra;
+  Reorder to_in0, to_in1, from_out;
+};
+
+Step make_step(const dnnl::primitive& primitive, const dnnl::primitive_desc_base& pd, const Port& in0,
+               const Port& in1, const Port& out, int extra_id, const Desc& extra, bool accumulate_out) {
+  return Step{primitive,
+              pd.scratchpad_desc().get_size(),
+              in0.id,
+              in1.id,
+              out.id,
+              extra_id,
+              in0.own,
+              in1.own,
+              out.own,
+              extra,
+              make_reorder(in0.plain, in0.own),
+              make_reorder(in1.plain, in1.own),
+              make_reorder(out.own, out.plain, accumulate_out)};
 }
 
-// Where a primitive writes an output that r converts to the caller's `data`.
-void* out_layout(const Reorder& r, void* data, Buffer buffer) {
-  return r.needed ? thread_buffer(buffer, r.from.get_size()) : data;
+// Runs a step on plain buffers: inputs reordered into the thread's buffers where the step's
+// layouts differ, the output written in place or reordered (or added) to `out` afterwards.
+void run_step(const Step& st, const void* in0, const void* in1, void* out, const void* extra, const char* what) {
+  if (st.to_in0.needed) {
+    void* copy = thread_buffer(kIn0, st.in0.get_size());
+    run(st.to_in0, in0, copy);
+    in0 = copy;
+  }
+  if (st.to_in1.needed) {
+    void* copy = thread_buffer(kIn1, st.in1.get_size());
+    run(st.to_in1, in1, copy);
+    in1 = copy;
+  }
+  void* own_out = st.from_out.needed ? thread_buffer(kOut, st.out.get_size()) : out;
+  if (st.extra_id != 0) {
+    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
+                           {{st.in0_id, &st.in0, in0},
+                            {st.in1_id, &st.in1, in1},
+                            {st.out_id, &st.out, own_out},
+                            {st.extra_id, &st.extra, extra}},
+                           what);
+  } else {
+    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
+                           {{st.in0_id, &st.in0, in0}, {st.in1_id, &st.in1, in1}, {st.out_id, &st.out, own_out}}, what);
+  }
+  if (st.from_out.needed) run(st.from_out, own_out, out);
 }
 
-// The primitives of one shape. Descriptors: plain (x, w, b, y) and each primitive's own.
+// The primitives of one shape, and the reorder that adds the bias gradient to the caller's.
 struct Conv {
-  Desc x, w, b, y;
-  dnnl::convolution_forward forward;
-  Desc fwd_x, fwd_w, fwd_y;
-  size_t fwd_pad = 0;
-  Reorder x_to_fwd, w_to_fwd, fwd_to_y;
-  dnnl::convolution_backward_data backward_data;
-  Desc data_dy, data_w, data_dx;
-  size_t data_pad = 0;
-  Reorder dy_to_data, w_to_data, data_to_dx;
-  dnnl::convolution_backward_weights backward_weights;
-  Desc weights_x, weights_dy, weights_dw;
-  size_t weights_pad = 0;
-  Reorder x_to_weights, dy_to_weights, add_dw, add_db;
+  Step forward, backward_data, backward_weights;
+  Reorder add_db;
 };
 
 Conv make_conv(const Conv2dShape& s) {
-  Conv c;
-  c.x = Desc({s.batch, s.in_channels, s.height, s.width}, kF32, Tag::nchw);
-  c.w = Desc({s.out_channels, s.in_channels, s.kernel, s.kernel}, kF32, Tag::oihw);
-  c.b = Desc({s.out_channels}, kF32, Tag::x);
-  c.y = Desc({s.batch, s.out_channels, s.out_height(), s.out_width()}, kF32, Tag::nchw);
-  const Desc x_any(c.x.dims(), kF32, Tag::any), w_any(c.w.dims(), kF32, Tag::any), y_any(c.y.dims(), kF32, Tag::any);
+  const Desc x({s.batch, s.in_channels, s.height, s.width}, kF32, Tag::nchw);
+  const Desc w({s.out_channels, s.in_channels, s.kernel, s.kernel}, kF32, Tag::oihw);
+  const Desc b({s.out_channels}, kF32, Tag::x);
+  const Desc y({s.batch, s.out_channels, s.out_height(), s.out_width()}, kF32, Tag::nchw);
+  const Desc x_any(x.dims(), kF32, Tag::any), w_any(w.dims(), kF32, Tag::any), y_any(y.dims(), kF32, Tag::any);
   const dnnl::memory::dims strides{s.stride, s.stride}, pad{s.padding, s.padding};
   const dnnl::primitive_attr attr = kernels::user_scratchpad_attr();
   dnnl::engine& engine = kernels::dnnl_engine();
   using dnnl::algorithm;
+  Conv c;
 
   dnnl::convolution_forward::primitive_desc fwd(
-      {dnnl::prop_kind::forward_training, algorithm::convolution_direct, x_any, w_any, c.b, y_any, strides, pad, pad},
+      {dnnl::prop_kind::forward_training, algorithm::convolution_direct, x_any, w_any, b, y_any, strides, pad, pad},
       attr, engine);
-  c.forward = dnnl::convolution_forward(fwd);
-  c.fwd_x = fwd.src_desc();
-  c.fwd_w = fwd.weights_desc();
-  c.fwd_y = fwd.dst_desc();
-  c.fwd_pad = fwd.scratchpad_desc().get_size();
-  c.x_to_fwd = make_reorder(c.x, c.fwd_x);
-  c.w_to_fwd = make_reorder(c.w, c.fwd_w);
-  c.fwd_to_y = make_reorder(c.fwd_y, c.y);
+  c.forward = make_step(dnnl::convolution_forward(fwd), fwd, {DNNL_ARG_SRC, fwd.src_desc(), x},
+                        {DNNL_ARG_WEIGHTS, fwd.weights_desc(), w}, {DNNL_ARG_DST, fwd.dst_desc(), y}, DNNL_ARG_BIAS, b,
+                        false);
 
   dnnl::convolution_backward_data::primitive_desc data(
       {algorithm::convolution_direct, x_any, w_any, y_any, strides, pad, pad}, attr, engine, fwd);
-  c.backward_data = dnnl::convolution_backward_data(data);
-  c.data_dy = data.diff_dst_desc();
-  c.data_w = data.weights_desc();
-  c.data_dx = data.diff_src_desc();
-  c.data_pad = data.scratchpad_desc().get_size();
-  c.dy_to_data = make_reorder(c.y, c.data_dy);
-  c.w_to_data = make_reorder(c.w, c.data_w);
-  c.data_to_dx = make_reorder(c.data_dx, c.x);
+  c.backward_data = make_step(dnnl::convolution_backward_data(data), data, {DNNL_ARG_DIFF_DST, data.diff_dst_desc(), y},
+                              {DNNL_ARG_WEIGHTS, data.weights_desc(), w}, {DNNL_ARG_DIFF_SRC, data.diff_src_desc(), x},
+                              0, Desc(), false);
 
   dnnl::convolution_backward_weights::primitive_desc weights(
-      {algorithm::convolution_direct, x_any, w_any, c.b, y_any, strides, pad, pad}, attr, engine, fwd);
-  c.backward_weights = dnnl::convolution_backward_weights(weights);
-  c.weights_x = weights.src_desc();
-  c.weights_dy = weights.diff_dst_desc();
-  c.weights_dw = weights.diff_weights_desc();
-  c.weights_pad = weights.scratchpad_desc().get_size();
-  c.x_to_weights = make_reorder(c.x, c.weights_x);
-  c.dy_to_weights = make_reorder(c.y, c.weights_dy);
-  c.add_dw = make_reorder(c.weights_dw, c.w, /*accumulate=*/true);
-  c.add_db = make_reorder(c.b, c.b, /*accumulate=*/true);
+      {algorithm::convolution_direct, x_any, w_any, b, y_any, strides, pad, pad}, attr, engine, fwd);
+  c.backward_weights = make_step(dnnl::convolution_backward_weights(weights), weights,
+                                 {DNNL_ARG_SRC, weights.src_desc(), x}, {DNNL_ARG_DIFF_DST, weights.diff_dst_desc(), y},
+                                 {DNNL_ARG_DIFF_WEIGHTS, weights.diff_weights_desc(), w}, DNNL_ARG_DIFF_BIAS, b,
+                                 /*accumulate_out=*/true);
+  c.add_db = make_reorder(b, b, /*accumulate=*/true);
   return c;
 }
 
@@ -172,45 +196,16 @@ const float* bias_or_zeros(const Conv2dShape& s, const float* b) {
 }
 
 void forward_f32(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
-  const Conv& c = conv_for(s);
-  const void* x_in = in_layout(c.x_to_fwd, x, kX);
-  const void* w_in = in_layout(c.w_to_fwd, w, kW);
-  void* y_out = out_layout(c.fwd_to_y, y, kY);
-  kernels::run_primitive(c.forward, c.fwd_pad,
-                         {{DNNL_ARG_SRC, &c.fwd_x, x_in},
-                          {DNNL_ARG_WEIGHTS, &c.fwd_w, w_in},
-                          {DNNL_ARG_BIAS, &c.b, bias_or_zeros(s, b)},
-                          {DNNL_ARG_DST, &c.fwd_y, y_out}},
-                         "conv2d: oneDNN convolution forward failed");
-  if (c.fwd_to_y.needed) run(c.fwd_to_y, y_out, y);
+  run_step(conv_for(s).forward, x, w, y, bias_or_zeros(s, b), "conv2d: oneDNN convolution forward failed");
 }
 
 void backward_f32(const Conv2dShape& s, const float* dy, const float* x, const float* w, float* dx, float* dw,
                   float* db) {
   const Conv& c = conv_for(s);
-  if (dx) {
-    const void* dy_in = in_layout(c.dy_to_data, dy, kDy);
-    const void* w_in = in_layout(c.w_to_data, w, kW);
-    void* dx_out = out_layout(c.data_to_dx, dx, kX);
-    kernels::run_primitive(c.backward_data, c.data_pad,
-                           {{DNNL_ARG_DIFF_DST, &c.data_dy, dy_in},
-                            {DNNL_ARG_WEIGHTS, &c.data_w, w_in},
-                            {DNNL_ARG_DIFF_SRC, &c.data_dx, dx_out}},
-                           "conv2d: oneDNN convolution backward (data) failed");
-    if (c.data_to_dx.needed) run(c.data_to_dx, dx_out, dx);
-  }
-  const void* x_in = in_layout(c.x_to_weights, x, kX);
-  const void* dy_in = in_layout(c.dy_to_weights, dy, kDy);
-  float* dw_out = thread_buffer(kDw, c.weights_dw.get_size());
-  float* db_out = thread_buffer(kDb, c.b.get_size());
-  kernels::run_primitive(c.backward_weights, c.weights_pad,
-                         {{DNNL_ARG_SRC, &c.weights_x, x_in},
-                          {DNNL_ARG_DIFF_DST, &c.weights_dy, dy_in},
-                          {DNNL_ARG_DIFF_WEIGHTS, &c.weights_dw, dw_out},
-                          {DNNL_ARG_DIFF_BIAS, &c.b, db_out}},
-                         "conv2d: oneDNN convolution backward (weights) failed");
-  run(c.add_dw, dw_out, dw);
-  if (db) run(c.add_db, db_out, db);
+  if (dx) run_step(c.backward_data, dy, w, dx, nullptr, "conv2d: oneDNN convolution backward (data) failed");
+  float* db_own = thread_buffer(kBiasGradient, static_cast<size_t>(s.out_channels) * sizeof(float));
+  run_step(c.backward_weights, x, dy, dw, db_own, "conv2d: oneDNN convolution backward (weights) failed");
+  if (db) run(c.add_db, db_own, db);
 }
 
 }  // namespace

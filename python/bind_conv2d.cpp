@@ -1,5 +1,5 @@
 // qkv.conv2d / qkv.conv2d_backward: the 2-D convolution op (ops/conv2d/conv2d.h, float backend:
-// im2col + oneDNN) on NumPy arrays, for parity with torch.nn.functional.conv2d.
+// oneDNN's convolution) on NumPy arrays, for parity with torch.nn.functional.conv2d.
 //
 //   y = qkv.conv2d(x, weight, bias=None, stride=1, padding=0)      x (B, C, H, W), weight (O, C, k, k)
 //   dx, dweight, dbias = qkv.conv2d_backward(dy, x, weight, bias=True, stride=1, padding=0)
@@ -39,11 +39,10 @@ Binding reg("conv2d", [](py::module_& m) {
           check_shape(fn, "bias", b.t, {a.s.out_channels});
           check_values(fn, "bias", b.t);
         }
-        TensorF y({a.s.batch, a.s.out_channels, a.s.out_height(), a.s.out_width()}), scratch({a.s.scratch_size()});
+        TensorF y({a.s.batch, a.s.out_channels, a.s.out_height(), a.s.out_width()});
         {
           py::gil_scoped_release release;
-          conv2d_forward<float>(a.s, a.x.t.data(), a.w.t.data(), bias.is_none() ? nullptr : b.t.data(), y.data(),
-                                scratch.data());
+          conv2d_forward<float>(a.s, a.x.t.data(), a.w.t.data(), bias.is_none() ? nullptr : b.t.data(), y.data());
         }
         return to_numpy(y);
       },
@@ -57,13 +56,13 @@ Binding reg("conv2d", [](py::module_& m) {
         FloatArray g = float_array(dy, fn, "dy");
         check_shape(fn, "dy", g.t, {a.s.batch, a.s.out_channels, a.s.out_height(), a.s.out_width()});
         check_values(fn, "dy", g.t);
-        TensorF dx(a.x.t.shape()), dw(a.w.t.shape()), db({a.s.out_channels}), scratch({a.s.scratch_size()});
+        TensorF dx(a.x.t.shape()), dw(a.w.t.shape()), db({a.s.out_channels});
         dw.fill(0.0f);
         db.fill(0.0f);
         {
           py::gil_scoped_release release;
           conv2d_backward<float>(a.s, g.t.data(), a.x.t.data(), a.w.t.data(), dx.data(), dw.data(),
-                                 bias ? db.data() : nullptr, scratch.data());
+                                 bias ? db.data() : nullptr);
         }
         return py::make_tuple(to_numpy(dx), to_numpy(dw), bias ? py::object(to_numpy(db)) : py::object(py::none()));
       },

@@ -1,4 +1,4 @@
-"""qkv.conv2d (the float backend: im2col + oneDNN) against torch.nn.functional.conv2d and its
+"""qkv.conv2d (the float backend: oneDNN's convolution) against torch.nn.functional.conv2d and its
 autograd on odd shapes: strides 1-3, padding 0-2, kernels 1-5, non-square inputs, with and
 without bias; bad arguments raise naming the argument."""
 import numpy as np

@@ -1,7 +1,6 @@
 #include "qkv/nn/conv2d.h"
 
 #include <cmath>
-#include <type_traits>
 
 namespace qkv::nn {
 
@@ -37,9 +36,7 @@ const Tensor<T>& Conv2d<T>::forward(const Tensor<T>& x) {
   s_ = shape_of(x);
   x_ = x.contiguous();
   ensure_shape(y_, {s_.batch, s_.out_channels, s_.out_height(), s_.out_width()});
-  if (std::is_same_v<T, float>) ensure_shape(scratch_, {s_.scratch_size()});
-  conv2d_forward(s_, x_.data(), weight.value.data(), bias.value.defined() ? bias.value.data() : nullptr, y_.data(),
-                 scratch_.defined() ? scratch_.data() : nullptr);
+  conv2d_forward(s_, x_.data(), weight.value.data(), bias.value.defined() ? bias.value.data() : nullptr, y_.data());
   return y_;
 }
 
@@ -50,7 +47,7 @@ const Tensor<T>& Conv2d<T>::backward(const Tensor<T>& dy, bool need_dx) {
   const Tensor<T> g = dy.contiguous();
   if (need_dx) ensure_shape(dx_, x_.shape());
   conv2d_backward(s_, g.data(), x_.data(), weight.value.data(), need_dx ? dx_.data() : nullptr, weight.grad.data(),
-                  bias.value.defined() ? bias.grad.data() : nullptr, scratch_.defined() ? scratch_.data() : nullptr);
+                  bias.value.defined() ? bias.grad.data() : nullptr);
   return need_dx ? dx_ : none_;
 }
 

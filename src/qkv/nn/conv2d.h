@@ -4,8 +4,7 @@
 // forward() saves x (a view, not a copy) for backward().
 // backward(dy, need_dx) accumulates dweight and dbias and returns dx (B, C, H, W), or an empty
 // tensor when need_dx is false (the first layer on the images). The arithmetic (formulas,
-// backends) is the op ops/conv2d/conv2d.h; the float backend's scratch lives here, reused
-// between calls of the same batch size.
+// backends) is the op ops/conv2d/conv2d.h.
 #pragma once
 
 #include "qkv/core/rng.h"
@@ -35,7 +34,7 @@ class Conv2d : public Module<T> {
 
   int64_t stride_ = 1, padding_ = 0;
   Conv2dShape s_;
-  Tensor<T> x_, y_, dx_, scratch_, none_;
+  Tensor<T> x_, y_, dx_, none_;
 };
 
 }  // namespace qkv::nn

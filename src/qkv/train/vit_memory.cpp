@@ -17,15 +17,18 @@ double per_image_block(const models::VitConfig& c) {
 }
 
 // Floats one image keeps in the conv stem: each convolution's output and GELU's, and the float
-// backend's scratch (im2col columns and the product) of the largest convolution.
+// backend's copies in oneDNN's layouts (channels padded to blocks of 16) of the input, the output
+// and the output gradient of the largest convolution.
 double per_image_stem(const models::VitConfig& c) {
   if (!c.conv_stem()) return 0;
+  const auto blocks = [](double channels) { return 16 * std::ceil(channels / 16); };
   double total = 0, scratch = 0, in = d(c.channels), side = d(c.image_size);
   for (size_t i = 0; i <= c.stem_channels.size(); ++i) {
     const double out = i < c.stem_channels.size() ? d(c.stem_channels[i]) : d(c.dim);
+    const double in_side = side;
     if (i > 0) side = std::ceil(side / 2);
     total += 2 * out * side * side;
-    scratch = std::max(scratch, side * side * (in * 9 + out));
+    scratch = std::max(scratch, in_side * in_side * blocks(in) + 2 * side * side * blocks(out));
     in = out;
   }
   return total + scratch;

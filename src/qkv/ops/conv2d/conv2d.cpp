@@ -1,119 +1,211 @@
-// The 2-D convolution's one backend switch and its float path: im2col + oneDNN's matrix products.
+// The 2-D convolution's one backend switch and its float path: oneDNN's convolution primitives.
 //
-// Float scratch (scratch_size()): cols (R, K) with R = B·OH·OW rows (n, i, j) and K = C·k·k
-// columns (c, u, v), then Z (R, O). Forward: cols = im2col(x); Z = cols·wᵀ; y[n,o,·] = Z[(n,·),o] + b[o].
-// Backward: cols = im2col(x) again (the forward saves nothing); dZ = dy transposed to (R, O);
-// dw += dZᵀ·cols; db += Σ dy; dcols = dZ·w (into cols); dx = col2im(dcols), one (n, c) plane per
-// task, so every sum runs in a fixed order at any thread count.
+// Float: one set of primitives per (shape, oneDNN's thread count), created on first use and kept:
+// convolution_forward (direct algorithm, with bias: a zero bias when b is nullptr),
+// convolution_backward_data, and convolution_backward_weights (with the bias gradient). The
+// caller's buffers are plain NCHW / OIHW; each primitive picks its own layout (format `any`, the
+// channel-blocked layouts of oneDNN's jit kernels) and reorders convert at the boundary, into and
+// out of buffers of the calling thread. dx is overwritten; dw and db are computed into the
+// thread's buffers and added to the caller's by a reorder with a sum post-op (parameter
+// gradients accumulate). oneDNN sums the per-thread parts of dw and db in a fixed order, so the
+// same thread count gives the same bits.
 #include "qkv/ops/conv2d/conv2d.h"
 
-#include <algorithm>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "qkv/core/error.h"
-#include "qkv/core/parallel.h"
-#include "qkv/kernels/gemm.h"
+#include "qkv/kernels/dnnl_run.h"
 #include "qkv/ops/conv2d/conv2d_reference.h"
 
 namespace qkv {
 namespace {
 
-void im2col(const Conv2dShape& s, const float* x, float* cols) {
-  const int64_t C = s.in_channels, H = s.height, W = s.width, k = s.kernel, OH = s.out_height(), OW = s.out_width();
-  const int64_t K = C * k * k;
-  parallel_for(s.batch * OH, 4, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t n = r / OH, i = r % OH;
-      for (int64_t j = 0; j < OW; ++j) {
-        float* row = cols + (r * OW + j) * K;
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t u = 0; u < k; ++u) {
-            const int64_t yy = i * s.stride + u - s.padding;
-            const float* src = x + ((n * C + c) * H + yy) * W;
-            for (int64_t v = 0; v < k; ++v) {
-              const int64_t xx = j * s.stride + v - s.padding;
-              *row++ = (yy < 0 || yy >= H || xx < 0 || xx >= W) ? 0.0f : src[xx];
-            }
-          }
-      }
-    }
-  });
+using Desc = dnnl::memory::desc;
+using Tag = dnnl::memory::format_tag;
+constexpr auto kF32 = dnnl::memory::data_type::f32;
+
+// A reorder from one layout to another, or (accumulate) to += from. Not needed when the
+// layouts are the same and nothing accumulates: the data is used where it is.
+struct Reorder {
+  dnnl::reorder primitive;
+  Desc from, to;
+  size_t scratchpad_bytes = 0;
+  bool needed = false;
+};
+
+Reorder make_reorder(const Desc& from, const Desc& to, bool accumulate = false) {
+  Reorder r{{}, from, to, 0, accumulate || from != to};
+  if (!r.needed) return r;
+  dnnl::primitive_attr attr = kernels::user_scratchpad_attr();
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::reorder::primitive_desc pd(kernels::dnnl_engine(), from, kernels::dnnl_engine(), to, attr);
+  r.primitive = dnnl::reorder(pd);
+  r.scratchpad_bytes = pd.scratchpad_desc().get_size();
+  return r;
 }
 
-void col2im(const Conv2dShape& s, const float* cols, float* dx) {
-  const int64_t C = s.in_channels, H = s.height, W = s.width, k = s.kernel, OH = s.out_height(), OW = s.out_width();
-  const int64_t K = C * k * k;
-  parallel_for(s.batch * C, 1, [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t n = p / C, c = p % C;
-      float* plane = dx + p * H * W;
-      std::fill(plane, plane + H * W, 0.0f);
-      for (int64_t i = 0; i < OH; ++i)
-        for (int64_t j = 0; j < OW; ++j) {
-          const float* row = cols + ((n * OH + i) * OW + j) * K + c * k * k;
-          for (int64_t u = 0; u < k; ++u) {
-            const int64_t yy = i * s.stride + u - s.padding;
-            if (yy < 0 || yy >= H) continue;
-            for (int64_t v = 0; v < k; ++v) {
-              const int64_t xx = j * s.stride + v - s.padding;
-              if (xx >= 0 && xx < W) plane[yy * W + xx] += row[u * k + v];
-            }
-          }
-        }
-    }
-  });
+void run(const Reorder& r, const void* from, void* to) {
+  kernels::run_primitive(r.primitive, r.scratchpad_bytes, {{DNNL_ARG_FROM, &r.from, from}, {DNNL_ARG_TO, &r.to, to}},
+                         "conv2d: oneDNN reorder failed");
 }
 
-void forward_f32(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y, float* scratch) {
-  const int64_t O = s.out_channels, P = s.out_height() * s.out_width(), R = s.batch * P;
-  const int64_t K = s.in_channels * s.kernel * s.kernel;
-  float* cols = scratch;
-  float* z = scratch + R * K;
-  im2col(s, x, cols);
-  kernels::gemm(false, true, R, O, K, 1.0f, cols, K, w, K, 0.0f, z, O);
-  parallel_for(s.batch * O, 4, [&](int64_t q0, int64_t q1) {
-    for (int64_t q = q0; q < q1; ++q) {
-      const int64_t n = q / O, o = q % O;
-      const float bias = b ? b[o] : 0.0f;
-      float* dst = y + q * P;
-      const float* src = z + n * P * O + o;
-      for (int64_t p = 0; p < P; ++p) dst[p] = src[p * O] + bias;
-    }
-  });
+// Buffers of the calling thread, one per role, grown on demand and never shrunk.
+enum Buffer { kIn0, kIn1, kOut, kBiasGradient, kBuffers };
+
+float* thread_buffer(Buffer which, size_t bytes) {
+  thread_local std::vector<float> buffers[kBuffers];
+  std::vector<float>& v = buffers[which];
+  if (v.size() * sizeof(float) < bytes) v.resize((bytes + sizeof(float) - 1) / sizeof(float));
+  return v.data();
+}
+
+// One argument of a step: its oneDNN id, the layout the primitive chose and the caller's plain one.
+struct Port {
+  int id;
+  Desc own, plain;
+};
+
+// One convolution primitive on the caller's plain buffers: two inputs and an output, each with
+// the reorder from (inputs) or to (output) the plain layout, and an optional plain argument
+// `extra` (the bias, or the bias gradient).
+struct Step {
+  dnnl::primitive primitive;
+  size_t scratchpad_bytes = 0;
+  int in0_id = 0, in1_id = 0, out_id = 0, extra_id = 0;  // extra_id 0: no extra argument
+  Desc in0, in1, out, extra;
+  Reorder to_in0, to_in1, from_out;
+};
+
+Step make_step(const dnnl::primitive& primitive, const dnnl::primitive_desc_base& pd, const Port& in0,
+               const Port& in1, const Port& out, int extra_id, const Desc& extra, bool accumulate_out) {
+  return Step{primitive,
+              pd.scratchpad_desc().get_size(),
+              in0.id,
+              in1.id,
+              out.id,
+              extra_id,
+              in0.own,
+              in1.own,
+              out.own,
+              extra,
+              make_reorder(in0.plain, in0.own),
+              make_reorder(in1.plain, in1.own),
+              make_reorder(out.own, out.plain, accumulate_out)};
+}
+
+// Runs a step on plain buffers: inputs reordered into the thread's buffers where the step's
+// layouts differ, the output written in place or reordered (or added) to `out` afterwards.
+void run_step(const Step& st, const void* in0, const void* in1, void* out, const void* extra, const char* what) {
+  if (st.to_in0.needed) {
+    void* copy = thread_buffer(kIn0, st.in0.get_size());
+    run(st.to_in0, in0, copy);
+    in0 = copy;
+  }
+  if (st.to_in1.needed) {
+    void* copy = thread_buffer(kIn1, st.in1.get_size());
+    run(st.to_in1, in1, copy);
+    in1 = copy;
+  }
+  void* own_out = st.from_out.needed ? thread_buffer(kOut, st.out.get_size()) : out;
+  if (st.extra_id != 0) {
+    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
+                           {{st.in0_id, &st.in0, in0},
+                            {st.in1_id, &st.in1, in1},
+                            {st.out_id, &st.out, own_out},
+                            {st.extra_id, &st.extra, extra}},
+                           what);
+  } else {
+    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
+                           {{st.in0_id, &st.in0, in0}, {st.in1_id, &st.in1, in1}, {st.out_id, &st.out, own_out}}, what);
+  }
+  if (st.from_out.needed) run(st.from_out, own_out, out);
+}
+
+// The primitives of one shape, and the reorder that adds the bias gradient to the caller's.
+struct Conv {
+  Step forward, backward_data, backward_weights;
+  Reorder add_db;
+};
+
+Conv make_conv(const Conv2dShape& s) {
+  const Desc x({s.batch, s.in_channels, s.height, s.width}, kF32, Tag::nchw);
+  const Desc w({s.out_channels, s.in_channels, s.kernel, s.kernel}, kF32, Tag::oihw);
+  const Desc b({s.out_channels}, kF32, Tag::x);
+  const Desc y({s.batch, s.out_channels, s.out_height(), s.out_width()}, kF32, Tag::nchw);
+  const Desc x_any(x.dims(), kF32, Tag::any), w_any(w.dims(), kF32, Tag::any), y_any(y.dims(), kF32, Tag::any);
+  const dnnl::memory::dims strides{s.stride, s.stride}, pad{s.padding, s.padding};
+  const dnnl::primitive_attr attr = kernels::user_scratchpad_attr();
+  dnnl::engine& engine = kernels::dnnl_engine();
+  using dnnl::algorithm;
+  Conv c;
+
+  dnnl::convolution_forward::primitive_desc fwd(
+      {dnnl::prop_kind::forward_training, algorithm::convolution_direct, x_any, w_any, b, y_any, strides, pad, pad},
+      attr, engine);
+  c.forward = make_step(dnnl::convolution_forward(fwd), fwd, {DNNL_ARG_SRC, fwd.src_desc(), x},
+                        {DNNL_ARG_WEIGHTS, fwd.weights_desc(), w}, {DNNL_ARG_DST, fwd.dst_desc(), y}, DNNL_ARG_BIAS, b,
+                        false);
+
+  dnnl::convolution_backward_data::primitive_desc data(
+      {algorithm::convolution_direct, x_any, w_any, y_any, strides, pad, pad}, attr, engine, fwd);
+  c.backward_data = make_step(dnnl::convolution_backward_data(data), data, {DNNL_ARG_DIFF_DST, data.diff_dst_desc(), y},
+                              {DNNL_ARG_WEIGHTS, data.weights_desc(), w}, {DNNL_ARG_DIFF_SRC, data.diff_src_desc(), x},
+                              0, Desc(), false);
+
+  dnnl::convolution_backward_weights::primitive_desc weights(
+      {algorithm::convolution_direct, x_any, w_any, b, y_any, strides, pad, pad}, attr, engine, fwd);
+  c.backward_weights = make_step(dnnl::convolution_backward_weights(weights), weights,
+                                 {DNNL_ARG_SRC, weights.src_desc(), x}, {DNNL_ARG_DIFF_DST, weights.diff_dst_desc(), y},
+                                 {DNNL_ARG_DIFF_WEIGHTS, weights.diff_weights_desc(), w}, DNNL_ARG_DIFF_BIAS, b,
+                                 /*accumulate_out=*/true);
+  c.add_db = make_reorder(b, b, /*accumulate=*/true);
+  return c;
+}
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int>;
+
+// One Conv per (shape, thread count), created once under the lock; several threads may run it.
+const Conv& conv_for(const Conv2dShape& s) {
+  static std::mutex mutex;
+  static std::map<Key, Conv> cache;
+  const Key key{s.batch, s.in_channels, s.height, s.width, s.out_channels, s.kernel, s.stride, s.padding,
+                kernels::dnnl_threads()};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    kernels::CreationThreads threads;
+    it = cache.emplace(key, make_conv(s)).first;
+  }
+  return it->second;
+}
+
+// b, or zeros of the same size when b is nullptr.
+const float* bias_or_zeros(const Conv2dShape& s, const float* b) {
+  if (b) return b;
+  thread_local std::vector<float> zeros;
+  if (zeros.size() < static_cast<size_t>(s.out_channels)) zeros.resize(static_cast<size_t>(s.out_channels), 0.0f);
+  return zeros.data();
+}
+
+void forward_f32(const Conv2dShape& s, const float* x, const float* w, const float* b, float* y) {
+  run_step(conv_for(s).forward, x, w, y, bias_or_zeros(s, b), "conv2d: oneDNN convolution forward failed");
 }
 
 void backward_f32(const Conv2dShape& s, const float* dy, const float* x, const float* w, float* dx, float* dw,
-                  float* db, float* scratch) {
-  const int64_t O = s.out_channels, P = s.out_height() * s.out_width(), R = s.batch * P;
-  const int64_t K = s.in_channels * s.kernel * s.kernel;
-  float* cols = scratch;
-  float* dz = scratch + R * K;
-  im2col(s, x, cols);
-  parallel_for(s.batch, 1, [&](int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; ++n)
-      for (int64_t o = 0; o < O; ++o) {
-        const float* src = dy + (n * O + o) * P;
-        float* dst = dz + n * P * O + o;
-        for (int64_t p = 0; p < P; ++p) dst[p * O] = src[p];
-      }
-  });
-  kernels::gemm(true, false, O, K, R, 1.0f, dz, O, cols, K, 1.0f, dw, K);
-  if (db) {
-    parallel_for(O, 1, [&](int64_t o0, int64_t o1) {
-      for (int64_t o = o0; o < o1; ++o) {
-        double acc = 0;
-        for (int64_t n = 0; n < s.batch; ++n) {
-          const float* src = dy + (n * O + o) * P;
-          for (int64_t p = 0; p < P; ++p) acc += src[p];
-        }
-        db[o] += static_cast<float>(acc);
-      }
-    });
-  }
-  if (dx) {
-    kernels::gemm(false, false, R, K, O, 1.0f, dz, O, w, K, 0.0f, cols, K);
-    col2im(s, cols, dx);
-  }
+                  float* db) {
+  const Conv& c = conv_for(s);
+  if (dx) run_step(c.backward_data, dy, w, dx, nullptr, "conv2d: oneDNN convolution backward (data) failed");
+  float* db_own = thread_buffer(kBiasGradient, static_cast<size_t>(s.out_channels) * sizeof(float));
+  run_step(c.backward_weights, x, dy, dw, db_own, "conv2d: oneDNN convolution backward (weights) failed");
+  if (db) run(c.add_db, db_own, db);
 }
 
 }  // namespace
@@ -131,35 +223,29 @@ void Conv2dShape::validate(const char* who) const {
             " is larger than the padded input ", height + 2 * padding, "x", width + 2 * padding);
 }
 
-int64_t Conv2dShape::scratch_size() const {
-  const int64_t R = batch * out_height() * out_width();
-  return R * (in_channels * kernel * kernel + out_channels);
-}
-
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* scratch) {
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y) {
   if constexpr (std::is_same_v<T, float>) {
-    forward_f32(s, x, w, b, y, scratch);
+    forward_f32(s, x, w, b, y);
   } else {
     conv2d_reference_forward(s, x, w, b, y);
   }
 }
 
 template <typename T>
-void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, T* scratch) {
+void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db) {
   if constexpr (std::is_same_v<T, float>) {
-    backward_f32(s, dy, x, w, dx, dw, db, scratch);
+    backward_f32(s, dy, x, w, dx, dw, db);
   } else {
     conv2d_reference_backward(s, dy, x, w, dx, dw, db);
   }
 }
 
-template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*, float*);
-template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*,
-                                     double*);
+template void conv2d_forward<float>(const Conv2dShape&, const float*, const float*, const float*, float*);
+template void conv2d_forward<double>(const Conv2dShape&, const double*, const double*, const double*, double*);
 template void conv2d_backward<float>(const Conv2dShape&, const float*, const float*, const float*, float*, float*,
-                                     float*, float*);
+                                     float*);
 template void conv2d_backward<double>(const Conv2dShape&, const double*, const double*, const double*, double*,
-                                      double*, double*, double*);
+                                      double*, double*);
 
 }  // namespace qkv

@@ -9,9 +9,9 @@
 // Backward: dx[n,c,y,z] = Σ over the (o,i,j,u,v) that read x[n,c,y,z] of dy[n,o,i,j]·w[o,c,u,v]
 //           (overwrites, if dx != nullptr);  dw[o,c,u,v] += Σ_{n,i,j} dy[n,o,i,j]·x[n,c,i·s+u−p,j·s+v−p];
 //           db[o] += Σ_{n,i,j} dy[n,o,i,j] (if db != nullptr).
-// Backends, chosen here by T: float runs im2col (rows (n,i,j), columns (c,u,v)) and oneDNN's
-// matrix products (kernels/gemm.h), with the caller's scratch; double runs the reference
-// (conv2d_reference.h: plain loops summing in double), the twin the float path is tested against.
+// Backends, chosen here by T: float runs oneDNN's convolution primitives (conv2d.cpp); double
+// runs the reference (conv2d_reference.h: plain loops summing in double), the twin the float path
+// is tested against.
 #pragma once
 
 #include <cstdint>
@@ -25,16 +25,12 @@ struct Conv2dShape {
   int64_t out_width() const { return (width + 2 * padding - kernel) / stride + 1; }
   // Throws qkv::Error naming `who` and the bad field (sizes ≥ 1, padding ≥ 0, kernel ≤ padded input).
   void validate(const char* who) const;
-  // Elements of scratch the float backend needs: the im2col matrix (R, K) and the product (R, O),
-  // R = B·OH·OW. The double backend (the reference) ignores scratch.
-  int64_t scratch_size() const;
 };
 
-// scratch: scratch_size() elements for float (may be nullptr for double).
 template <typename T>
-void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y, T* scratch);
+void conv2d_forward(const Conv2dShape& s, const T* x, const T* w, const T* b, T* y);
 
 template <typename T>
-void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db, T* scratch);
+void conv2d_backward(const Conv2dShape& s, const T* dy, const T* x, const T* w, T* dx, T* dw, T* db);
 
 }  // namespace qkv

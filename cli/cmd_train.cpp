@@ -13,6 +13,15 @@
 
 namespace {
 
+// --NAME and --no-NAME setting `value` (they exclude each other). Two plain flags rather than
+// "--NAME,!--no-NAME", whose help reads "--NAME,--no-NAME{false}"; `value` holds the default.
+void add_on_off(CLI::App& app, const std::string& name, bool& value, const std::string& on_help,
+                const std::string& off_help) {
+  CLI::Option* on = app.add_flag_callback("--" + name, [&value] { value = true; },
+                                          on_help + " (default: " + (value ? "on" : "off") + ")");
+  app.add_flag_callback("--no-" + name, [&value] { value = false; }, off_help)->excludes(on);
+}
+
 qkv::cli::Command reg(
     "train", "Train a Vision Transformer on Fashion-MNIST (defaults: < 10 min on 2 cores, >= 91.5% test accuracy)",
     [](CLI::App& app) -> qkv::cli::Runner {
@@ -45,12 +54,7 @@ qkv::cli::Command reg(
       app.add_option("--erase", o->erase, "Augmentation: probability of random erasing (a random rectangle of noise)")
           ->check(qkv::cli::real_in(0, 1))
           ->capture_default_str();
-      // Two plain flags rather than "--flip,!--no-flip", whose help reads "--flip,--no-flip{false}".
-      CLI::Option* flip = app.add_flag_callback(
-          "--flip", [o] { o->flip = true; },
-          std::string("Augmentation: random left-right flips (default: ") + (o->flip ? "on" : "off") + ")");
-      app.add_flag_callback("--no-flip", [o] { o->flip = false; }, "Turn the random left-right flips off")
-          ->excludes(flip);
+      add_on_off(app, "flip", o->flip, "Augmentation: random left-right flips", "Turn the random left-right flips off");
       app.add_option("--seed", o->seed, "Random seed (initialisation, shuffling, augmentation, dropout)")
           ->capture_default_str();
       app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files (default: " +
@@ -86,12 +90,9 @@ qkv::cli::Command reg(
           ->check(qkv::cli::real_in(0, 0.999999))
           ->capture_default_str();
       app.add_flag("--ema-warmup", o->ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
-      CLI::Option* tta = app.add_flag_callback(
-          "--tta-flip", [o] { o->tta_flip = true; },
-          std::string("Evaluate with test-time flip: mean logits of each test image and its left-right mirror "
-                      "(default: ") + (o->tta_flip ? "on" : "off") + ")");
-      app.add_flag_callback("--no-tta-flip", [o] { o->tta_flip = false; }, "Evaluate each test image alone")
-          ->excludes(tta);
+      add_on_off(app, "tta-flip", o->tta_flip,
+                 "Evaluate with test-time flip: mean logits of each test image and its left-right mirror",
+                 "Evaluate each test image alone");
       return [o] {
         auto r = qkv::train::train_vit(*o, std::cerr);
         if (!qkv::train::world().primary()) return 0;  // across MPI ranks rank 0 alone reports

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "qkv/core/parallel.h"
 #include "qkv/core/rng.h"
 #include "qkv/kernels/gemm.h"
 
@@ -46,5 +47,47 @@ INSTANTIATE_TEST_SUITE_P(Shapes, GemmMatchesReference,
                                   "x" + std::to_string(c.N) + "x" + std::to_string(c.K) + "_beta" +
                                   std::to_string(static_cast<int>(c.beta * 100));
                          });
+
+// A (M, K) · B (K, N) with random entries, and its reference product.
+struct Product {
+  int64_t M, N, K;
+  std::vector<float> A, B, R;
+  Product(int64_t m, int64_t n, int64_t k, uint64_t seed) : M(m), N(n), K(k) {
+    qkv::Rng rng(seed);
+    A.resize(static_cast<size_t>(M * K));
+    B.resize(static_cast<size_t>(K * N));
+    R.resize(static_cast<size_t>(M * N));
+    for (auto& x : A) x = static_cast<float>(rng.uniform(-1, 1));
+    for (auto& x : B) x = static_cast<float>(rng.uniform(-1, 1));
+    qkv::kernels::gemm_reference<float>(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, R.data(), N);
+  }
+  std::vector<float> gemm() const {
+    std::vector<float> C(R.size(), NAN);
+    qkv::kernels::gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+    return C;
+  }
+  void expect_equal(const std::vector<float>& C, const char* where) const {
+    for (size_t i = 0; i < C.size(); ++i)
+      ASSERT_NEAR(C[i], R[i], 1e-4 * std::sqrt(static_cast<double>(K))) << where << ", flat index " << i;
+  }
+  void expect_outside() const { expect_equal(gemm(), "outside a parallel region"); }
+  void expect_inside() const {
+    std::vector<std::vector<float>> C(2);
+    qkv::parallel_workers(2, [&](int w, int) { C[static_cast<size_t>(w)] = gemm(); });
+    for (const auto& c : C) expect_equal(c, "inside a parallel region");
+  }
+};
+
+// The data-parallel trainers run each replica's products inside a parallel region (one thread
+// each) and evaluation runs the same shapes outside it (all threads): a cached primitive must
+// give the product in both places, whichever place created it. Shapes as the ViT's linear layers
+// run them (tokens × width by width × hidden), both orders of first use.
+TEST(Gemm, SameShapeInsideAndOutsideAParallelRegionGivesTheProductInBoth) {
+  const Product outside_first(1088, 128, 64, 11), inside_first(1024, 192, 96, 12);
+  outside_first.expect_outside();
+  outside_first.expect_inside();
+  inside_first.expect_inside();
+  inside_first.expect_outside();
+}
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "qkv/core/tensor.h"
 
 using qkv::Shape;
@@ -75,3 +77,44 @@ TEST(Tensor, CastAndCheckFinite) {
   t[2] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_THROW(qkv::check_finite("op", "x", t), qkv::Error);
 }
+
+// ensure_shape keeps a buffer it alone owns when the new shape fits (batches of varying length
+// reuse the largest one's storage), and never writes into storage another tensor still holds.
+TEST(Tensor, EnsureShapeReusesStorageItAloneOwnsWhenTheShapeFits) {
+  TensorF t;
+  qkv::ensure_shape(t, {4, 8});
+  const float* first = t.data();
+  qkv::ensure_shape(t, {3, 5});
+  EXPECT_EQ(t.data(), first);
+  EXPECT_EQ(t.shape(), (Shape{3, 5}));
+  EXPECT_TRUE(t.is_contiguous());
+  qkv::ensure_shape(t, {2, 16});  // 32 elements: the first buffer's size again
+  EXPECT_EQ(t.data(), first);
+  qkv::ensure_shape(t, {5, 8});  // larger than it ever was: a new buffer
+  EXPECT_NE(t.data(), first);
+  EXPECT_EQ(t.numel(), 40);
+}
+
+TEST(Tensor, EnsureShapeLeavesStorageThatIsSharedOrAViewAlone) {
+  TensorF t = TensorF::full({4, 8}, 2.0f);
+  TensorF saved = t;  // e.g. a module's forward keeps its input for the backward
+  qkv::ensure_shape(t, {3, 5});
+  EXPECT_NE(t.data(), saved.data());
+  for (float v : saved.to_vector()) EXPECT_EQ(v, 2.0f);
+
+  TensorF whole = TensorF::full({4, 8}, 3.0f);
+  TensorF rows = whole.slice(0, 1, 3);
+  whole = TensorF();  // the slice now holds the storage alone, but does not start at its beginning
+  const float* before = rows.data();
+  qkv::ensure_shape(rows, {2, 2});
+  EXPECT_NE(rows.data(), before);
+}
+
+#ifdef QKV_POISON_BUFFERS
+// The poisoned build hands out NaN, so a module that reads an element it did not write fails.
+TEST(Tensor, EnsureShapePoisonsWhatItHandsOut) {
+  TensorF t = TensorF::full({2, 3}, 1.0f);
+  qkv::ensure_shape(t, {2, 3});
+  for (float v : t.to_vector()) EXPECT_TRUE(std::isnan(v));
+}
+#endif

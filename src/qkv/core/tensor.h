@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <new>
@@ -57,9 +58,22 @@ class Tensor {
   explicit Tensor(Shape shape) : shape_(std::move(shape)) {
     for (int64_t s : shape_) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape_));
     strides_ = contiguous_strides(shape_);
-    storage_ = aligned_buffer<T>(numel());
+    capacity_ = numel();
+    storage_ = aligned_buffer<T>(capacity_);
     data_ = storage_.get();
     std::fill(data_, data_ + numel(), T{});
+  }
+
+  // A new contiguous tensor whose elements are not initialised: the caller writes every one.
+  static Tensor uninitialised(Shape shape) {
+    Tensor t;
+    for (int64_t s : shape) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
+    t.strides_ = contiguous_strides(shape);
+    t.shape_ = std::move(shape);
+    t.capacity_ = t.numel();
+    t.storage_ = aligned_buffer<T>(t.capacity_);
+    t.data_ = t.storage_.get();
+    return t;
   }
 
   static Tensor zeros(Shape shape) { return Tensor(std::move(shape)); }
@@ -82,6 +96,17 @@ class Tensor {
     t.shape_ = std::move(shape);
     t.data_ = data;
     return t;
+  }
+
+  // Becomes a contiguous tensor of `shape` in its present storage when it alone owns that storage,
+  // starts at its beginning and the storage holds enough elements; the elements are then
+  // unspecified. Returns false (and changes nothing) otherwise.
+  bool reuse_storage(const Shape& shape) {
+    if (!storage_ || storage_.use_count() != 1 || data_ != storage_.get() || numel_of(shape) > capacity_) return false;
+    for (int64_t s : shape) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
+    shape_ = shape;
+    strides_ = contiguous_strides(shape_);
+    return true;
   }
 
   bool defined() const { return data_ != nullptr || (!shape_.empty() && numel() == 0); }
@@ -281,6 +306,7 @@ class Tensor {
   }
 
   std::shared_ptr<T> storage_;
+  int64_t capacity_ = 0;  // elements in storage_ (from storage_.get())
   T* data_ = nullptr;
   Shape shape_;
   Shape strides_;
@@ -327,11 +353,22 @@ void check_finite(const char* where, const char* arg, const Tensor<T>& t) {
 
 namespace qkv {
 
-// Makes t a contiguous tensor of `shape`, reusing its storage when the shape already matches.
-// Modules call this for their outputs and caches so a steady-state step allocates nothing.
+// Makes t a contiguous tensor of `shape` whose elements are unspecified: the caller writes every
+// one. It keeps t's storage when the shape already matches, or when t alone owns storage large
+// enough (batches of varying length then reuse the largest one's buffers); otherwise it allocates
+// without zero-filling. Modules call this for their outputs and caches so a steady-state step
+// allocates and clears nothing.
+//
+// Built with QKV_POISON_BUFFERS (the sanitizer build turns it on), every call fills the elements
+// with all-one bytes (NaN for floating types, -1 or 255 for integers), so a caller that reads an
+// element it did not write fails its tests instead of depending on stale or zeroed memory.
 template <typename T>
 Tensor<T>& ensure_shape(Tensor<T>& t, const Shape& shape) {
-  if (!(t.defined() && t.shape() == shape && t.is_contiguous())) t = Tensor<T>(shape);
+  const bool same = t.defined() && t.shape() == shape && t.is_contiguous();
+  if (!same && !t.reuse_storage(shape)) t = Tensor<T>::uninitialised(shape);
+#ifdef QKV_POISON_BUFFERS
+  if (t.numel() > 0) std::memset(static_cast<void*>(t.data()), 0xFF, static_cast<size_t>(t.numel()) * sizeof(T));
+#endif
   return t;
 }
 

@@ -18,11 +18,21 @@ inline uint64_t splitmix64(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
+// The 53 random bits of (seed, counter) that counter_uniform scales to [0, 1).
+inline uint64_t counter_bits53(uint64_t seed, uint64_t counter) {
+  uint64_t s = seed ^ (counter * 0xd1b54a32d192ed03ull);
+  return splitmix64(s) >> 11;
+}
+
 // Uniform in [0, 1) from a 64-bit hash of (seed, counter).
 inline double counter_uniform(uint64_t seed, uint64_t counter) {
-  uint64_t s = seed ^ (counter * 0xd1b54a32d192ed03ull);
-  return static_cast<double>(splitmix64(s) >> 11) * 0x1.0p-53;
+  return static_cast<double>(counter_bits53(seed, counter)) * 0x1.0p-53;
 }
+
+// The same keep/drop decision in integers: counter_uniform(s, c) < p exactly when
+// counter_bits53(s, c) < drop_threshold(p), for p in [0, 1]. (Both sides scale by 2^53 without
+// rounding, and an integer is below a real exactly when it is below the real's ceiling.)
+inline uint64_t drop_threshold(double p) { return static_cast<uint64_t>(std::ceil(std::ldexp(p, 53))); }
 
 class Rng {
  public:

@@ -8,9 +8,12 @@ namespace {
 template <typename T>
 void apply_mask(const T* in, T* out, int64_t n, double p, uint64_t seed) {
   const T scale = static_cast<T>(1.0 / (1.0 - p));
-  parallel_for(n, 16384, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i)
-      out[i] = counter_uniform(seed, static_cast<uint64_t>(i)) < p ? T(0) : in[i] * scale;
+  const uint64_t threshold = drop_threshold(p);  // the decision counter_uniform(seed, i) < p, in integers
+  parallel_for(n, 16384, [=](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      const T kept = in[i] * scale;
+      out[i] = counter_bits53(seed, static_cast<uint64_t>(i)) < threshold ? T(0) : kept;
+    }
   });
 }
 }  // namespace

@@ -33,30 +33,29 @@ void ProgressBar::update(int64_t epoch, int64_t epochs, int64_t step, int64_t st
                          double images_per_s, double seconds_left) {
   if (!enabled_) return;
   const double frac = steps ? static_cast<double>(step) / static_cast<double>(steps) : 1.0;
-  char text[256];
+  const bool draw_now = interactive_ ? step == steps || std::chrono::steady_clock::now() - last_draw_ >=
+                                                            std::chrono::milliseconds(100)
+                                     : static_cast<int64_t>(frac * 10) != last_decile_;
+  if (!draw_now) return;
+  // What both forms print after the epoch: "step/steps loss … acc … rate unit left time".
+  char figures[192];
+  std::snprintf(figures, sizeof figures, "%lld/%lld loss %.4f acc %.4f %.0f %s left %s", static_cast<long long>(step),
+                static_cast<long long>(steps), loss, accuracy, images_per_s, rate_unit_.c_str(),
+                format_duration(seconds_left).c_str());
+  const std::string epoch_of = "epoch " + std::to_string(epoch) + "/" + std::to_string(epochs);
   if (interactive_) {
-    auto now = std::chrono::steady_clock::now();
-    if (step != steps && now - last_draw_ < std::chrono::milliseconds(100)) return;
-    last_draw_ = now;
+    last_draw_ = std::chrono::steady_clock::now();
     const int width = 24;
-    int filled = static_cast<int>(frac * width);
+    const int filled = static_cast<int>(frac * width);
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(width - filled), '.');
-    std::snprintf(text, sizeof text, "\repoch %lld/%lld [%s] %lld/%lld loss %.4f acc %.4f %.0f %s left %s   ",
-                  static_cast<long long>(epoch), static_cast<long long>(epochs), bar.c_str(),
-                  static_cast<long long>(step), static_cast<long long>(steps), loss, accuracy, images_per_s, rate_unit_.c_str(),
-                  format_duration(seconds_left).c_str());
-    out_ << text << std::flush;
+    out_ << "\r" << epoch_of << " [" << bar << "] " << figures << "   " << std::flush;
     open_line_ = true;
     return;
   }
   const auto decile = static_cast<int64_t>(frac * 10);
-  if (decile == last_decile_) return;
   last_decile_ = decile == 10 ? -1 : decile;
-  std::snprintf(text, sizeof text, "epoch %lld/%lld step %lld/%lld loss %.4f acc %.4f %.0f %s left %s",
-                static_cast<long long>(epoch), static_cast<long long>(epochs), static_cast<long long>(step),
-                static_cast<long long>(steps), loss, accuracy, images_per_s, rate_unit_.c_str(), format_duration(seconds_left).c_str());
-  out_ << text << "\n" << std::flush;
+  out_ << epoch_of << " step " << figures << "\n" << std::flush;
 }
 
 void ProgressBar::line(const std::string& message) {

@@ -21,7 +21,7 @@ dnnl::stream& thread_stream() {
   return stream;
 }
 
-Bound bind(size_t scratchpad_bytes, std::initializer_list<DnnlArg> args) {
+Bound bind(size_t scratchpad_bytes, std::span<const DnnlArg> args) {
   Bound b;
   b.memory.reserve(args.size() + 1);
   for (const DnnlArg& a : args) {
@@ -56,7 +56,7 @@ dnnl::primitive_attr user_scratchpad_attr() {
   return attr;
 }
 
-void run_primitive(const dnnl::primitive& primitive, size_t scratchpad_bytes, std::initializer_list<DnnlArg> args,
+void run_primitive(const dnnl::primitive& primitive, size_t scratchpad_bytes, std::span<const DnnlArg> args,
                    const char* what) {
   thread_local std::unordered_map<dnnl_primitive_t, Bound> bound;
   thread_local std::vector<uint8_t> scratchpad;

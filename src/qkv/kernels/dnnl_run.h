@@ -11,6 +11,7 @@
 #include <dnnl.hpp>
 
 #include <initializer_list>
+#include <span>
 
 namespace qkv::kernels {
 
@@ -53,7 +54,11 @@ struct DnnlArg {
 // the same descriptors, in the same order, on every call of the same primitive; the scratchpad
 // (scratchpad_bytes, from the primitive descriptor) is the calling thread's. `what` names the
 // call in the error thrown if oneDNN fails.
-void run_primitive(const dnnl::primitive& primitive, size_t scratchpad_bytes, std::initializer_list<DnnlArg> args,
+void run_primitive(const dnnl::primitive& primitive, size_t scratchpad_bytes, std::span<const DnnlArg> args,
                    const char* what);
+inline void run_primitive(const dnnl::primitive& primitive, size_t scratchpad_bytes,
+                          std::initializer_list<DnnlArg> args, const char* what) {
+  run_primitive(primitive, scratchpad_bytes, std::span<const DnnlArg>(args.begin(), args.size()), what);
+}
 
 }  // namespace qkv::kernels

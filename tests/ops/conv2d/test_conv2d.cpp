@@ -149,6 +149,22 @@ TEST(OpConv2d, FloatBackendAccumulatesDwDbAndOverwritesDx) {
   }
 }
 
+// Without dx (the first layer's input needs no gradient) the parameter gradients are the same
+// bits: backward-weights then reorders dy itself instead of reusing backward-data's copy.
+TEST(OpConv2d, FloatBackendWithoutDxGivesTheSameParameterGradients) {
+  for (const Conv2dShape& s : kStem) {
+    SCOPED_TRACE(with_bias(s).name());
+    const Named in = inputs(with_bias(s));
+    const TensorF x = in.at("x").cast<float>(), w = in.at("w").cast<float>();
+    const TensorF dy = upstream(with_bias(s)).at("y").cast<float>();
+    const FloatRun with_dx = run_float(s, in, dy, 0.0f, 0.0f, 0.0f);
+    TensorF dw(w_shape(s)), db({s.out_channels});
+    conv2d_backward(s, dy.data(), x.data(), w.data(), static_cast<float*>(nullptr), dw.data(), db.data());
+    EXPECT_TRUE(same_bits(dw, with_dx.dw));
+    EXPECT_TRUE(same_bits(db, with_dx.db));
+  }
+}
+
 // The same thread count gives the same bits, run after run (training resumes bit for bit).
 TEST(OpConv2d, FloatBackendRepeatsBitForBit) {
   const int saved = num_threads();

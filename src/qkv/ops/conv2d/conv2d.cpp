@@ -13,6 +13,7 @@
 
 #include <map>
 #include <mutex>
+#include <span>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -58,7 +59,7 @@ void run(const Reorder& r, const void* from, void* to) {
 }
 
 // Buffers of the calling thread, one per role, grown on demand and never shrunk.
-enum Buffer { kIn0, kIn1, kOut, kBiasGradient, kBuffers };
+enum Buffer { kIn0, kIn1, kOut, kBiasGradient, kOutputGradient, kBuffers };
 
 float* thread_buffer(Buffer which, size_t bytes) {
   thread_local std::vector<float> buffers[kBuffers];
@@ -101,32 +102,29 @@ Step make_step(const dnnl::primitive& primitive, const dnnl::primitive_desc_base
               make_reorder(out.own, out.plain, accumulate_out)};
 }
 
-// Runs a step on plain buffers: inputs reordered into the thread's buffers where the step's
-// layouts differ, the output written in place or reordered (or added) to `out` afterwards.
-void run_step(const Step& st, const void* in0, const void* in1, void* out, const void* extra, const char* what) {
-  if (st.to_in0.needed) {
-    void* copy = thread_buffer(kIn0, st.in0.get_size());
-    run(st.to_in0, in0, copy);
-    in0 = copy;
-  }
-  if (st.to_in1.needed) {
-    void* copy = thread_buffer(kIn1, st.in1.get_size());
-    run(st.to_in1, in1, copy);
-    in1 = copy;
-  }
+// `plain` in the layout `own` a step wants: reordered into the thread's buffer `which` when the
+// layouts differ, else used where it is.
+const void* in_own_layout(const Reorder& to_own, const Desc& own, Buffer which, const void* plain) {
+  if (!to_own.needed) return plain;
+  void* copy = thread_buffer(which, own.get_size());
+  run(to_own, plain, copy);
+  return copy;
+}
+
+// Runs a step on inputs already in its own layouts; the output is written in place or reordered
+// (or added) to the plain `out` afterwards.
+void run_on_own(const Step& st, const void* in0, const void* in1, void* out, const void* extra, const char* what) {
   void* own_out = st.from_out.needed ? thread_buffer(kOut, st.out.get_size()) : out;
-  if (st.extra_id != 0) {
-    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
-                           {{st.in0_id, &st.in0, in0},
-                            {st.in1_id, &st.in1, in1},
-                            {st.out_id, &st.out, own_out},
-                            {st.extra_id, &st.extra, extra}},
-                           what);
-  } else {
-    kernels::run_primitive(st.primitive, st.scratchpad_bytes,
-                           {{st.in0_id, &st.in0, in0}, {st.in1_id, &st.in1, in1}, {st.out_id, &st.out, own_out}}, what);
-  }
+  const kernels::DnnlArg args[] = {
+      {st.in0_id, &st.in0, in0}, {st.in1_id, &st.in1, in1}, {st.out_id, &st.out, own_out}, {st.extra_id, &st.extra, extra}};
+  kernels::run_primitive(st.primitive, st.scratchpad_bytes, std::span(args, st.extra_id != 0 ? 4 : 3), what);
   if (st.from_out.needed) run(st.from_out, own_out, out);
+}
+
+// Runs a step on plain buffers.
+void run_step(const Step& st, const void* in0, const void* in1, void* out, const void* extra, const char* what) {
+  run_on_own(st, in_own_layout(st.to_in0, st.in0, kIn0, in0), in_own_layout(st.to_in1, st.in1, kIn1, in1), out, extra,
+             what);
 }
 
 // The primitives of one shape, and the reorder that adds the bias gradient to the caller's.
@@ -202,9 +200,21 @@ void forward_f32(const Conv2dShape& s, const float* x, const float* w, const flo
 void backward_f32(const Conv2dShape& s, const float* dy, const float* x, const float* w, float* dx, float* dw,
                   float* db) {
   const Conv& c = conv_for(s);
-  if (dx) run_step(c.backward_data, dy, w, dx, nullptr, "conv2d: oneDNN convolution backward (data) failed");
+  const Step& data = c.backward_data;
+  const Step& weights = c.backward_weights;
+  // dy in the layout backward-data wants, reused by backward-weights when it wants the same one
+  // (oneDNN's jit kernels usually do): dy is reordered once instead of twice.
+  const void* dy_for_data = nullptr;
+  if (dx) {
+    dy_for_data = in_own_layout(data.to_in0, data.in0, kOutputGradient, dy);
+    run_on_own(data, dy_for_data, in_own_layout(data.to_in1, data.in1, kIn1, w), dx, nullptr,
+               "conv2d: oneDNN convolution backward (data) failed");
+  }
+  const void* dy_for_weights =
+      dx && data.in0 == weights.in1 ? dy_for_data : in_own_layout(weights.to_in1, weights.in1, kIn1, dy);
   float* db_own = thread_buffer(kBiasGradient, static_cast<size_t>(s.out_channels) * sizeof(float));
-  run_step(c.backward_weights, x, dy, dw, db_own, "conv2d: oneDNN convolution backward (weights) failed");
+  run_on_own(weights, in_own_layout(weights.to_in0, weights.in0, kIn0, x), dy_for_weights, dw, db_own,
+             "conv2d: oneDNN convolution backward (weights) failed");
   if (db) run(c.add_db, db_own, db);
 }
 

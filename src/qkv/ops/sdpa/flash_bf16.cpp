@@ -38,16 +38,8 @@
 #include "qkv/ops/sdpa/flash_bf16_tiles.h"
 #include "qkv/ops/sdpa/flash_common.h"
 
-// The native kernel exists in the AVX-512 targets only; its functions add avx512bf16 to the
-// target's instruction sets and run only where cpu_info() reports it.
-#undef QKV_FLASH_BF16_NATIVE
-#undef QKV_BF16_TARGET
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-#define QKV_FLASH_BF16_NATIVE 1
-#define QKV_BF16_TARGET __attribute__((target("avx512bf16")))
-#else
-#define QKV_FLASH_BF16_NATIVE 0
-#endif
+// QKV_BF16_NATIVE, QKV_BF16_TARGET for this pass's target.
+#include "qkv/ops/sdpa/flash_bf16_target.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qkv::kernels {
@@ -56,7 +48,7 @@ namespace {
 
 using namespace qkv::kernels::flash;
 
-#if QKV_FLASH_BF16_NATIVE
+#if QKV_BF16_NATIVE
 
 using namespace qkv::kernels::bf16_tiles;
 
@@ -324,7 +316,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   });
 }
 
-#endif  // QKV_FLASH_BF16_NATIVE
+#endif  // QKV_BF16_NATIVE
 
 // q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
 void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
@@ -337,7 +329,7 @@ void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, cons
 
 // Whether this target has the native kernel and the CPU the instructions it needs.
 bool NativeBf16Impl() {
-#if QKV_FLASH_BF16_NATIVE
+#if QKV_BF16_NATIVE
   static const bool cpu_has_bf16 = cpu_info().avx512_bf16;
   return cpu_has_bf16;
 #else
@@ -353,7 +345,7 @@ void ForwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const 
             "flash_forward_bf16_with: kernel is native but the call uses a variant (window, ALiBi, softcap or "
             "grouped K/V heads), which only the widened kernel runs; expected widened");
   if (dm.B * dm.H * dm.Lq == 0) return;
-#if QKV_FLASH_BF16_NATIVE
+#if QKV_BF16_NATIVE
   if (kernel == Bf16Kernel::native) {
     ForwardNative(dm, scale, q, k, v, mask, out, lse);
     return;

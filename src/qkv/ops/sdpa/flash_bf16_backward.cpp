@@ -39,14 +39,8 @@
 #include "qkv/ops/sdpa/flash_bf16_tiles.h"
 #include "qkv/ops/sdpa/flash_common.h"
 
-#undef QKV_BWD_BF16_NATIVE
-#undef QKV_BWD_TARGET
-#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-#define QKV_BWD_BF16_NATIVE 1
-#define QKV_BWD_TARGET __attribute__((target("avx512bf16")))
-#else
-#define QKV_BWD_BF16_NATIVE 0
-#endif
+// QKV_BF16_NATIVE, QKV_BF16_TARGET for this pass's target.
+#include "qkv/ops/sdpa/flash_bf16_target.h"
 
 HWY_BEFORE_NAMESPACE();
 namespace qkv::kernels {
@@ -55,7 +49,7 @@ namespace {
 
 using namespace qkv::kernels::flash;
 
-#if QKV_BWD_BF16_NATIVE
+#if QKV_BF16_NATIVE
 
 using namespace qkv::kernels::bf16_tiles;
 
@@ -64,7 +58,7 @@ constexpr int64_t kMR = 6;         // rows per micro tile (query rows, or keys i
 constexpr int64_t kQB = 16 * kMR;  // query rows per block (even, so row pairs never straddle blocks)
 
 // s[mr][nvec·16] (row stride kBK) = c · a · bt for mr <= kMR rows and nvec <= 4 vectors of keys.
-QKV_BWD_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t lda, const uint32_t* bt,
+QKV_BF16_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int64_t lda, const uint32_t* bt,
                               int64_t d2, float c, float* s) {
   with_count<kMR>(mr, [&](auto m) {
     with_count<4>(nvec, [&](auto nv) {
@@ -76,7 +70,7 @@ QKV_BWD_TARGET void ScoreTile(int64_t mr, int64_t nvec, const uint32_t* a, int64
 // o[M][NV·16] (row stride ldo) += A[M][nt pairs] · b[nt][NV·16] (row stride ldb), where pair t of
 // row r of A is a[r·ars + t·ats].
 template <int64_t M, int64_t NV>
-QKV_BWD_TARGET void TileAcc(const uint32_t* a, int64_t ars, int64_t ats, int64_t nt, const uint32_t* b, int64_t ldb,
+QKV_BF16_TARGET void TileAcc(const uint32_t* a, int64_t ars, int64_t ats, int64_t nt, const uint32_t* b, int64_t ldb,
                             float* o, int64_t ldo) {
   __m512 acc[M][NV];
   for (int64_t r = 0; r < M; ++r)
@@ -94,7 +88,7 @@ QKV_BWD_TARGET void TileAcc(const uint32_t* a, int64_t ars, int64_t ats, int64_t
 }
 
 // o[m][width] += A[m][nt pairs] · b[nt][width] (TileAcc), width a multiple of 16.
-QKV_BWD_TARGET void GemmAcc(int64_t m, int64_t width, const uint32_t* a, int64_t ars, int64_t ats, int64_t nt,
+QKV_BF16_TARGET void GemmAcc(int64_t m, int64_t width, const uint32_t* a, int64_t ars, int64_t ats, int64_t nt,
                             const uint32_t* b, int64_t ldb, float* o, int64_t ldo) {
   for (int64_t r0 = 0; r0 < m; r0 += kMR) {
     with_count<kMR>(std::min(kMR, m - r0), [&](auto mm) {
@@ -112,7 +106,7 @@ QKV_BWD_TARGET void GemmAcc(int64_t m, int64_t width, const uint32_t* a, int64_t
 }
 
 // dst[j] = (bf16(a[j]), bf16(b[j])) for the kBK keys j of two rows (b null: a zero row).
-QKV_BWD_TARGET inline void PairOfRows(const float* a, const float* b, uint32_t* dst) {
+QKV_BF16_TARGET inline void PairOfRows(const float* a, const float* b, uint32_t* dst) {
   alignas(64) static constexpr uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,
                                                            21, 6, 22, 7, 23, 8,  24, 9,  25, 10, 26,
                                                            11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
@@ -161,7 +155,7 @@ void Grow(std::vector<T>& v, int64_t n) {
 }
 
 // The per-head packs of head bh.
-QKV_BWD_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
+QKV_BF16_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
   const FlashDims& dm = J.dm;
   const int64_t b = bh / dm.H, h = bh % dm.H, Lq = dm.Lq, d = dm.d, dv = dm.dv;
   for (int64_t i = 0; i < Lq; ++i) {
@@ -185,7 +179,7 @@ QKV_BWD_TARGET void PackHead(const Job& J, Scratch& sc, int64_t bh) {
 }
 
 // The per-key-block packs of keys j0 .. j0 + nk of head bh.
-QKV_BWD_TARGET void PackKeys(const Job& J, Scratch& sc, int64_t bh, int64_t j0, int64_t nk) {
+QKV_BF16_TARGET void PackKeys(const Job& J, Scratch& sc, int64_t bh, int64_t j0, int64_t nk) {
   const int64_t b = bh / J.dm.H, h = bh % J.dm.H;
   if (nk < kBK) {
     std::memset(sc.kt.data(), 0, sizeof(uint32_t) * static_cast<size_t>(J.d2 * kBK));
@@ -198,7 +192,7 @@ QKV_BWD_TARGET void PackKeys(const Job& J, Scratch& sc, int64_t bh, int64_t j0, 
 }
 
 // Work item (bh, kb): dK and dV of the key block, its share of dQ into dqh (row stride dp).
-QKV_BWD_TARGET void BackwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t kb, float* dqh) {
+QKV_BF16_TARGET void BackwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t kb, float* dqh) {
   const FlashDims& dm = J.dm;
   const FlashMask& mask = *J.mask;
   const int64_t b = bh / dm.H, h = bh % dm.H, Lq = dm.Lq, Lk = dm.Lk, d2 = J.d2, dv2 = J.dv2, dp = J.dp,
@@ -361,7 +355,7 @@ void BackwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, cons
   sum_dq_partials(B * H * Lq, dm.d, dp, direct_dq, scratch, workers, scale, dq);
 }
 
-#endif  // QKV_BWD_BF16_NATIVE
+#endif  // QKV_BF16_NATIVE
 
 // q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
 void BackwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
@@ -377,7 +371,7 @@ void BackwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const
                       const FlashInBf16& k, const FlashInBf16& v, const FlashIn& o, const FlashIn& dout,
                       const float* lse, const FlashMask& mask, float* dq, float* dk, float* dv) {
   (void)kernel;  // flash_backward_bf16_with asks for native only where this target has it
-#if QKV_BWD_BF16_NATIVE
+#if QKV_BF16_NATIVE
   if (kernel == Bf16Kernel::native) {
     std::memset(dq, 0, sizeof(float) * static_cast<size_t>(dm.B * dm.H * dm.Lq * dm.d));
     std::memset(dk, 0, sizeof(float) * static_cast<size_t>(dm.B * dm.H * dm.Lk * dm.d));

@@ -55,6 +55,12 @@ void add_train_options(CLI::App& t, TrainArgs& a) {
   t.add_option("--label-smoothing", tr.label_smoothing, "Label smoothing of the cross-entropy")
       ->capture_default_str()
       ->check(qkv::cli::real_in(0.0, 0.99));
+  t.add_option("--ema", tr.ema,
+               "Keep an exponential moving average of the weights with this decay (0: off; e.g. 0.999); the dev "
+               "and test decoding and model.safetensors use it")
+      ->capture_default_str()
+      ->check(qkv::cli::real_in(0, 0.999999));
+  t.add_flag("--ema-warmup", tr.ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
   t.add_option("--seed", tr.seed, "Seed of initialisation, data and batches")->capture_default_str();
   t.add_option("--eval-limit", tr.eval_limit, "Dev pairs decoded after each epoch (0: all)")
       ->capture_default_str()

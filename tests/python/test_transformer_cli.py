@@ -88,3 +88,25 @@ def test_bad_model_and_options_are_clear_errors(tmp_path):
     three_heads[three_heads.index("--heads") + 1] = "3"  # does not divide d_model 16
     r = run_cli(three_heads + ["--epochs", "1"])
     assert r.status != 0 and "nhead" in r.output
+
+
+def safetensors_tensors(path):
+    """name -> raw bytes of each tensor of a safetensors file."""
+    data = path.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    return {k: body[v["data_offsets"][0]:v["data_offsets"][1]] for k, v in header.items() if k != "__metadata__"}
+
+
+def test_ema_is_decoded_saved_and_checkpointed(tmp_path):
+    out = tmp_path / "ema"
+    r = run_cli(TINY + ["--epochs", "2", "--ema", "0.9", "--ema-warmup", "--out", out], timeout=120)
+    assert r.status == 0, r.output
+    assert r.output.count("dev (EMA)") == 2 and r.output.strip().splitlines()[-1].startswith("exact match: 0.")
+    checkpoint = safetensors_tensors(out / "checkpoint.safetensors")
+    model = safetensors_tensors(out / "model.safetensors")
+    assert model and all(checkpoint["ema." + name] == data for name, data in model.items())
+    assert any(checkpoint[name] != data for name, data in model.items()), "the EMA equals the live weights"
+    r = run_cli(TINY + ["--epochs", "1", "--ema", "1"])
+    assert r.status != 0 and "--ema" in r.output

@@ -94,6 +94,7 @@ class LinearTask final : public train::TrainTask {
     evaluated.push_back(dp_.model().weight.value.to_vector());
     return train::Evaluation{0, 0};
   }
+  nn::Linear<float>& replica(int w) { return dp_.replica(w); }
   bool has_evaluation = false;
   std::vector<int64_t> steps;
   std::vector<double> lrs;
@@ -206,5 +207,31 @@ TEST(TrainerTest, EmaIsEvaluatedEqualsItsClosedFormAndLeavesTrainingUnchanged) {
     FAIL() << "decay 1 accepted";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--ema"), std::string::npos) << e.what();
+  }
+}
+
+// With end_with_ema a finished run returns with the EMA (the last evaluated weights) in the
+// model and in every replica, so a caller's own test decodes what the model file holds.
+TEST(TrainerTest, EndWithEmaLeavesTheEmaInTheModelAndTheReplicas) {
+  const Data d;
+  train::TrainerOptions o;
+  o.name = "linear";
+  o.epochs = 2;
+  o.steps_per_epoch = 3;
+  o.lr = 0.05;
+  o.progress = false;
+  o.epoch_lines = false;
+  o.ema = {0.8, false};
+  std::ostringstream log;
+  for (bool end_with_ema : {false, true}) {
+    o.end_with_ema = end_with_ema;
+    LinearTask task(d);
+    task.has_evaluation = true;
+    train::Trainer(task, o).run(log);
+    ASSERT_EQ(task.evaluated.size(), 2u);
+    const std::vector<float> expected = end_with_ema ? task.evaluated.back() : task.weights.back();
+    EXPECT_NE(task.evaluated.back(), task.weights.back()) << "the EMA must differ from the live weights here";
+    EXPECT_EQ(task.model().named_parameters()[0].second->value.to_vector(), expected) << end_with_ema;
+    EXPECT_EQ(task.replica(1).weight.value.to_vector(), expected) << end_with_ema;
   }
 }

@@ -249,6 +249,10 @@ TrainResult Trainer::run(std::ostream& primary_log) {
     task_.save_model(files->model());
     if (ema_) ema_->swap();
   }
+  if (result.finished && ema_ && o_.end_with_ema) {
+    ema_->swap();
+    task_.parameters_changed();
+  }
   return result;
 }
 

@@ -19,7 +19,9 @@
 // the evaluations and the model file use the EMA (swapped into the model, then back), the epoch
 // line says "test (EMA)", metrics.jsonl has "test_weights": "ema", and the checkpoint stores
 // the EMA as "ema.<name>" (resume continues it exactly; across MPI ranks each rank updates it
-// from the same synchronised weights, and a resume broadcasts rank 0's).
+// from the same synchronised weights, and a resume broadcasts rank 0's). With end_with_ema a
+// finished run returns with the EMA in the model (parameters_changed called), so the caller's
+// own test decodes the weights the model file holds.
 // A diverged run (an error inside the model after the first step, a non-finite loss or
 // parameter) stops with a message naming --lr and --clip instead of writing NaN checkpoints.
 //
@@ -64,6 +66,7 @@ struct TrainerOptions {
   int64_t batch_size = 0;       // the global batch, for the check against the MPI ranks (0: unchecked)
   std::string batch_option = "--batch-size";  // the option that sets it, for messages
   EmaOptions ema;               // EMA of the weights (decay 0: off)
+  bool end_with_ema = false;    // a finished run leaves the EMA in the model (for the caller's tests)
   std::string rate_unit = "img/s";  // what the progress bar and the epoch lines count per second
   std::string heldout_name = "test";  // the evaluation's split, as the epoch lines name it
 

@@ -130,7 +130,9 @@ std::string run_config(const TransformerTrainOptions& o, const models::Transform
     << ",\"weight_decay\":" << o.weight_decay << ",\"clip\":" << o.clip << ",\"label_smoothing\":" << o.label_smoothing
     << ",\"seed\":" << o.seed << ",\"d_model\":" << c.d_model << ",\"nhead\":" << c.nhead
     << ",\"encoder_layers\":" << c.encoder_layers << ",\"decoder_layers\":" << c.decoder_layers
-    << ",\"dim_feedforward\":" << c.dim_feedforward << ",\"dropout\":" << c.dropout << "}";
+    << ",\"dim_feedforward\":" << c.dim_feedforward << ",\"dropout\":" << c.dropout;
+  if (o.ema > 0) s << ",\"ema\":" << o.ema << ",\"ema_warmup\":" << (o.ema_warmup ? "true" : "false");
+  s << "}";
   return s.str();
 }
 
@@ -192,6 +194,9 @@ Score train_transformer(DataParallel<Model>& dp, const TransformerTrainOptions& 
   t.rate_unit = "tok/s";  // target tokens (with <eos>) of the steps
   t.heldout_name = "dev";
   t.run_config = run_config(o, dp.model().config());
+  t.ema.decay = o.ema;
+  t.ema.warmup = o.ema_warmup;
+  t.end_with_ema = true;
   Trainer trainer(task, t);
   trainer.run(log);
   return task.last();

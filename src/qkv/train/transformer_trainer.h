@@ -53,6 +53,8 @@ struct TransformerTrainOptions {
   double weight_decay = 0.01;
   double clip = 1.0;
   double label_smoothing = 0.0;
+  double ema = 0.0;          // EMA of the weights (train/ema.h; 0: off): evaluated, saved, and left in
+  bool ema_warmup = false;   // the model at the end, so the caller's test decodes it
   uint64_t seed = 0;
   int64_t eval_limit = 0;  // dev pairs decoded per epoch (0: all)
   int64_t max_decode = 64;
@@ -63,7 +65,7 @@ struct TransformerTrainOptions {
   void validate() const;  // throws naming the option (--epochs, --batch, ...)
 };
 
-// Trains dp's model in place; returns the last dev score.
+// Trains dp's model in place (with ema > 0 it ends holding the EMA); returns the last dev score.
 Score train_transformer(DataParallel<models::TransformerSeq2Seq<float>>& dp, const TransformerTrainOptions& options,
                         const SequenceSplits& data, const Scorer& scorer, std::ostream& log);
 

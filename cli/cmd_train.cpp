@@ -9,18 +9,10 @@
 #include "qkv/pictures/training_curve.h"
 #include "qkv/train/distributed.h"
 #include "qkv/train/vit_trainer.h"
+#include "on_off.h"
 #include "vit_options.h"
 
 namespace {
-
-// --NAME and --no-NAME setting `value` (they exclude each other). Two plain flags rather than
-// "--NAME,!--no-NAME", whose help reads "--NAME,--no-NAME{false}"; `value` holds the default.
-void add_on_off(CLI::App& app, const std::string& name, bool& value, const std::string& on_help,
-                const std::string& off_help) {
-  CLI::Option* on = app.add_flag_callback("--" + name, [&value] { value = true; },
-                                          on_help + " (default: " + (value ? "on" : "off") + ")");
-  app.add_flag_callback("--no-" + name, [&value] { value = false; }, off_help)->excludes(on);
-}
 
 qkv::cli::Command reg(
     "train", "Train a Vision Transformer on Fashion-MNIST (defaults: < 10 min on 2 cores, >= 91.5% test accuracy)",
@@ -54,7 +46,7 @@ qkv::cli::Command reg(
       app.add_option("--erase", o->erase, "Augmentation: probability of random erasing (a random rectangle of noise)")
           ->check(qkv::cli::real_in(0, 1))
           ->capture_default_str();
-      add_on_off(app, "flip", o->flip, "Augmentation: random left-right flips", "Turn the random left-right flips off");
+      qkv::cli::add_on_off(app, "flip", o->flip, "Augmentation: random left-right flips", "Turn the random left-right flips off");
       app.add_option("--seed", o->seed, "Random seed (initialisation, shuffling, augmentation, dropout)")
           ->capture_default_str();
       app.add_option("--data", o->data_dir, "Directory with the Fashion-MNIST .gz files (default: " +
@@ -90,7 +82,7 @@ qkv::cli::Command reg(
           ->check(qkv::cli::real_in(0, 0.999999))
           ->capture_default_str();
       app.add_flag("--ema-warmup", o->ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
-      add_on_off(app, "tta-flip", o->tta_flip,
+      qkv::cli::add_on_off(app, "tta-flip", o->tta_flip,
                  "Evaluate with test-time flip: mean logits of each test image and its left-right mirror",
                  "Evaluate each test image alone");
       return [o] {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "command.h"
+#include "on_off.h"
 #include "validators.h"
 #include "qkv/core/parallel.h"
 #include "qkv/demos/transformer_attention_picture.h"
@@ -60,7 +61,9 @@ void add_train_options(CLI::App& t, TrainArgs& a) {
                "and test decoding and model.safetensors use it")
       ->capture_default_str()
       ->check(qkv::cli::real_in(0, 0.999999));
-  t.add_flag("--ema-warmup", tr.ema_warmup, "EMA decay min(--ema, (1 + t)/(10 + t)) at step t");
+  qkv::cli::add_on_off(t, "ema-warmup", tr.ema_warmup,
+                       "EMA decay min(--ema, (1 + t)/(10 + t)) at step t, so the average lets go of the random start",
+                       "EMA decay --ema from the first step");
   t.add_option("--seed", tr.seed, "Seed of initialisation, data and batches")->capture_default_str();
   t.add_option("--eval-limit", tr.eval_limit, "Dev pairs decoded after each epoch (0: all)")
       ->capture_default_str()

@@ -69,7 +69,7 @@ def qkv_train_command(args, out_dir):
            "--label-smoothing", str(args.label_smoothing), "--seed", str(args.seed), "--d-model", str(args.d_model),
            "--heads", str(args.nhead), "--encoder-layers", str(args.encoder_layers), "--decoder-layers",
            str(args.decoder_layers), "--ff", str(args.dim_feedforward), "--dropout", str(args.dropout),
-           "--activation", args.activation]
+           "--activation", args.activation, "--ema", "0", "--test-beams", "1"]  # the peer has no EMA
     if not args.norm_first:
         cmd.append("--post-norm")
     return cmd

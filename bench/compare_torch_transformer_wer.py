@@ -5,7 +5,7 @@ qkv's test WER within 1 point of PyTorch's).
 
 Both sides train the same recipe for --epochs passes over the training split (the same number of
 steps: ceil(examples / batch) per epoch on both), every option given to both explicitly:
-  qkv      `qkv transformer train --task cmudict --epochs N --test-beams 1 ...` (its own trainer;
+  qkv      `qkv transformer train --task cmudict --epochs N --test-beams 1 --ema 0 ...` (its own trainer;
            the last lines "test (greedy): WER .. PER .. without stress; WER .. PER .. with stress")
   PyTorch  bench/torch_transformer_g2p.py (the same model, initialisation, batching, AdamW with
            the same decay groups, warm-up + cosine to 2% of the peak, clipping, label smoothing,
@@ -56,7 +56,7 @@ def qkv_command(args, seed, out_dir):
     cmd = speed.qkv_train_command(argparse.Namespace(**dict(vars(args), seed=seed)), out_dir)
     cmd[cmd.index("--epochs") + 1] = str(args.epochs)
     cmd[cmd.index("--eval-limit") + 1] = "1000"
-    return cmd + ["--test-beams", "1"]
+    return cmd
 
 
 def run_qkv(args, seed):

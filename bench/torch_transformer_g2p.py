@@ -24,10 +24,14 @@ generator); not decayed: embeddings, biases, LayerNorm parameters (qkv's Paramet
 The cosine ends at 2% of the peak learning rate, as qkv's transformer trainer
 (train/transformer_trainer.cpp: min_lr = 0.02 lr).
 
-Defaults are those of `qkv transformer train` (demos/transformer_tasks.h: d_model 64, 2+2 layers,
-4 heads, feed-forward 256, dropout 0, 5 epochs of batches of 128, lr 3e-3, 300 warm-up steps,
-weight decay 0.01, clip 1, no label smoothing); bench/compare_torch_transformer_wer.py passes every
-one of them to both sides explicitly, so a changed default cannot make the two recipes differ.
+Defaults are those `qkv transformer train` had when the README's PyTorch comparisons were measured
+(d_model 64, 2+2 layers, 4 heads, feed-forward 256, dropout 0, 5 epochs of batches of 128, lr 3e-3,
+300 warm-up steps, weight decay 0.01, clip 1, no label smoothing). qkv's default is now larger
+(demos/transformer_tasks.h: d_model 128, feed-forward 512, weight decay 0.1, 17 epochs, an EMA of
+the weights); `--d-model 128 --dim-feedforward 512 --weight-decay 0.1` gives its model and
+optimizer here (this loop has no EMA). bench/compare_torch_transformer_wer.py and
+compare_torch_transformer.py pass every option to both sides explicitly (and `--ema 0` to qkv),
+so a changed default cannot make the two recipes differ.
 Reports, after --steps optimizer steps (or --epochs passes): test WER and PER (greedy decoding; without stress, and
 with stress when trained with --stress), training tokens/s (source + target tokens, padding
 excluded, <eos> counted, over the wall time of the training steps) and greedy decoding words/s

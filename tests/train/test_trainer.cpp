@@ -105,6 +105,18 @@ class LinearTask final : public train::TrainTask {
   train::DataParallel<nn::Linear<float>> dp_;
 };
 
+// The linear task's trainer options: lr 0.05, no progress bar and no epoch lines.
+train::TrainerOptions quiet_linear_options(int64_t epochs, int64_t steps_per_epoch) {
+  train::TrainerOptions o;
+  o.name = "linear";
+  o.epochs = epochs;
+  o.steps_per_epoch = steps_per_epoch;
+  o.lr = 0.05;
+  o.progress = false;
+  o.epoch_lines = false;
+  return o;
+}
+
 }  // namespace
 
 TEST(TrainerTest, FollowsTheScheduleLowersTheLossAndStopsWhereAsked) {
@@ -164,13 +176,7 @@ TEST(TrainerTest, RefusesOptionsOutOfRangeNamingThem) {
 // is what each epoch evaluates, and leaves the training itself unchanged bit for bit.
 TEST(TrainerTest, EmaIsEvaluatedEqualsItsClosedFormAndLeavesTrainingUnchanged) {
   const Data d;
-  train::TrainerOptions o;
-  o.name = "linear";
-  o.epochs = 3;
-  o.steps_per_epoch = 4;
-  o.lr = 0.05;
-  o.progress = false;
-  o.epoch_lines = false;
+  train::TrainerOptions o = quiet_linear_options(3, 4);
   std::ostringstream log;
   LinearTask plain(d);
   const train::TrainResult a = train::Trainer(plain, o).run(log);
@@ -214,13 +220,7 @@ TEST(TrainerTest, EmaIsEvaluatedEqualsItsClosedFormAndLeavesTrainingUnchanged) {
 // model and in every replica, so a caller's own test decodes what the model file holds.
 TEST(TrainerTest, EndWithEmaLeavesTheEmaInTheModelAndTheReplicas) {
   const Data d;
-  train::TrainerOptions o;
-  o.name = "linear";
-  o.epochs = 2;
-  o.steps_per_epoch = 3;
-  o.lr = 0.05;
-  o.progress = false;
-  o.epoch_lines = false;
+  train::TrainerOptions o = quiet_linear_options(2, 3);
   o.ema = {0.8, false};
   std::ostringstream log;
   for (bool end_with_ema : {false, true}) {

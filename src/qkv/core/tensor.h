@@ -55,19 +55,12 @@ class Tensor {
   Tensor() = default;
 
   // A new contiguous tensor filled with zeros.
-  explicit Tensor(Shape shape) : shape_(std::move(shape)) {
-    for (int64_t s : shape_) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape_));
-    strides_ = contiguous_strides(shape_);
-    capacity_ = numel();
-    storage_ = aligned_buffer<T>(capacity_);
-    data_ = storage_.get();
-    std::fill(data_, data_ + numel(), T{});
-  }
+  explicit Tensor(Shape shape) : Tensor(uninitialised(std::move(shape))) { std::fill(data_, data_ + numel(), T{}); }
 
   // A new contiguous tensor whose elements are not initialised: the caller writes every one.
   static Tensor uninitialised(Shape shape) {
+    check_sizes(shape);
     Tensor t;
-    for (int64_t s : shape) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
     t.strides_ = contiguous_strides(shape);
     t.shape_ = std::move(shape);
     t.capacity_ = t.numel();
@@ -102,8 +95,8 @@ class Tensor {
   // starts at its beginning and the storage holds enough elements; the elements are then
   // unspecified. Returns false (and changes nothing) otherwise.
   bool reuse_storage(const Shape& shape) {
+    check_sizes(shape);
     if (!storage_ || storage_.use_count() != 1 || data_ != storage_.get() || numel_of(shape) > capacity_) return false;
-    for (int64_t s : shape) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
     shape_ = shape;
     strides_ = contiguous_strides(shape_);
     return true;
@@ -303,6 +296,10 @@ class Tensor {
       off += i * strides_[d++];
     }
     return off;
+  }
+
+  static void check_sizes(const Shape& shape) {
+    for (int64_t s : shape) QKV_CHECK(s >= 0, "Tensor: negative size in shape ", shape_str(shape));
   }
 
   std::shared_ptr<T> storage_;

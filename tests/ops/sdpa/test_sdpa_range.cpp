@@ -117,3 +117,28 @@ TEST(SdpaRange, OneHugeKeyRowIsFoundAnywhereInAManyChunkTensor) {
     expect_error_with([&] { sdpa_forward(q, kt.transpose(1, 2), v); }, "too large", "strided row " + std::to_string(row));
   }
 }
+
+TEST(SdpaRange, DecodingFindsOneHugeKeyRowInTheKernelsOwnMeasureAndBehindAMask) {
+  // Lq = 1 against 2000 keys: the kernels measure K while streaming it (split over the threads in
+  // float32), and the check must still see one huge row wherever it sits, in float32 and bf16. A
+  // huge row past a sequence's valid length is never streamed; the check measures K itself then.
+  Rng rng(9);
+  const TensorF q = test::randn<float>({2, 2, 1, 64}, rng), v = test::randn<float>({2, 2, 2000, 16}, rng);
+  const TensorF k0 = test::randn<float>({2, 2, 2000, 64}, rng);
+  AttentionMask lens;
+  lens.valid_lens = TensorI({2});
+  lens.valid_lens[0] = 1500;
+  lens.valid_lens[1] = 2000;
+  EXPECT_NO_THROW(sdpa_forward(q, k0, v));
+  EXPECT_NO_THROW(sdpa_forward(to_bf16(q), to_bf16(k0), to_bf16(v), lens));
+  for (int64_t row : {int64_t{0}, int64_t{1023}, int64_t{1999}, int64_t{2000 + 1700}, int64_t{3 * 2000 + 1999}}) {
+    TensorF k = k0.clone();
+    for (int64_t c = 0; c < 64; ++c) k[row * 64 + c] = 1e6f;
+    const std::string label = "row " + std::to_string(row);
+    expect_error_with([&] { sdpa_forward(q, k, v); }, "too large", label + " float32");
+    expect_error_with([&] { sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v)); }, "too large", label + " bf16");
+    expect_error_with([&] { sdpa_forward(q, k, v, lens); }, "too large", label + " float32 valid_lens");
+    expect_error_with([&] { sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), lens); }, "too large",
+                      label + " bf16 valid_lens");
+  }
+}

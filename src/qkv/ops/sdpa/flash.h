@@ -62,9 +62,22 @@ inline bool has_variant(const FlashMask& m) {
   return m.window_left >= 0 || m.window_right >= 0 || m.alibi != nullptr || m.softcap > 0.0f;
 }
 
-// out (B, H, Lq, dv) and lse (B, H, Lq), both contiguous.
+// What a forward saw of the keys' row norms while it packed them, so the caller's score-range
+// check (sdpa_range.h) need not read K a second time: decoding (one query block per head) is
+// bound by reading K and V from memory, and a separate pass over K cost it a fifth of its speed.
+// The kernel measures only when it streams K (one query block per head, no grouped K/V) and only
+// the key steps it visits; `rows` counts the key rows measured (each once), so the caller knows
+// the figure covers all of K only when rows = B·Hkv·Lk. finite is false when a square or a sum
+// overflowed float32 or met a NaN: the caller then measures K itself.
+struct KeyNorms {
+  double max_sq = 0.0;  // the largest Σ_c k[c]² over the rows measured
+  int64_t rows = 0;
+  bool finite = true;
+};
+
+// out (B, H, Lq, dv) and lse (B, H, Lq), both contiguous. key_norms (optional): see KeyNorms.
 void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
-                   const FlashMask& mask, float* out, float* lse);
+                   const FlashMask& mask, float* out, float* lse, KeyNorms* key_norms = nullptr);
 
 // The (pre-dropout) weights exp(s − lse) into weights (B, H, Lq, Lk), contiguous.
 void flash_weights(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
@@ -80,7 +93,8 @@ void flash_backward(const FlashDims& dims, float scale, const FlashIn& q, const 
 // AVX512-BF16 and the call uses no variant (has_variant, grouped K/V); otherwise widens the
 // inputs to float32 and runs flash_forward.
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
-                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse);
+                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse,
+                        KeyNorms* key_norms = nullptr);
 
 // True when flash_forward_bf16 runs the AVX512-BF16 kernel: the CPU has AVX512-BF16 and the
 // SIMD target Highway dispatches to is an AVX-512 one.
@@ -97,6 +111,6 @@ enum class Bf16Kernel {
 // variant (the native kernel has none).
 void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float scale, const FlashInBf16& q,
                              const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out,
-                             float* lse);
+                             float* lse, KeyNorms* key_norms = nullptr);
 
 }  // namespace qkv::kernels

@@ -68,6 +68,7 @@ struct Job {
   // One query block per head (decoding): K and V are packed one key step at a time into buffers
   // that stay in cache, not the whole head up front, so they are read from memory once.
   bool stream = false;
+  KeyNorms* key_norms = nullptr;  // measure the streamed keys (flash.h); null when not streaming
 };
 
 struct Scratch {
@@ -80,6 +81,7 @@ struct Scratch {
   int64_t kbeg[kQB], kend[kQB];
   std::vector<float> z;
   int64_t packed = -1;  // stream: the first key of the step kt and vp hold
+  KeyNorms key_norms;   // what this worker's streamed key steps measured
 };
 
 template <typename T>
@@ -206,6 +208,36 @@ QKV_BF16_TARGET void PackKeys(const Job& J, Scratch& sc, int64_t b, int64_t h, i
   PackRowPairs(J.v.row(b, h, j0), J.v.si, n, J.dm.dv, sc.vp.data(), J.dvp);
 }
 
+// Notes in `seen` the row norms of the n keys PackKeys just packed, read back from cache: Kᵀ
+// panels of pairs (d2 × kBK each), one key per lane, a pair's two bf16 widened by a shift and a
+// mask; 2 × 4 independent sums per panel.
+QKV_BF16_TARGET void NoteKeyNorms(const uint32_t* kt, int64_t n, int64_t d2, KeyNorms& seen) {
+  constexpr int64_t NV = kBK / 16;
+  const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
+  __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
+  for (int64_t kb = 0; kb < ceil_div(n, kBK); ++kb) {
+    const uint32_t* panel = kt + kb * d2 * kBK;
+    __m512 lo[NV], hi[NV];
+    for (int64_t v = 0; v < NV; ++v) lo[v] = hi[v] = _mm512_setzero_ps();
+    for (int64_t p = 0; p < d2; ++p)
+      for (int64_t v = 0; v < NV; ++v) {
+        const __m512i x = _mm512_loadu_si512(panel + p * kBK + v * 16);
+        const __m512 even = _mm512_castsi512_ps(_mm512_slli_epi32(x, 16));
+        const __m512 odd = _mm512_castsi512_ps(_mm512_and_si512(x, high));
+        lo[v] = _mm512_fmadd_ps(even, even, lo[v]);
+        hi[v] = _mm512_fmadd_ps(odd, odd, hi[v]);
+      }
+    for (int64_t v = 0; v < NV; ++v) {
+      const __m512 sq = _mm512_add_ps(lo[v], hi[v]);
+      best = _mm512_max_ps(best, sq);
+      total = _mm512_add_ps(total, sq);  // not finite when a square overflowed or a key holds NaN
+    }
+  }
+  if (!std::isfinite(_mm512_reduce_add_ps(total))) seen.finite = false;
+  seen.max_sq = std::max(seen.max_sq, static_cast<double>(_mm512_reduce_max_ps(best)));
+  seen.rows += n;
+}
+
 // Query block qb of head bh: the sweep of forward_sweep with bf16 products, then finish_rows.
 QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t qb) {
   const FlashDims& dm = J.dm;
@@ -227,7 +259,10 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     const uint32_t* kpanel = sc.kt.data() + (j0 / kBK) * d2 * kBK;
     const uint32_t* vpairs = sc.vp.data() + (j0 / 2) * dvp;
     if (J.stream) {
-      if (j0 != sc.packed) PackKeys(J, sc, b, h, j0, nk);
+      if (j0 != sc.packed) {
+        PackKeys(J, sc, b, h, j0, nk);
+        if (J.key_norms) NoteKeyNorms(sc.kt.data(), nk, d2, sc.key_norms);
+      }
       sc.packed = j0;
       kpanel = sc.kt.data();
       vpairs = sc.vp.data();
@@ -266,7 +301,7 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
 }
 
 void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k, const FlashInBf16& v,
-                   const FlashMask& mask, float* out, float* lse) {
+                   const FlashMask& mask, float* out, float* lse, KeyNorms* key_norms) {
   Job J;
   J.dm = dm;
   J.c = scale * kLog2e;
@@ -282,6 +317,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   J.dvp = round_up(dm.dv, 16);
   J.lk2 = (dm.Lk + 1) / 2;
   J.stream = J.nqb == 1;
+  J.key_norms = J.stream ? key_norms : nullptr;
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
   thread_local PassState<Scratch> state;
@@ -299,6 +335,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
     sc.o.reserve(kQB * J.dvp);
     sc.s.reserve(kMR * kBS);
     Grow(sc.z, kBS);
+    sc.key_norms = {};
   }
   parallel_workers(workers, [&](int w, int) {
     Scratch& sc = scratch[static_cast<size_t>(w)];
@@ -314,15 +351,17 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
       ForwardItem(J, sc, bh, qb);
     }
   });
+  if (J.key_norms)
+    for (int w = 0; w < workers; ++w) merge_key_norms(scratch[static_cast<size_t>(w)].key_norms, *J.key_norms);
 }
 
 #endif  // QKV_BF16_NATIVE
 
 // q, k, v widened to float32, then the float32 kernel (on the same dispatched target).
 void ForwardWidened(const FlashDims& dm, float scale, const FlashInBf16& q, const FlashInBf16& k,
-                    const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+                    const FlashInBf16& v, const FlashMask& mask, float* out, float* lse, KeyNorms* key_norms) {
   const WidenedQkv w = widen_qkv(dm, q, k, v);
-  flash_forward(dm, scale, w.qv, w.kv, w.vv, mask, out, lse);
+  flash_forward(dm, scale, w.qv, w.kv, w.vv, mask, out, lse, key_norms);
 }
 
 }  // namespace
@@ -338,7 +377,9 @@ bool NativeBf16Impl() {
 }
 
 void ForwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const FlashInBf16& q,
-                     const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+                     const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out, float* lse,
+                     KeyNorms* key_norms) {
+  if (key_norms) *key_norms = {};
   QKV_CHECK(kernel == Bf16Kernel::widened || NativeBf16Impl(), "flash_forward_bf16_with: kernel is native but ",
             "this CPU (SIMD target ", hwy::TargetName(HWY_TARGET), ") has no AVX512-BF16 kernel; expected widened");
   QKV_CHECK(kernel == Bf16Kernel::widened || (!has_variant(mask) && dm.group() == 1),
@@ -347,11 +388,11 @@ void ForwardBf16Impl(Bf16Kernel kernel, const FlashDims& dm, float scale, const 
   if (dm.B * dm.H * dm.Lq == 0) return;
 #if QKV_BF16_NATIVE
   if (kernel == Bf16Kernel::native) {
-    ForwardNative(dm, scale, q, k, v, mask, out, lse);
+    ForwardNative(dm, scale, q, k, v, mask, out, lse, key_norms);
     return;
   }
 #endif
-  ForwardWidened(dm, scale, q, k, v, mask, out, lse);
+  ForwardWidened(dm, scale, q, k, v, mask, out, lse, key_norms);
 }
 
 }  // namespace HWY_NAMESPACE
@@ -368,18 +409,20 @@ bool flash_bf16_native() { return HWY_DYNAMIC_DISPATCH(NativeBf16Impl)(); }
 
 void flash_forward_bf16_with(Bf16Kernel kernel, const FlashDims& dims, float scale, const FlashInBf16& q,
                              const FlashInBf16& k, const FlashInBf16& v, const FlashMask& mask, float* out,
-                             float* lse) {
-  HWY_DYNAMIC_DISPATCH(ForwardBf16Impl)(kernel, dims, scale, q, k, v, mask, out, lse);
+                             float* lse, KeyNorms* key_norms) {
+  HWY_DYNAMIC_DISPATCH(ForwardBf16Impl)(kernel, dims, scale, q, k, v, mask, out, lse, key_norms);
 }
 
 void flash_forward_bf16(const FlashDims& dims, float scale, const FlashInBf16& q, const FlashInBf16& k,
-                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse) {
+                        const FlashInBf16& v, const FlashMask& mask, float* out, float* lse,
+                        KeyNorms* key_norms) {
   FlashDims dm = dims;
   FlashInBf16 qv = q;
   FlashMask m = mask;
   flash::group_rows_for_decoding(dm, qv, m);  // changes them only for grouped decoding
   const bool native = flash_bf16_native() && !has_variant(m) && dm.group() == 1;
-  flash_forward_bf16_with(native ? Bf16Kernel::native : Bf16Kernel::widened, dm, scale, qv, k, v, m, out, lse);
+  flash_forward_bf16_with(native ? Bf16Kernel::native : Bf16Kernel::widened, dm, scale, qv, k, v, m, out, lse,
+                          key_norms);
 }
 
 }  // namespace qkv::kernels

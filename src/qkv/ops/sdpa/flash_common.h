@@ -47,6 +47,13 @@ inline int64_t key_begin(const FlashMask& m, int64_t i) {
   return m.window_left < 0 ? 0 : std::max<int64_t>(0, i + m.window_offset - m.window_left);
 }
 
+// Adds one worker's KeyNorms (flash.h) into the call's.
+inline void merge_key_norms(const KeyNorms& part, KeyNorms& all) {
+  all.max_sq = std::max(all.max_sq, part.max_sq);
+  all.rows += part.rows;
+  all.finite = all.finite && part.finite;
+}
+
 inline bool has_general(const FlashMask& m) { return m.allowed != nullptr || m.bias != nullptr; }
 
 // Applies the `allowed` and `bias` parts to the log2-domain scores s[0..n) of keys j0.. of row i.

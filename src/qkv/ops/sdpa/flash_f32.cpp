@@ -344,6 +344,31 @@ void PackKt(const float* k, int64_t ldk, int64_t j0, int64_t nkeys, int64_t dept
   }
 }
 
+// Notes in `seen` the row norms of the first nkeys keys of the Kᵀ panels kt (depth × kBK each),
+// read back from cache right after PackKt wrote them: each key's Σ_c k[c]² is a column sum of
+// its panel, so the lanes hold keys and no horizontal sum is needed per key.
+void NoteKeyNorms(const float* kt, int64_t nkeys, int64_t depth, KeyNorms& seen) {
+  const DF df;
+  VF best = hn::Zero(df), total = hn::Zero(df);
+  for (int64_t kb = 0; kb < ceil_div(nkeys, kBK); ++kb) {
+    const float* panel = kt + kb * depth * kBK;
+    VF acc[kNV];
+    for (int64_t v = 0; v < kNV; ++v) acc[v] = hn::Zero(df);
+    for (int64_t c = 0; c < depth; ++c)
+      for (int64_t v = 0; v < kNV; ++v) {
+        const VF x = hn::Load(df, panel + c * kBK + v * kL);
+        acc[v] = hn::MulAdd(x, x, acc[v]);
+      }
+    for (int64_t v = 0; v < kNV; ++v) {
+      best = hn::Max(best, acc[v]);
+      total = hn::Add(total, acc[v]);  // not finite when a square overflowed or a key holds NaN
+    }
+  }
+  if (!std::isfinite(hn::GetLane(hn::SumOfLanes(df, total)))) seen.finite = false;
+  seen.max_sq = std::max(seen.max_sq, static_cast<double>(hn::GetLane(hn::MaxOfLanes(df, best))));
+  seen.rows += nkeys;
+}
+
 // Copies rows [0, n) of width w into dst with row stride wp >= w (zero padding).
 void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, float* dst) {
   for (int64_t i = 0; i < n; ++i) {
@@ -357,6 +382,7 @@ struct FwdScratch {
   Floats kt, vp, o, s, m, l, alpha;
   std::vector<int64_t> kbeg, kend;
   std::vector<float> z;
+  KeyNorms key_norms;  // what this worker's streamed K steps measured (flash.h)
 };
 
 // Packs keys [jlo, jhi) of K (and V when it needs padding) of key/value head (b, hk) into the
@@ -417,7 +443,8 @@ void MergeSplits(const FlashDims& dm, int64_t nqb, int64_t S, int64_t dvp, const
 }
 
 void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
-                 const FlashMask& mask, float* out, float* lse) {
+                 const FlashMask& mask, float* out, float* lse, KeyNorms* key_norms) {
+  if (key_norms) *key_norms = {};
   const int64_t B = dm.B, H = dm.H, Lq = dm.Lq, Lk = dm.Lk, d = dm.d, dv = dm.dv;
   if (B * H * Lq == 0) return;
   const int64_t nkb = ceil_div(Lk, kBK), dvp = round_up(dv, kL), nqb = ceil_div(Lq, kQF);
@@ -454,7 +481,9 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.kbeg.resize(kQF);
     sc.kend.resize(kQF);
     sc.z.resize(static_cast<size_t>(dropout ? kBS : 0));
+    sc.key_norms = {};
   }
+  const bool measure = stream && key_norms != nullptr;
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     std::vector<float>& z = sc.z;
@@ -486,7 +515,10 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
         const int64_t nvec = ceil_div(nvis, kL);
         const float* kt = sc.kt.p + ((j0 - jlo) / kBK) * d * kBK;
         if (stream) {
-          if (js != packed) PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
+          if (js != packed) {
+            PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
+            if (measure) NoteKeyNorms(sc.kt.p, nks, d, sc.key_norms);
+          }
           packed = js;
           kt = sc.kt.p + (skip / kBK) * d * kBK;
         }
@@ -521,6 +553,8 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     }
   });
   if (S > 1) MergeSplits(dm, nqb, S, dvp, part.p, out, lse);
+  if (measure)
+    for (int w = 0; w < workers; ++w) merge_key_norms(scratch[static_cast<size_t>(w)].key_norms, *key_norms);
 }
 
 void WeightsImpl(const FlashDims& dm, float scale, const FlashIn& q, const FlashIn& k, const float* lse,
@@ -797,12 +831,12 @@ HWY_EXPORT(WeightsImpl);
 HWY_EXPORT(BackwardImpl);
 
 void flash_forward(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const FlashIn& v,
-                   const FlashMask& mask, float* out, float* lse) {
+                   const FlashMask& mask, float* out, float* lse, KeyNorms* key_norms) {
   FlashDims dm = dims;
   FlashIn qv = q;
   FlashMask m = mask;
   flash::group_rows_for_decoding(dm, qv, m);  // changes them only for grouped decoding
-  HWY_DYNAMIC_DISPATCH(ForwardImpl)(dm, scale, qv, k, v, m, out, lse);
+  HWY_DYNAMIC_DISPATCH(ForwardImpl)(dm, scale, qv, k, v, m, out, lse, key_norms);
 }
 
 void flash_weights(const FlashDims& dims, float scale, const FlashIn& q, const FlashIn& k, const float* lse,

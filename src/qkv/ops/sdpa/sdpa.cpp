@@ -5,6 +5,7 @@
 #include <cmath>
 #include <type_traits>
 
+#include "qkv/ops/sdpa/flash.h"
 #include "qkv/ops/sdpa/sdpa_bf16.h"
 #include "qkv/ops/sdpa/sdpa_fused.h"
 #include "qkv/ops/sdpa/sdpa_range.h"
@@ -98,19 +99,21 @@ const char* backward_name() {
   return is_bf16<T> ? "scaled_dot_product_attention_bf16_backward" : "scaled_dot_product_attention_backward";
 }
 
+// key_norms: what the fused kernels measured of K (flash.h); untouched by the reference.
 template <typename T>
 void run_forward(const Tensor<T>& q, const Tensor<T>& k, const Tensor<T>& v, const AttentionMask& mask,
-                 const SdpaOptions& options, SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend) {
+                 const SdpaOptions& options, SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend,
+                 kernels::KeyNorms& key_norms) {
   const bool fused = backend == AttentionBackend::fused;
   if constexpr (is_bf16<T>) {
     if (fused) {
-      sdpa_bf16_forward_unchecked(q, k, v, mask, options, result);
+      sdpa_bf16_forward_unchecked(q, k, v, mask, options, result, &key_norms);
     } else {
       sdpa_reference_forward_into(widen_bf16(q), widen_bf16(k), widen_bf16(v), mask, options, result);
     }
   } else if constexpr (std::is_same_v<T, float>) {
     if (fused) {
-      sdpa_fused_forward_unchecked(q, k, v, mask, options, result);
+      sdpa_fused_forward_unchecked(q, k, v, mask, options, result, &key_norms);
     } else {
       sdpa_reference_forward_into(q, k, v, mask, options, result);
     }
@@ -165,8 +168,15 @@ void sdpa_forward_into_validated(const Tensor<T>& q, const Tensor<T>& k, const T
                                  const AttentionMask& mask, const SdpaOptions& options,
                                  SdpaForward<sdpa_result_t<T>>& result, AttentionBackend backend) {
   const char* where = forward_name<T>();
-  check_score_range(where, q, k, sdpa_scale(options, q.dim(3)));
-  run_forward(q, k, v, mask, options, result, sdpa_backend<T>(backend, where));
+  const double scale = sdpa_scale(options, q.dim(3));
+  check_score_scale<T>(where, scale);
+  kernels::KeyNorms seen;
+  run_forward(q, k, v, mask, options, result, sdpa_backend<T>(backend, where), seen);
+  if (q.numel() > 0 && k.numel() > 0) {
+    const bool measured = seen.finite && seen.rows == k.dim(0) * k.dim(1) * k.dim(2);
+    check_score_bound<T>(where, scale, max_row_norm(q), measured ? std::sqrt(seen.max_sq) : max_row_norm(k),
+                         q.dim(3));
+  }
   check_finite_result(where, "out", result.out, {&q, &k, &v});
   check_finite_result(where, "weights", result.weights, {&q, &k, &v});
 }

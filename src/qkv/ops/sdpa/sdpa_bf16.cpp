@@ -29,7 +29,8 @@ TensorF widen_bf16(const Tensor<bf16>& t) {
 }
 
 void sdpa_bf16_forward_unchecked(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
-                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<float>& fwd) {
+                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<float>& fwd,
+                                 kernels::KeyNorms* key_norms) {
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
@@ -37,7 +38,7 @@ void sdpa_bf16_forward_unchecked(const Tensor<bf16>& q, const Tensor<bf16>& k, c
   ensure_shape(fwd.out, {dm.B, dm.H, dm.Lq, dm.dv});
   ensure_shape(fwd.lse, {dm.B, dm.H, dm.Lq});
   kernels::flash_forward_bf16(dm, scale, bf16_view(q, qk), bf16_view(k, kk), bf16_view(v, vk), m.fm, fwd.out.data(),
-                              fwd.lse.data());
+                              fwd.lse.data(), key_norms);
   if (options.need_weights) {
     const TensorF qf = widen_bf16(q), kf = widen_bf16(k);
     ensure_shape(fwd.weights, {dm.B, dm.H, dm.Lq, dm.Lk});

@@ -19,9 +19,13 @@
 #include "qkv/ops/sdpa/sdpa.h"
 
 namespace qkv {
+namespace kernels {
+struct KeyNorms;
+}
 
 void sdpa_bf16_forward_unchecked(const Tensor<bf16>& q, const Tensor<bf16>& k, const Tensor<bf16>& v,
-                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<float>& result);
+                                 const AttentionMask& mask, const SdpaOptions& options, SdpaForward<float>& result,
+                                 kernels::KeyNorms* key_norms = nullptr);
 
 void sdpa_bf16_backward_unchecked(const TensorF& dout, const Tensor<bf16>& q, const Tensor<bf16>& k,
                                   const Tensor<bf16>& v, const SdpaForward<float>& fwd, const AttentionMask& mask,

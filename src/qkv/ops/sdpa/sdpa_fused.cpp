@@ -6,7 +6,7 @@
 namespace qkv {
 
 void sdpa_fused_forward_unchecked(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
-                                  const SdpaOptions& options, SdpaForward<float>& fwd) {
+                                  const SdpaOptions& options, SdpaForward<float>& fwd, kernels::KeyNorms* key_norms) {
   const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, options, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(options, dm.d);
@@ -16,7 +16,7 @@ void sdpa_fused_forward_unchecked(const TensorF& q, const TensorF& k, const Tens
   // The kernels write every element of out, lse and weights (masked rows get zeros / −inf).
   ensure_shape(fwd.out, {dm.B, dm.H, dm.Lq, dm.dv});
   ensure_shape(fwd.lse, {dm.B, dm.H, dm.Lq});
-  kernels::flash_forward(dm, scale, qv, kv, vv, m.fm, fwd.out.data(), fwd.lse.data());
+  kernels::flash_forward(dm, scale, qv, kv, vv, m.fm, fwd.out.data(), fwd.lse.data(), key_norms);
   if (options.need_weights) {
     ensure_shape(fwd.weights, {dm.B, dm.H, dm.Lq, dm.Lk});
     kernels::flash_weights(dm, scale, qv, kv, fwd.lse.data(), m.fm, fwd.weights.data());

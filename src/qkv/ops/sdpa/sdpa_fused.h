@@ -11,12 +11,17 @@
 #include "qkv/ops/sdpa/sdpa.h"
 
 namespace qkv {
+namespace kernels {
+struct KeyNorms;
+}
 
 // Unchecked: the arguments must have passed validate_sdpa_args, and dout, fwd.out and fwd.lse
 // must have the shapes above. sdpa.cpp validates once and calls these. Results are written into
-// caller-owned tensors (storage reused when shapes match; see sdpa.h).
+// caller-owned tensors (storage reused when shapes match; see sdpa.h). key_norms (optional): what
+// the kernel measured of K's row norms (flash.h's KeyNorms), for sdpa.cpp's score-range check.
 void sdpa_fused_forward_unchecked(const TensorF& q, const TensorF& k, const TensorF& v, const AttentionMask& mask,
-                                  const SdpaOptions& options, SdpaForward<float>& result);
+                                  const SdpaOptions& options, SdpaForward<float>& result,
+                                  kernels::KeyNorms* key_norms = nullptr);
 
 void sdpa_fused_backward_unchecked(const TensorF& dout, const TensorF& q, const TensorF& k, const TensorF& v,
                                    const SdpaForward<float>& fwd, const AttentionMask& mask,

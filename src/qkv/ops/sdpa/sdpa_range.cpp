@@ -44,8 +44,10 @@ double sum_squares_f32(const T* x, int64_t n) {
   return sq;
 }
 
-// The largest row norm of a rank-4 tensor (rows along the last dim), in float64 (float32 partial
-// sums for contiguous float32 and bf16 rows, float64 again for a row whose squares overflow them).
+}  // namespace
+
+// Float32 partial sums for contiguous float32 and bf16 rows, float64 again for a row whose
+// squares overflow them.
 template <typename T>
 double max_row_norm(const Tensor<T>& t) {
   const int64_t B = t.dim(0), H = t.dim(1), L = t.dim(2), d = t.dim(3);
@@ -85,8 +87,6 @@ double max_row_norm(const Tensor<T>& t) {
   return std::sqrt(*std::max_element(best.begin(), best.end()));
 }
 
-}  // namespace
-
 template <typename T>
 bool all_finite_values(const Tensor<T>& t) {
   if constexpr (!std::is_same_v<T, bf16>) {
@@ -111,20 +111,29 @@ bool all_finite_values(const Tensor<T>& t) {
 }
 
 template <typename T>
-void check_score_range(const char* where, const Tensor<T>& q, const Tensor<T>& k, double scale) {
+void check_score_scale(const char* where, double scale) {
   constexpr bool wide = std::is_same_v<T, double>;
-  const double limit = wide ? 9007199254740992.0 : 16777216.0;  // 2^53, 2^24
   const double type_max = wide ? std::numeric_limits<double>::max() : std::numeric_limits<float>::max();
   QKV_CHECK(std::abs(scale) <= type_max, where, ": argument 'scale' is ", scale, "; it overflows ",
             wide ? "float64" : "float32");
-  if (q.numel() == 0 || k.numel() == 0) return;
-  const double d = static_cast<double>(q.dim(3));
-  const double nq = max_row_norm(q), nk = max_row_norm(k);
-  const double bound = std::abs(scale) * nq * nk * d;
+}
+
+template <typename T>
+void check_score_bound(const char* where, double scale, double max_q_norm, double max_k_norm, int64_t d) {
+  constexpr bool wide = std::is_same_v<T, double>;
+  const double limit = wide ? 9007199254740992.0 : 16777216.0;  // 2^53, 2^24
+  const double bound = std::abs(scale) * max_q_norm * max_k_norm * static_cast<double>(d);
   QKV_CHECK(!(bound > limit), where, ": the scores are too large for ", wide ? "float64" : "float32",
-            ": |scale| * max row norm of 'q' * max row norm of 'k' * d = ", std::abs(scale), " * ", nq, " * ", nk,
-            " * ", q.dim(3), " = ", bound, "; expected at most ", limit,
+            ": |scale| * max row norm of 'q' * max row norm of 'k' * d = ", std::abs(scale), " * ", max_q_norm,
+            " * ", max_k_norm, " * ", d, " = ", bound, "; expected at most ", limit,
             " (beyond it the softmax of the scores is lost to rounding or overflows; scale q, k or 'scale' down)");
+}
+
+template <typename T>
+void check_score_range(const char* where, const Tensor<T>& q, const Tensor<T>& k, double scale) {
+  check_score_scale<T>(where, scale);
+  if (q.numel() == 0 || k.numel() == 0) return;
+  check_score_bound<T>(where, scale, max_row_norm(q), max_row_norm(k), q.dim(3));
 }
 
 template <typename R, typename T>
@@ -140,6 +149,15 @@ void check_finite_result(const char* where, const char* what, const Tensor<R>& r
 template bool all_finite_values(const TensorF&);
 template bool all_finite_values(const TensorD&);
 template bool all_finite_values(const Tensor<bf16>&);
+template double max_row_norm(const TensorF&);
+template double max_row_norm(const TensorD&);
+template double max_row_norm(const Tensor<bf16>&);
+template void check_score_scale<float>(const char*, double);
+template void check_score_scale<double>(const char*, double);
+template void check_score_scale<bf16>(const char*, double);
+template void check_score_bound<float>(const char*, double, double, double, int64_t);
+template void check_score_bound<double>(const char*, double, double, double, int64_t);
+template void check_score_bound<bf16>(const char*, double, double, double, int64_t);
 template void check_score_range(const char*, const TensorF&, const TensorF&, double);
 template void check_score_range(const char*, const TensorD&, const TensorD&, double);
 template void check_score_range(const char*, const Tensor<bf16>&, const Tensor<bf16>&, double);

@@ -8,7 +8,9 @@
 // times an exponent-bit 2^n) gives the weights.
 // Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys)
 // — or, when a head has a single query block that no other head shares (decoding), one key step
-// at a time into panels that stay in cache;
+// at a time into panels that stay in cache; with one or two query rows (Lq <= kDirectRows) on
+// AVX-512, not at all: the scores come straight from K's rows (decode_scores_avx512.h), which
+// also give the keys' norms for the score-range check (KeyNorms);
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
 // block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
 // scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,
@@ -44,6 +46,7 @@
 #include "qkv/core/parallel.h"
 #include "qkv/ops/sdpa/flash.h"
 #include "qkv/ops/sdpa/flash_common.h"
+#include "qkv/ops/sdpa/decode_scores_avx512.h"
 #include "qkv/ops/sdpa/transpose_avx512.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -369,6 +372,31 @@ void NoteKeyNorms(const float* kt, int64_t nkeys, int64_t depth, KeyNorms& seen)
   seen.rows += nkeys;
 }
 
+#if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
+constexpr int64_t kDirectRows = 2;  // query rows per head up to which decoding skips the Kᵀ panels
+
+// Scores of micro-tile rows r0 .. r0 + mr (s row stride kBS, nvec vectors each) from K's rows
+// (key j0 at k, row stride ldk; nk keys in the step), decode_scores_avx512.h; row 0 of the block
+// also notes its keys' norms in `seen` (null: not measuring).
+void DirectScores(int64_t mr, int64_t r0, int64_t nvec, const float* qrows, int64_t ldq, const float* k, int64_t ldk,
+                  int64_t nk, int64_t d, float c, float* s, KeyNorms* seen) {
+  for (int64_t r = 0; r < mr; ++r) {
+    const bool note = seen && r0 + r == 0;
+    float norms[2];
+    decode_score_row(qrows + (r0 + r) * ldq, k, ldk, nk, nvec * kL, d, c, s + r * kBS, note ? norms : nullptr);
+    if (!note) continue;
+    seen->max_sq = std::max(seen->max_sq, static_cast<double>(norms[0]));
+    seen->finite = seen->finite && std::isfinite(norms[1]);
+    seen->rows += std::min(nk, nvec * kL);
+  }
+}
+#else
+constexpr int64_t kDirectRows = 0;  // other targets pack Kᵀ panels for every query block
+
+void DirectScores(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
+                  float*, KeyNorms*) {}
+#endif
+
 // Copies rows [0, n) of width w into dst with row stride wp >= w (zero padding).
 void PackRows(const float* src, int64_t lds, int64_t n, int64_t w, int64_t wp, float* dst) {
   for (int64_t i = 0; i < n; ++i) {
@@ -484,6 +512,8 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.key_norms = {};
   }
   const bool measure = stream && key_norms != nullptr;
+  // One or two query rows streaming K: scores straight from K's rows, no Kᵀ panels.
+  const bool direct = stream && Lq <= kDirectRows && d <= 256;
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     std::vector<float>& z = sc.z;
@@ -513,16 +543,21 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
         }
         const int64_t j0 = js + skip, nk = nks - skip, nvis = nviss - skip;
         const int64_t nvec = ceil_div(nvis, kL);
-        const float* kt = sc.kt.p + ((j0 - jlo) / kBK) * d * kBK;
-        if (stream) {
-          if (js != packed) {
-            PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
-            if (measure) NoteKeyNorms(sc.kt.p, nks, d, sc.key_norms);
+        if (direct) {
+          DirectScores(mr, r0, nvec, qrows, q.si, k.row(b, hk, j0), k.si, nk, d, c, sc.s.p,
+                       measure ? &sc.key_norms : nullptr);
+        } else {
+          const float* kt = sc.kt.p + ((j0 - jlo) / kBK) * d * kBK;
+          if (stream) {
+            if (js != packed) {
+              PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
+              if (measure) NoteKeyNorms(sc.kt.p, nks, d, sc.key_norms);
+            }
+            packed = js;
+            kt = sc.kt.p + (skip / kBK) * d * kBK;
           }
-          packed = js;
-          kt = sc.kt.p + (skip / kBK) * d * kBK;
+          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, kt, d, c, sc.s.p, kBS);
         }
-        ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, kt, d, c, sc.s.p, kBS);
         if (special || lo < j0 + nvec * kL || bhi > j0) {
           for (int64_t r = 0; r < mr; ++r)
             MaskRow(mask, general, variant, b, h, i0 + r0 + r, j0, nk, nvec, sc.kbeg[static_cast<size_t>(r0 + r)],

@@ -1,0 +1,96 @@
+// Scores of one query row straight from K's rows, for decoding (one or two query rows per head),
+// with AVX-512F: no Kᵀ panel. Packing K as Kᵀ panels (a 16×16 register transpose per 16 keys and
+// 16 columns, stored and loaded again) pays off when a panel serves many query rows; for one
+// row it was most of decoding's time. Here each key's dot product and its Σ k² accumulate in
+// vectors along d, and one 16-vector lane reduction per 8 keys turns 8 scores and 8 norms into
+// lanes. Call only from code compiled for, or dispatched to, a CPU with AVX-512F.
+#pragma once
+
+#if defined(__x86_64__) || defined(__i386__)
+// GCC 12 warns inside its own AVX-512 intrinsics (GCC bug 105593, see transpose_avx512.h).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cstdint>
+
+// The same GCC bug warns where the unpacks are inlined below: silenced for these functions only.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+
+namespace qkv::kernels {
+
+// Lane j of *out = the sum of the 16 lanes of v[j], j < 16. Integer unpacks: the same lane moves
+// as unpack*_ps/pd, whose GCC 12 intrinsics warn. (Results through pointers: a function returning
+// __m512 in a file not compiled for AVX-512 changes the ABI, -Wpsabi.)
+__attribute__((target("avx512f"))) inline void sum_lanes16(const __m512* v, __m512* out) {
+  __m512i t[8], u[4];
+  for (int i = 0; i < 8; ++i) {  // 128-bit block l of t[i]: (a0+a2, b0+b2, a1+a3, b1+b3) of a = v[2i], b = v[2i+1]
+    const __m512i a = _mm512_castps_si512(v[2 * i]), b = _mm512_castps_si512(v[2 * i + 1]);
+    t[i] = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi32(a, b)),
+                                             _mm512_castsi512_ps(_mm512_unpackhi_epi32(a, b))));
+  }
+  for (int i = 0; i < 4; ++i)  // block l of u[i]: the block-l sums of v[4i .. 4i+3]
+    u[i] = _mm512_castps_si512(_mm512_add_ps(_mm512_castsi512_ps(_mm512_unpacklo_epi64(t[2 * i], t[2 * i + 1])),
+                                             _mm512_castsi512_ps(_mm512_unpackhi_epi64(t[2 * i], t[2 * i + 1]))));
+  // Blocks (0+1, 2+3) of u[0], then of u[1]; the same for u[2], u[3]; then the two halves.
+  const __m512 u0 = _mm512_castsi512_ps(u[0]), u1 = _mm512_castsi512_ps(u[1]), u2 = _mm512_castsi512_ps(u[2]),
+               u3 = _mm512_castsi512_ps(u[3]);
+  const __m512 x01 = _mm512_add_ps(_mm512_shuffle_f32x4(u0, u1, 0x88), _mm512_shuffle_f32x4(u0, u1, 0xDD));
+  const __m512 x23 = _mm512_add_ps(_mm512_shuffle_f32x4(u2, u3, 0x88), _mm512_shuffle_f32x4(u2, u3, 0xDD));
+  *out = _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xDD));
+}
+
+// s[j] = c · q·k_j for j < ncols (a multiple of 8), key j at k + j·ldk (d floats); keys at or past
+// nk score 0 and are not read. With norms (not null), also Σ_c k_jc² of keys j < min(nk, ncols):
+// their maximum into norms[0] and their sum into norms[1] (not finite when a square overflowed or
+// a key holds NaN). d <= 256.
+__attribute__((target("avx512f"))) inline void decode_score_row(const float* q, const float* k, int64_t ldk,
+                                                                  int64_t nk, int64_t ncols, int64_t d, float c,
+                                                                  float* s, float* norms) {
+  const int64_t full = d / 16;
+  const __mmask16 tail = static_cast<__mmask16>((1u << (d % 16)) - 1u);
+  __m512 qv[17];
+  for (int64_t v = 0; v < full; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
+  qv[full] = _mm512_maskz_loadu_ps(tail, q + 16 * full);
+  const __m512 vc = _mm512_set1_ps(c);
+  __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ncols; g += 8) {
+    __m512 acc[16];  // 0..7: q·k of keys g..g+7; 8..15: their Σ k²
+    for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+    const int64_t n = std::clamp<int64_t>(nk - g, 0, 8);
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = k + (g + t) * ldk;
+      for (int64_t v = 0; v < full; ++v) {
+        const __m512 x = _mm512_loadu_ps(row + 16 * v);
+        acc[t] = _mm512_fmadd_ps(x, qv[v], acc[t]);
+        acc[8 + t] = _mm512_fmadd_ps(x, x, acc[8 + t]);
+      }
+      if (tail) {
+        const __m512 x = _mm512_maskz_loadu_ps(tail, row + 16 * full);
+        acc[t] = _mm512_fmadd_ps(x, qv[full], acc[t]);
+        acc[8 + t] = _mm512_fmadd_ps(x, x, acc[8 + t]);
+      }
+    }
+    __m512 sums;
+    sum_lanes16(acc, &sums);
+    _mm256_storeu_ps(s + g, _mm512_castps512_ps256(_mm512_mul_ps(sums, vc)));
+    if (norms) {  // lanes 8..15 hold the norms; the score lanes are masked out below
+      best = _mm512_max_ps(best, sums);
+      total = _mm512_add_ps(total, sums);
+    }
+  }
+  if (norms) {
+    norms[0] = _mm512_mask_reduce_max_ps(0xFF00, best);
+    norms[1] = _mm512_mask_reduce_add_ps(0xFF00, total);
+  }
+}
+
+}  // namespace qkv::kernels
+
+#pragma GCC diagnostic pop
+
+#endif

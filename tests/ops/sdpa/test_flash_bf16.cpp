@@ -102,24 +102,37 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
   }
 }
 
+// One or two query rows per head: the native kernel scores them straight from K's rows
+// (decode_scores_avx512.h) and packs only V: head dims with tails, 256 and beyond it, key counts
+// around the 256-key step, every mask kind, dropout.
+TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
+  for (int64_t d : {3, 17, 64, 100, 256, 300})
+    for (int64_t Lq : {1, 2}) run_bf16({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
+  for (int64_t Lk : {1, 7, 256, 1100})
+    for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::bias})
+      run_bf16({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
+  run_bf16({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
+}
+
 // The tile leaves q·k unscaled and the softmax applies scale·log2(e) unless the scale is <= 0 or a
 // bias is added: both paths, with explicit scales of either sign and zero (uniform weights).
 TEST(FlashBf16, ExplicitScalesOfEitherSign) {
   for (float scale : {0.3f, 0.0f, -0.45f})
-    for (MaskKind m : {MaskKind::none, MaskKind::causal_tl, MaskKind::bias}) {
-      const Case c{1, 2, 40, 75, 32, 32, m, 2};
-      SCOPED_TRACE(c.name() + " scale=" + std::to_string(scale));
-      Rng rng(static_cast<uint64_t>(int(m) + 11));
-      TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
-              v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
-      AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
-      SdpaOptions opt;
-      opt.scale = scale;
-      SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
-      ReferenceInFloat64 ref = reference_in_float64(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
-      expect_close(fwd.out, ref.out, 1.5e-2, "out");
-      expect_close(fwd.lse, ref.lse, 1e-5, "lse");
-    }
+    for (MaskKind m : {MaskKind::none, MaskKind::causal_tl, MaskKind::bias})
+      for (int64_t Lq : {40, 1}) {  // 1: the decoding scores (decode_scores_avx512.h)
+        const Case c{1, 2, Lq, 75, 32, 32, m, 2};
+        SCOPED_TRACE(c.name() + " scale=" + std::to_string(scale));
+        Rng rng(static_cast<uint64_t>(int(m) + 11));
+        TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+                v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
+        AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
+        SdpaOptions opt;
+        opt.scale = scale;
+        SdpaForward<float> fwd = sdpa_forward(to_bf16(q), to_bf16(k), to_bf16(v), mask, opt);
+        ReferenceInFloat64 ref = reference_in_float64(q, k, v, TensorF({c.B, c.H, c.Lq, c.dv}), mask, opt);
+        expect_close(fwd.out, ref.out, 1.5e-2, "out");
+        expect_close(fwd.lse, ref.lse, 1e-5, "lse");
+      }
 }
 
 // The widened bf16 backward (what CPUs without AVX512-BF16 run, named here whatever this CPU has)

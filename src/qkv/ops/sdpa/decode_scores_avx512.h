@@ -1,5 +1,5 @@
 // Scores of one query row straight from K's rows, for decoding (one or two query rows per head),
-// with AVX-512F: no Kᵀ panel. Packing K as Kᵀ panels (a 16×16 register transpose per 16 keys and
+// with AVX-512F (float32 keys) or AVX512-BF16 (bfloat16 keys): no Kᵀ panel. Packing K as Kᵀ panels (a 16×16 register transpose per 16 keys and
 // 16 columns, stored and loaded again) pays off when a panel serves many query rows; for one
 // row it was most of decoding's time. Here each key's dot product and its Σ k² accumulate in
 // vectors along d, and one 16-vector lane reduction per 8 keys turns 8 scores and 8 norms into
@@ -44,6 +44,23 @@ __attribute__((target("avx512f"))) inline void sum_lanes16(const __m512* v, __m5
   *out = _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xDD));
 }
 
+// A group of 8 keys done: lanes 0..7 of *sums (their dot products) times *vc into s[0..8); with
+// measuring, lanes 8..15 (their Σ k²) into the running *best (max) and *total (sum); the score
+// lanes of those two are never read.
+__attribute__((target("avx512f"))) inline void finish_group(const __m512* sums, const __m512* vc, float* s,
+                                                              bool measuring, __m512* best, __m512* total) {
+  _mm256_storeu_ps(s, _mm512_castps512_ps256(_mm512_mul_ps(*sums, *vc)));
+  if (!measuring) return;
+  *best = _mm512_max_ps(*best, *sums);
+  *total = _mm512_add_ps(*total, *sums);  // not finite when a square overflowed or a key holds NaN
+}
+
+// norms[0] = the largest, norms[1] = the sum of the norm lanes of best and total.
+__attribute__((target("avx512f"))) inline void finish_norms(const __m512* best, const __m512* total, float* norms) {
+  norms[0] = _mm512_mask_reduce_max_ps(0xFF00, *best);
+  norms[1] = _mm512_mask_reduce_add_ps(0xFF00, *total);
+}
+
 // s[j] = c · q·k_j for j < ncols (a multiple of 8), key j at k + j·ldk (d floats); keys at or past
 // nk score 0 and are not read. With norms (not null), also Σ_c k_jc² of keys j < min(nk, ncols):
 // their maximum into norms[0] and their sum into norms[1] (not finite when a square overflowed or
@@ -61,8 +78,7 @@ __attribute__((target("avx512f"))) inline void decode_score_row(const float* q, 
   for (int64_t g = 0; g < ncols; g += 8) {
     __m512 acc[16];  // 0..7: q·k of keys g..g+7; 8..15: their Σ k²
     for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
-    const int64_t n = std::clamp<int64_t>(nk - g, 0, 8);
-    for (int64_t t = 0; t < n; ++t) {
+    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, 8); ++t) {
       const float* row = k + (g + t) * ldk;
       for (int64_t v = 0; v < full; ++v) {
         const __m512 x = _mm512_loadu_ps(row + 16 * v);
@@ -77,16 +93,46 @@ __attribute__((target("avx512f"))) inline void decode_score_row(const float* q, 
     }
     __m512 sums;
     sum_lanes16(acc, &sums);
-    _mm256_storeu_ps(s + g, _mm512_castps512_ps256(_mm512_mul_ps(sums, vc)));
-    if (norms) {  // lanes 8..15 hold the norms; the score lanes are masked out below
-      best = _mm512_max_ps(best, sums);
-      total = _mm512_add_ps(total, sums);
+    finish_group(&sums, &vc, s + g, norms != nullptr, &best, &total);
+  }
+  if (norms) finish_norms(&best, &total, norms);
+}
+
+// decode_score_row for bfloat16 keys (d values at k + j·ldk) and q as ⌈d/2⌉ bf16 pairs (qp, as
+// flash_bf16_tiles.h's RowAsPairs writes them): products of pairs by vdpbf16ps, sums in float32.
+// Call only where the CPU has AVX512-BF16.
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void decode_score_row_bf16(
+    const uint32_t* qp, const uint16_t* k, int64_t ldk, int64_t nk, int64_t ncols, int64_t d, float c, float* s,
+    float* norms) {
+  const int64_t full = d / 32;
+  const __mmask32 tail = static_cast<__mmask32>((uint64_t{1} << (d % 32)) - 1u);
+  __m512bh qv[9];
+  for (int64_t v = 0; v < full; ++v) qv[v] = (__m512bh)_mm512_loadu_si512(qp + 16 * v);
+  qv[full] = (__m512bh)_mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << ((d % 32 + 1) / 2)) - 1u),
+                                                 qp + 16 * full);
+  const __m512 vc = _mm512_set1_ps(c);
+  __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ncols; g += 8) {
+    __m512 acc[16];  // 0..7: q·k of keys g..g+7; 8..15: their Σ k²
+    for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, 8); ++t) {
+      const uint16_t* row = k + (g + t) * ldk;
+      for (int64_t v = 0; v < full; ++v) {
+        const __m512bh x = (__m512bh)_mm512_loadu_si512(row + 32 * v);
+        acc[t] = _mm512_dpbf16_ps(acc[t], x, qv[v]);
+        acc[8 + t] = _mm512_dpbf16_ps(acc[8 + t], x, x);
+      }
+      if (tail) {
+        const __m512bh x = (__m512bh)_mm512_maskz_loadu_epi16(tail, row + 32 * full);
+        acc[t] = _mm512_dpbf16_ps(acc[t], x, qv[full]);
+        acc[8 + t] = _mm512_dpbf16_ps(acc[8 + t], x, x);
+      }
     }
+    __m512 sums;
+    sum_lanes16(acc, &sums);
+    finish_group(&sums, &vc, s + g, norms != nullptr, &best, &total);
   }
-  if (norms) {
-    norms[0] = _mm512_mask_reduce_max_ps(0xFF00, best);
-    norms[1] = _mm512_mask_reduce_add_ps(0xFF00, total);
-  }
+  if (norms) finish_norms(&best, &total, norms);
 }
 
 }  // namespace qkv::kernels

@@ -35,6 +35,7 @@
 #include "qkv/core/parallel.h"
 #include "qkv/kernels/cpu_info.h"
 #include "qkv/ops/sdpa/flash.h"
+#include "qkv/ops/sdpa/decode_scores_avx512.h"
 #include "qkv/ops/sdpa/flash_bf16_tiles.h"
 #include "qkv/ops/sdpa/flash_common.h"
 
@@ -69,7 +70,12 @@ struct Job {
   // that stay in cache, not the whole head up front, so they are read from memory once.
   bool stream = false;
   KeyNorms* key_norms = nullptr;  // measure the streamed keys (flash.h); null when not streaming
+  // Streaming with at most kDirectRows query rows per head: scores straight from K's rows
+  // (decode_scores_avx512.h), only V packed per key step.
+  bool direct = false;
 };
+
+constexpr int64_t kDirectRows = 2;
 
 struct Scratch {
   std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d
@@ -238,6 +244,23 @@ QKV_BF16_TARGET void NoteKeyNorms(const uint32_t* kt, int64_t n, int64_t d2, Key
   seen.rows += n;
 }
 
+// Scores of micro-tile rows r0 .. r0 + mr (query pairs qrows, row stride d2; s row stride kBS,
+// nvec vectors each) from K's rows (key j0 at k; nk keys in the step), times c; row 0 of the
+// block also notes its keys' norms when the call measures them.
+QKV_BF16_TARGET void DirectScores(const Job& J, int64_t mr, int64_t r0, int64_t nvec, const uint32_t* qrows,
+                                  const uint16_t* k, int64_t nk, float c, Scratch& sc) {
+  for (int64_t r = 0; r < mr; ++r) {
+    const bool note = J.key_norms && r0 + r == 0;
+    float norms[2];
+    decode_score_row_bf16(qrows + r * J.d2, k, J.k.si, nk, nvec * 16, J.dm.d, c, sc.s.p + r * kBS,
+                          note ? norms : nullptr);
+    if (!note) continue;
+    sc.key_norms.max_sq = std::max(sc.key_norms.max_sq, static_cast<double>(norms[0]));
+    sc.key_norms.finite = sc.key_norms.finite && std::isfinite(norms[1]);
+    sc.key_norms.rows += std::min(nk, nvec * 16);
+  }
+}
+
 // Query block qb of head bh: the sweep of forward_sweep with bf16 products, then finish_rows.
 QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t qb) {
   const FlashDims& dm = J.dm;
@@ -260,14 +283,20 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     const uint32_t* vpairs = sc.vp.data() + (j0 / 2) * dvp;
     if (J.stream) {
       if (j0 != sc.packed) {
-        PackKeys(J, sc, b, h, j0, nk);
-        if (J.key_norms) NoteKeyNorms(sc.kt.data(), nk, d2, sc.key_norms);
+        if (J.direct) {
+          PackRowPairs(J.v.row(b, h, j0), J.v.si, nk, dv, sc.vp.data(), dvp);
+        } else {
+          PackKeys(J, sc, b, h, j0, nk);
+          if (J.key_norms) NoteKeyNorms(sc.kt.data(), nk, d2, sc.key_norms);
+        }
       }
       sc.packed = j0;
       kpanel = sc.kt.data();
       vpairs = sc.vp.data();
     }
-    if (scale_in_tile)
+    if (J.direct)
+      DirectScores(J, mr, r0, nvec, qrows, J.k.row(b, h, j0), nk, scale_in_tile ? J.c : 1.0f, sc);
+    else if (scale_in_tile)
       ScoreTile<true>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
     else
       ScoreTile<false>(mr, nvec, qrows, d2, kpanel, J.c, sc.s.p);
@@ -318,6 +347,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   J.lk2 = (dm.Lk + 1) / 2;
   J.stream = J.nqb == 1;
   J.key_norms = J.stream ? key_norms : nullptr;
+  J.direct = J.stream && dm.Lq <= kDirectRows && dm.d <= 256;
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
   thread_local PassState<Scratch> state;

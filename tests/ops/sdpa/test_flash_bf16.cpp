@@ -102,12 +102,13 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
   }
 }
 
-// One or two query rows per head: the native kernel scores them straight from K's rows
-// (decode_scores_avx512.h) and packs only V: head dims with tails, 256 and beyond it, key counts
+// Up to four query rows per head: the native kernel scores them straight from K's rows
+// (decode_scores_avx512.h) and packs only V: head dims with tails, 256 and beyond it (and 5 rows:
+// panels again), key counts
 // around the 256-key step, every mask kind, dropout.
 TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
   for (int64_t d : {3, 17, 64, 100, 256, 300})
-    for (int64_t Lq : {1, 2}) run_bf16({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
+    for (int64_t Lq : {1, 2, 4, 5}) run_bf16({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
   for (int64_t Lk : {1, 7, 256, 1100})
     for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::bias})
       run_bf16({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});

@@ -1,9 +1,10 @@
-// Scores of one query row straight from K's rows, for decoding (one or two query rows per head),
-// with AVX-512F (float32 keys) or AVX512-BF16 (bfloat16 keys): no Kᵀ panel. Packing K as Kᵀ panels (a 16×16 register transpose per 16 keys and
-// 16 columns, stored and loaded again) pays off when a panel serves many query rows; for one
-// row it was most of decoding's time. Here each key's dot product and its Σ k² accumulate in
-// vectors along d, and one 16-vector lane reduction per 8 keys turns 8 scores and 8 norms into
-// lanes. Call only from code compiled for, or dispatched to, a CPU with AVX-512F.
+// Scores of one query row straight from K's rows, for decoding (up to four query rows per head),
+// with AVX-512F (float32 keys) or AVX512-BF16 (bfloat16 keys): no Kᵀ panel. Packing K as Kᵀ
+// panels (a 16×16 register transpose per 16 keys and 16 columns, stored and loaded again) pays
+// off when a panel serves many query rows; for one row it was most of decoding's time. Here each
+// key's dot product and its Σ k² accumulate in vectors along d, and one 16-vector lane reduction
+// per 8 keys turns 8 scores and 8 norms into lanes. Call only from code compiled for, or
+// dispatched to, a CPU with the instructions named.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)

@@ -75,7 +75,7 @@ struct Job {
   bool direct = false;
 };
 
-constexpr int64_t kDirectRows = 2;
+constexpr int64_t kDirectRows = 4;  // query rows per head up to which decoding reads K in place
 
 struct Scratch {
   std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d

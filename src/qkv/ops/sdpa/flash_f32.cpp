@@ -8,7 +8,7 @@
 // times an exponent-bit 2^n) gives the weights.
 // Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys)
 // — or, when a head has a single query block that no other head shares (decoding), one key step
-// at a time into panels that stay in cache; with one or two query rows (Lq <= kDirectRows) on
+// at a time into panels that stay in cache; with at most four query rows (Lq <= kDirectRows) on
 // AVX-512, not at all: the scores come straight from K's rows (decode_scores_avx512.h), which
 // also give the keys' norms for the score-range check (KeyNorms);
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
@@ -373,7 +373,7 @@ void NoteKeyNorms(const float* kt, int64_t nkeys, int64_t depth, KeyNorms& seen)
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-constexpr int64_t kDirectRows = 2;  // query rows per head up to which decoding skips the Kᵀ panels
+constexpr int64_t kDirectRows = 4;  // query rows per head up to which decoding skips the Kᵀ panels
 
 // Scores of micro-tile rows r0 .. r0 + mr (s row stride kBS, nvec vectors each) from K's rows
 // (key j0 at k, row stride ldk; nk keys in the step), decode_scores_avx512.h; row 0 of the block
@@ -512,7 +512,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.key_norms = {};
   }
   const bool measure = stream && key_norms != nullptr;
-  // One or two query rows streaming K: scores straight from K's rows, no Kᵀ panels.
+  // At most kDirectRows query rows streaming K: scores straight from K's rows, no Kᵀ panels.
   const bool direct = stream && Lq <= kDirectRows && d <= 256;
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];

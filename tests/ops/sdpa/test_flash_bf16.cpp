@@ -104,8 +104,8 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
 
 // Up to four query rows per head: the native kernel scores them straight from K's rows
 // (decode_scores_avx512.h) and packs only V: head dims with tails, 256 and beyond it (and 5 rows:
-// panels again), key counts
-// around the 256-key step, every mask kind, dropout.
+// panels again), key counts around the 256-key step, every mask kind, dropout, value widths with
+// column tails.
 TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
   for (int64_t d : {3, 17, 64, 100, 256, 300})
     for (int64_t Lq : {1, 2, 4, 5}) run_bf16({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
@@ -113,6 +113,8 @@ TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
     for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::bias})
       run_bf16({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
   run_bf16({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
+  for (int64_t dv : {1, 33, 100, 130})  // column tails of 16, 32 and 64
+    run_bf16({1, 2, 1, 301, 32, dv, MaskKind::lens_bq, 2});
 }
 
 // The tile leaves q·k unscaled and the softmax applies scale·log2(e) unless the scale is <= 0 or a

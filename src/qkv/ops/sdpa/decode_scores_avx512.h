@@ -2,9 +2,9 @@
 // with AVX-512F (float32 keys) or AVX512-BF16 (bfloat16 keys): no Kᵀ panel. Packing K as Kᵀ
 // panels (a 16×16 register transpose per 16 keys and 16 columns, stored and loaded again) pays
 // off when a panel serves many query rows; for one row it was most of decoding's time. Here each
-// key's dot product and its Σ k² accumulate in vectors along d, and one 16-vector lane reduction
-// per 8 keys turns 8 scores and 8 norms into lanes. Call only from code compiled for, or
-// dispatched to, a CPU with the instructions named.
+// key's dot product (and, for the row that measures them, its Σ k²) accumulates in vectors along
+// d, and one 16-vector lane reduction per 16 keys (or 8 keys and their 8 norms) turns them into
+// lanes. Call only from code compiled for, or dispatched to, a CPU with the instructions named.
 #pragma once
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -45,13 +45,12 @@ __attribute__((target("avx512f"))) inline void sum_lanes16(const __m512* v, __m5
   *out = _mm512_add_ps(_mm512_shuffle_f32x4(x01, x23, 0x88), _mm512_shuffle_f32x4(x01, x23, 0xDD));
 }
 
-// A group of 8 keys done: lanes 0..7 of *sums (their dot products) times *vc into s[0..8); with
-// measuring, lanes 8..15 (their Σ k²) into the running *best (max) and *total (sum); the score
+// A group of 8 keys and their norms done: lanes 0..7 of *sums (their dot products) times *vc into
+// s[0..8); lanes 8..15 (their Σ k²) into the running *best (max) and *total (sum); the score
 // lanes of those two are never read.
 __attribute__((target("avx512f"))) inline void finish_group(const __m512* sums, const __m512* vc, float* s,
-                                                              bool measuring, __m512* best, __m512* total) {
+                                                              __m512* best, __m512* total) {
   _mm256_storeu_ps(s, _mm512_castps512_ps256(_mm512_mul_ps(*sums, *vc)));
-  if (!measuring) return;
   *best = _mm512_max_ps(*best, *sums);
   *total = _mm512_add_ps(*total, *sums);  // not finite when a square overflowed or a key holds NaN
 }
@@ -62,10 +61,40 @@ __attribute__((target("avx512f"))) inline void finish_norms(const __m512* best, 
   norms[1] = _mm512_mask_reduce_add_ps(0xFF00, *total);
 }
 
-// s[j] = c · q·k_j for j < ncols (a multiple of 8), key j at k + j·ldk (d floats); keys at or past
-// nk score 0 and are not read. With norms (not null), also Σ_c k_jc² of keys j < min(nk, ncols):
-// their maximum into norms[0] and their sum into norms[1] (not finite when a square overflowed or
-// a key holds NaN). d <= 256.
+// The key groups of decode_score_row: 8 keys per group with their Σ k² (Measure), else 16.
+template <bool Measure>
+__attribute__((target("avx512f"))) inline void score_groups(const __m512* qv, int64_t full, __mmask16 tail,
+                                                              const float* k, int64_t ldk, int64_t nk, int64_t ncols,
+                                                              float c, float* s, float* norms) {
+  constexpr int64_t KG = Measure ? 8 : 16;
+  const __m512 vc = _mm512_set1_ps(c);
+  __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
+  for (int64_t g = 0; g < ncols; g += KG) {
+    __m512 acc[16];  // q·k of keys g .. g + KG; with Measure, 8..15: Σ k² of keys g .. g + 8
+    for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, KG); ++t) {
+      const float* row = k + (g + t) * ldk;
+      auto add = [&](__m512 x, int64_t v) __attribute__((target("avx512f"))) {
+        acc[t] = _mm512_fmadd_ps(x, qv[v], acc[t]);
+        if constexpr (Measure) acc[8 + t] = _mm512_fmadd_ps(x, x, acc[8 + t]);
+      };
+      for (int64_t v = 0; v < full; ++v) add(_mm512_loadu_ps(row + 16 * v), v);
+      if (tail) add(_mm512_maskz_loadu_ps(tail, row + 16 * full), full);
+    }
+    __m512 sums;
+    sum_lanes16(acc, &sums);
+    if constexpr (Measure)
+      finish_group(&sums, &vc, s + g, &best, &total);
+    else
+      _mm512_storeu_ps(s + g, _mm512_mul_ps(sums, vc));
+  }
+  if constexpr (Measure) finish_norms(&best, &total, norms);
+}
+
+// s[j] = c · q·k_j for j < ncols (a multiple of 16), key j at k + j·ldk (d floats); keys at or
+// past nk score 0 and are not read. With norms (not null), also Σ_c k_jc² of keys j < min(nk,
+// ncols): their maximum into norms[0] and their sum into norms[1] (not finite when a square
+// overflowed or a key holds NaN). d <= 256.
 __attribute__((target("avx512f"))) inline void decode_score_row(const float* q, const float* k, int64_t ldk,
                                                                   int64_t nk, int64_t ncols, int64_t d, float c,
                                                                   float* s, float* norms) {
@@ -74,29 +103,40 @@ __attribute__((target("avx512f"))) inline void decode_score_row(const float* q, 
   __m512 qv[17];
   for (int64_t v = 0; v < full; ++v) qv[v] = _mm512_loadu_ps(q + 16 * v);
   qv[full] = _mm512_maskz_loadu_ps(tail, q + 16 * full);
+  if (norms)
+    score_groups<true>(qv, full, tail, k, ldk, nk, ncols, c, s, norms);
+  else
+    score_groups<false>(qv, full, tail, k, ldk, nk, ncols, c, s, norms);
+}
+
+// score_groups for bfloat16 keys and q pairs (vdpbf16ps).
+template <bool Measure>
+__attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void score_groups_bf16(
+    const __m512bh* qv, int64_t full, __mmask32 tail, const uint16_t* k, int64_t ldk, int64_t nk, int64_t ncols,
+    float c, float* s, float* norms) {
+  constexpr int64_t KG = Measure ? 8 : 16;
   const __m512 vc = _mm512_set1_ps(c);
   __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
-  for (int64_t g = 0; g < ncols; g += 8) {
-    __m512 acc[16];  // 0..7: q·k of keys g..g+7; 8..15: their Σ k²
+  for (int64_t g = 0; g < ncols; g += KG) {
+    __m512 acc[16];  // q·k of keys g .. g + KG; with Measure, 8..15: Σ k² of keys g .. g + 8
     for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, 8); ++t) {
-      const float* row = k + (g + t) * ldk;
-      for (int64_t v = 0; v < full; ++v) {
-        const __m512 x = _mm512_loadu_ps(row + 16 * v);
-        acc[t] = _mm512_fmadd_ps(x, qv[v], acc[t]);
-        acc[8 + t] = _mm512_fmadd_ps(x, x, acc[8 + t]);
-      }
-      if (tail) {
-        const __m512 x = _mm512_maskz_loadu_ps(tail, row + 16 * full);
-        acc[t] = _mm512_fmadd_ps(x, qv[full], acc[t]);
-        acc[8 + t] = _mm512_fmadd_ps(x, x, acc[8 + t]);
-      }
+    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, KG); ++t) {
+      const uint16_t* row = k + (g + t) * ldk;
+      auto add = [&](__m512bh x, int64_t v) __attribute__((target("avx512f,avx512bw,avx512bf16"))) {
+        acc[t] = _mm512_dpbf16_ps(acc[t], x, qv[v]);
+        if constexpr (Measure) acc[8 + t] = _mm512_dpbf16_ps(acc[8 + t], x, x);
+      };
+      for (int64_t v = 0; v < full; ++v) add((__m512bh)_mm512_loadu_si512(row + 32 * v), v);
+      if (tail) add((__m512bh)_mm512_maskz_loadu_epi16(tail, row + 32 * full), full);
     }
     __m512 sums;
     sum_lanes16(acc, &sums);
-    finish_group(&sums, &vc, s + g, norms != nullptr, &best, &total);
+    if constexpr (Measure)
+      finish_group(&sums, &vc, s + g, &best, &total);
+    else
+      _mm512_storeu_ps(s + g, _mm512_mul_ps(sums, vc));
   }
-  if (norms) finish_norms(&best, &total, norms);
+  if constexpr (Measure) finish_norms(&best, &total, norms);
 }
 
 // decode_score_row for bfloat16 keys (d values at k + j·ldk) and q as ⌈d/2⌉ bf16 pairs (qp, as
@@ -111,29 +151,10 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"))) inline void decode_score_
   for (int64_t v = 0; v < full; ++v) qv[v] = (__m512bh)_mm512_loadu_si512(qp + 16 * v);
   qv[full] = (__m512bh)_mm512_maskz_loadu_epi32(static_cast<__mmask16>((1u << ((d % 32 + 1) / 2)) - 1u),
                                                  qp + 16 * full);
-  const __m512 vc = _mm512_set1_ps(c);
-  __m512 best = _mm512_setzero_ps(), total = _mm512_setzero_ps();
-  for (int64_t g = 0; g < ncols; g += 8) {
-    __m512 acc[16];  // 0..7: q·k of keys g..g+7; 8..15: their Σ k²
-    for (int t = 0; t < 16; ++t) acc[t] = _mm512_setzero_ps();
-    for (int64_t t = 0; t < std::clamp<int64_t>(nk - g, 0, 8); ++t) {
-      const uint16_t* row = k + (g + t) * ldk;
-      for (int64_t v = 0; v < full; ++v) {
-        const __m512bh x = (__m512bh)_mm512_loadu_si512(row + 32 * v);
-        acc[t] = _mm512_dpbf16_ps(acc[t], x, qv[v]);
-        acc[8 + t] = _mm512_dpbf16_ps(acc[8 + t], x, x);
-      }
-      if (tail) {
-        const __m512bh x = (__m512bh)_mm512_maskz_loadu_epi16(tail, row + 32 * full);
-        acc[t] = _mm512_dpbf16_ps(acc[t], x, qv[full]);
-        acc[8 + t] = _mm512_dpbf16_ps(acc[8 + t], x, x);
-      }
-    }
-    __m512 sums;
-    sum_lanes16(acc, &sums);
-    finish_group(&sums, &vc, s + g, norms != nullptr, &best, &total);
-  }
-  if (norms) finish_norms(&best, &total, norms);
+  if (norms)
+    score_groups_bf16<true>(qv, full, tail, k, ldk, nk, ncols, c, s, norms);
+  else
+    score_groups_bf16<false>(qv, full, tail, k, ldk, nk, ncols, c, s, norms);
 }
 
 }  // namespace qkv::kernels

@@ -239,9 +239,7 @@ QKV_BF16_TARGET void NoteKeyNorms(const uint32_t* kt, int64_t n, int64_t d2, Key
       total = _mm512_add_ps(total, sq);  // not finite when a square overflowed or a key holds NaN
     }
   }
-  if (!std::isfinite(_mm512_reduce_add_ps(total))) seen.finite = false;
-  seen.max_sq = std::max(seen.max_sq, static_cast<double>(_mm512_reduce_max_ps(best)));
-  seen.rows += n;
+  note_key_norms(seen, _mm512_reduce_max_ps(best), _mm512_reduce_add_ps(total), n);
 }
 
 // Scores of micro-tile rows r0 .. r0 + mr (query pairs qrows, row stride d2; s row stride kBS,
@@ -254,10 +252,7 @@ QKV_BF16_TARGET void DirectScores(const Job& J, int64_t mr, int64_t r0, int64_t 
     float norms[2];
     decode_score_row_bf16(qrows + r * J.d2, k, J.k.si, nk, nvec * 16, J.dm.d, c, sc.s.p + r * kBS,
                           note ? norms : nullptr);
-    if (!note) continue;
-    sc.key_norms.max_sq = std::max(sc.key_norms.max_sq, static_cast<double>(norms[0]));
-    sc.key_norms.finite = sc.key_norms.finite && std::isfinite(norms[1]);
-    sc.key_norms.rows += std::min(nk, nvec * 16);
+    if (note) note_key_norms(sc.key_norms, norms[0], norms[1], std::min(nk, nvec * 16));
   }
 }
 

@@ -47,7 +47,15 @@ inline int64_t key_begin(const FlashMask& m, int64_t i) {
   return m.window_left < 0 ? 0 : std::max<int64_t>(0, i + m.window_offset - m.window_left);
 }
 
-// Adds one worker's KeyNorms (flash.h) into the call's.
+// Notes `rows` more key rows in seen (flash.h's KeyNorms): their largest Σ k² and the sum of all of
+// them (not finite when a square overflowed or a key held NaN).
+inline void note_key_norms(KeyNorms& seen, float max_sq, float sum_sq, int64_t rows) {
+  seen.max_sq = std::max(seen.max_sq, static_cast<double>(max_sq));
+  seen.finite = seen.finite && std::isfinite(sum_sq);
+  seen.rows += rows;
+}
+
+// Adds one worker's KeyNorms into the call's.
 inline void merge_key_norms(const KeyNorms& part, KeyNorms& all) {
   all.max_sq = std::max(all.max_sq, part.max_sq);
   all.rows += part.rows;

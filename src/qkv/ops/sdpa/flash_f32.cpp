@@ -367,9 +367,7 @@ void NoteKeyNorms(const float* kt, int64_t nkeys, int64_t depth, KeyNorms& seen)
       total = hn::Add(total, acc[v]);  // not finite when a square overflowed or a key holds NaN
     }
   }
-  if (!std::isfinite(hn::GetLane(hn::SumOfLanes(df, total)))) seen.finite = false;
-  seen.max_sq = std::max(seen.max_sq, static_cast<double>(hn::GetLane(hn::MaxOfLanes(df, best))));
-  seen.rows += nkeys;
+  note_key_norms(seen, hn::GetLane(hn::MaxOfLanes(df, best)), hn::GetLane(hn::SumOfLanes(df, total)), nkeys);
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
@@ -384,10 +382,7 @@ void DirectScores(int64_t mr, int64_t r0, int64_t nvec, const float* qrows, int6
     const bool note = seen && r0 + r == 0;
     float norms[2];
     decode_score_row(qrows + (r0 + r) * ldq, k, ldk, nk, nvec * kL, d, c, s + r * kBS, note ? norms : nullptr);
-    if (!note) continue;
-    seen->max_sq = std::max(seen->max_sq, static_cast<double>(norms[0]));
-    seen->finite = seen->finite && std::isfinite(norms[1]);
-    seen->rows += std::min(nk, nvec * kL);
+    if (note) note_key_norms(*seen, norms[0], norms[1], std::min(nk, nvec * kL));
   }
 }
 #else

@@ -7,6 +7,17 @@
 // lanes. Call only from code compiled for, or dispatched to, a CPU with the instructions named.
 #pragma once
 
+#include <cstdint>
+
+namespace qkv::kernels {
+
+// Whether a streamed head of `rows` query rows and head dim d is scored with these functions
+// rather than Kᵀ panels: up to four rows (past that, a panel serves enough rows to pay for its
+// transposes) and d <= 256 (the q registers below).
+inline bool decode_reads_keys_in_place(int64_t rows, int64_t d) { return rows <= 4 && d <= 256; }
+
+}  // namespace qkv::kernels
+
 #if defined(__x86_64__) || defined(__i386__)
 // GCC 12 warns inside its own AVX-512 intrinsics (GCC bug 105593, see transpose_avx512.h).
 #pragma GCC diagnostic push
@@ -15,7 +26,6 @@
 #pragma GCC diagnostic pop
 
 #include <algorithm>
-#include <cstdint>
 
 // The same GCC bug warns where the unpacks are inlined below: silenced for these functions only.
 #pragma GCC diagnostic push

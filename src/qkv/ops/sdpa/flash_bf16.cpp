@@ -70,12 +70,10 @@ struct Job {
   // that stay in cache, not the whole head up front, so they are read from memory once.
   bool stream = false;
   KeyNorms* key_norms = nullptr;  // measure the streamed keys (flash.h); null when not streaming
-  // Streaming with at most kDirectRows query rows per head: scores straight from K's rows
+  // Streaming few query rows per head (decode_reads_keys_in_place): scores straight from K's rows
   // (decode_scores_avx512.h), only V packed per key step.
   bool direct = false;
 };
-
-constexpr int64_t kDirectRows = 4;  // query rows per head up to which decoding reads K in place
 
 struct Scratch {
   std::vector<uint32_t> kt;  // [nkb][d2][kBK] pairs along d
@@ -342,7 +340,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   J.lk2 = (dm.Lk + 1) / 2;
   J.stream = J.nqb == 1;
   J.key_norms = J.stream ? key_norms : nullptr;
-  J.direct = J.stream && dm.Lq <= kDirectRows && dm.d <= 256;
+  J.direct = J.stream && decode_reads_keys_in_place(dm.Lq, dm.d);
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
   thread_local PassState<Scratch> state;

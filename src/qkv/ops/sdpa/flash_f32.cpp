@@ -8,8 +8,8 @@
 // times an exponent-bit 2^n) gives the weights.
 // Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys)
 // — or, when a head has a single query block that no other head shares (decoding), one key step
-// at a time into panels that stay in cache; with at most four query rows (Lq <= kDirectRows) on
-// AVX-512, not at all: the scores come straight from K's rows (decode_scores_avx512.h), which
+// at a time into panels that stay in cache; with at most four query rows on AVX-512
+// (decode_reads_keys_in_place), not at all: the scores come straight from K's rows (decode_scores_avx512.h), which
 // also give the keys' norms for the score-range check (KeyNorms);
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
 // block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
@@ -371,7 +371,7 @@ void NoteKeyNorms(const float* kt, int64_t nkeys, int64_t depth, KeyNorms& seen)
 }
 
 #if HWY_ARCH_X86 && HWY_TARGET <= HWY_AVX3
-constexpr int64_t kDirectRows = 4;  // query rows per head up to which decoding skips the Kᵀ panels
+constexpr bool kDirectTarget = true;  // decoding may score straight from K's rows
 
 // Scores of micro-tile rows r0 .. r0 + mr (s row stride kBS, nvec vectors each) from K's rows
 // (key j0 at k, row stride ldk; nk keys in the step), decode_scores_avx512.h; row 0 of the block
@@ -386,7 +386,7 @@ void DirectScores(int64_t mr, int64_t r0, int64_t nvec, const float* qrows, int6
   }
 }
 #else
-constexpr int64_t kDirectRows = 0;  // other targets pack Kᵀ panels for every query block
+constexpr bool kDirectTarget = false;  // other targets pack Kᵀ panels for every query block
 
 void DirectScores(int64_t, int64_t, int64_t, const float*, int64_t, const float*, int64_t, int64_t, int64_t, float,
                   float*, KeyNorms*) {}
@@ -507,8 +507,8 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
     sc.key_norms = {};
   }
   const bool measure = stream && key_norms != nullptr;
-  // At most kDirectRows query rows streaming K: scores straight from K's rows, no Kᵀ panels.
-  const bool direct = stream && Lq <= kDirectRows && d <= 256;
+  // Few query rows streaming K: scores straight from K's rows, no Kᵀ panels.
+  const bool direct = stream && kDirectTarget && decode_reads_keys_in_place(Lq, d);
   parallel_workers(workers, [&](int w, int) {
     FwdScratch& sc = scratch[static_cast<size_t>(w)];
     std::vector<float>& z = sc.z;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "gradcheck.h"
 #include "qkv/core/rng.h"
@@ -151,6 +152,41 @@ inline void expect_attention_close(const F& fwd, const G& g, const RF& rf, const
   expect_close(g.dq, rg.dq, grad_rtol, "dq");
   expect_close(g.dk, rg.dk, grad_rtol, "dk");
   expect_close(g.dv, rg.dv, grad_rtol, "dv");
+}
+
+// bfloat16 copies of a float32 tensor: the bf16 values, and the same values back in float32.
+inline Tensor<bf16> to_bf16(const TensorF& t) {
+  Tensor<bf16> out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
+  return out;
+}
+
+inline TensorF bf16_rounded(const TensorF& t) {
+  TensorF out(t.shape());
+  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(bf16(t[i]));
+  return out;
+}
+
+// The kernels' view of a (B, H, L, w) bf16 tensor whose last dim is contiguous.
+inline kernels::FlashInBf16 bf16_view(const Tensor<bf16>& t) {
+  return {reinterpret_cast<const uint16_t*>(t.data()), t.stride(0), t.stride(1), t.stride(2)};
+}
+
+// The decoding sweep of both forward kernels (float32: test_flash_sweep.cpp; bf16:
+// test_flash_bf16.cpp). Up to four query rows per head score straight from K's rows
+// (decode_scores_avx512.h): head dims with vector tails, 256 and beyond it (panels again; so are
+// 5 rows), key counts around the 256-key step, every mask kind, dropout, value widths with column
+// tails of 16, 32 and 64.
+inline std::vector<Case> decoding_cases() {
+  std::vector<Case> cases;
+  for (int64_t d : {3, 17, 64, 100, 256, 300})
+    for (int64_t Lq : {1, 2, 4, 5}) cases.push_back({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
+  for (int64_t Lk : {1, 7, 256, 1100})
+    for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::allowed, MaskKind::bias})
+      cases.push_back({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
+  cases.push_back({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
+  for (int64_t dv : {1, 33, 100, 130}) cases.push_back({1, 2, 1, 301, 32, dv, MaskKind::lens_bq, 2});
+  return cases;
 }
 
 // On every SIMD target compiled in and supported here (forced one at a time) where the native bf16

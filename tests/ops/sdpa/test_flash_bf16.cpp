@@ -18,18 +18,6 @@
 namespace qkv::flash_test {
 namespace {
 
-Tensor<bf16> to_bf16(const TensorF& t) {
-  Tensor<bf16> out(t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out[i] = bf16(t[i]);
-  return out;
-}
-
-TensorF rounded(const TensorF& t) {
-  TensorF out(t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(bf16(t[i]));
-  return out;
-}
-
 // What sdpa_forward on Tensor<bf16> returns, with the bf16 kernel named: out and lse from
 // flash_forward_bf16_with, the weights (when asked) from flash_weights on the saved lse.
 SdpaForward<float> forward_with(kernels::Bf16Kernel kernel, const TensorF& q, const TensorF& k, const TensorF& v,
@@ -38,14 +26,11 @@ SdpaForward<float> forward_with(kernels::Bf16Kernel kernel, const TensorF& q, co
   const flash_adapter::Mask m = flash_adapter::make_mask(mask, opt, dm.B, dm.H, dm.Lq, dm.Lk);
   const float scale = flash_adapter::scale_of(opt, dm.d);
   Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
-  auto view = [&](const Tensor<bf16>& t) {
-    return kernels::FlashInBf16{reinterpret_cast<const uint16_t*>(t.data()), t.stride(0), t.stride(1), t.stride(2)};
-  };
   SdpaForward<float> fwd;
   fwd.out = TensorF({dm.B, dm.H, dm.Lq, dm.dv});
   fwd.lse = TensorF({dm.B, dm.H, dm.Lq});
-  kernels::flash_forward_bf16_with(kernel, dm, scale, view(qb), view(kb), view(vb), m.fm, fwd.out.data(),
-                                   fwd.lse.data());
+  kernels::flash_forward_bf16_with(kernel, dm, scale, bf16_view(qb), bf16_view(kb), bf16_view(vb), m.fm,
+                                   fwd.out.data(), fwd.lse.data());
   if (opt.need_weights) {
     fwd.weights = TensorF({dm.B, dm.H, dm.Lq, dm.Lk});
     TensorF qk, kk;
@@ -59,8 +44,8 @@ SdpaForward<float> forward_with(kernels::Bf16Kernel kernel, const TensorF& q, co
 // through_api is false, then through the widened kernel by name.
 void run_bf16(const Case& c, bool through_api = true) {
   Rng rng(static_cast<uint64_t>(c.Lq * 131 + c.Lk * 17 + c.d + int(c.mask)));
-  TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
-          v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
+  TensorF q = bf16_rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = bf16_rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+          v = bf16_rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
   AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
   SdpaOptions opt;
   opt.dropout_p = c.dropout;
@@ -102,19 +87,10 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
   }
 }
 
-// Up to four query rows per head: the native kernel scores them straight from K's rows
-// (decode_scores_avx512.h) and packs only V: head dims with tails, 256 and beyond it (and 5 rows:
-// panels again), key counts around the 256-key step, every mask kind, dropout, value widths with
-// column tails.
+// The decoding sweep (flash_test_util.h): with up to four query rows per head the native kernel
+// scores straight from K's rows and packs only V.
 TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
-  for (int64_t d : {3, 17, 64, 100, 256, 300})
-    for (int64_t Lq : {1, 2, 4, 5}) run_bf16({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
-  for (int64_t Lk : {1, 7, 256, 1100})
-    for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::bias})
-      run_bf16({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
-  run_bf16({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
-  for (int64_t dv : {1, 33, 100, 130})  // column tails of 16, 32 and 64
-    run_bf16({1, 2, 1, 301, 32, dv, MaskKind::lens_bq, 2});
+  for (const Case& c : decoding_cases()) run_bf16(c);
 }
 
 // The tile leaves q·k unscaled and the softmax applies scale·log2(e) unless the scale is <= 0 or a
@@ -126,8 +102,8 @@ TEST(FlashBf16, ExplicitScalesOfEitherSign) {
         const Case c{1, 2, Lq, 75, 32, 32, m, 2};
         SCOPED_TRACE(c.name() + " scale=" + std::to_string(scale));
         Rng rng(static_cast<uint64_t>(int(m) + 11));
-        TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
-                v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
+        TensorF q = bf16_rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = bf16_rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+                v = bf16_rounded(randn({c.B, c.H, c.Lk, c.dv}, rng));
         AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
         SdpaOptions opt;
         opt.scale = scale;
@@ -146,19 +122,16 @@ TEST(FlashBf16, WidenedBackwardIsTheFloat32Kernel) {
     const Case c{2, 2, 70, 90, 32, 48, m, 2};
     SCOPED_TRACE(c.name());
     Rng rng(static_cast<uint64_t>(int(m) + 3));
-    TensorF q = rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
-            v = rounded(randn({c.B, c.H, c.Lk, c.dv}, rng)), dout = randn({c.B, c.H, c.Lq, c.dv}, rng);
+    TensorF q = bf16_rounded(randn({c.B, c.H, c.Lq, c.d}, rng)), k = bf16_rounded(randn({c.B, c.H, c.Lk, c.d}, rng)),
+            v = bf16_rounded(randn({c.B, c.H, c.Lk, c.dv}, rng)), dout = randn({c.B, c.H, c.Lq, c.dv}, rng);
     AttentionMask mask = make_mask(c.mask, c.B, c.H, c.Lq, c.Lk, rng);
     const Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
     auto fwd = sdpa_forward(qb, kb, vb, mask, {});
     const kernels::FlashDims dm = flash_adapter::dims_of(q.shape(), k.shape(), v.shape());
     const flash_adapter::Mask fm = flash_adapter::make_mask(mask, {}, dm.B, dm.H, dm.Lq, dm.Lk);
-    auto view = [](const Tensor<bf16>& t) {
-      return kernels::FlashInBf16{reinterpret_cast<const uint16_t*>(t.data()), t.stride(0), t.stride(1), t.stride(2)};
-    };
     TensorF keep_o, keep_d, dq(q.shape()), dk(k.shape()), dv(v.shape());
-    kernels::flash_backward_bf16_with(kernels::Bf16Kernel::widened, dm, flash_adapter::scale_of({}, dm.d), view(qb),
-                                      view(kb), view(vb), flash_adapter::view_of(fwd.out, keep_o),
+    kernels::flash_backward_bf16_with(kernels::Bf16Kernel::widened, dm, flash_adapter::scale_of({}, dm.d), bf16_view(qb),
+                                      bf16_view(kb), bf16_view(vb), flash_adapter::view_of(fwd.out, keep_o),
                                       flash_adapter::view_of(dout, keep_d), fwd.lse.data(), fm.fm, dq.data(), dk.data(),
                                       dv.data());
     ReferenceInFloat64 ref = reference_in_float64(q, k, v, dout, mask, {});
@@ -178,7 +151,7 @@ TEST(FlashBf16, Float32FallbackGivesTheSameAnswers) {
 // below AVX-512 forced here) is an error that says why.
 TEST(FlashBf16, NativeKernelOnlyWhereTheCpuHasIt) {
   Rng rng(5);
-  const TensorF q = rounded(randn({1, 1, 4, 8}, rng));
+  const TensorF q = bf16_rounded(randn({1, 1, 4, 8}, rng));
   expect_native_refused_where_unavailable([&] { forward_with(kernels::Bf16Kernel::native, q, q, q, {}, {}); });
 }
 

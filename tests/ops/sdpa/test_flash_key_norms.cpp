@@ -29,12 +29,6 @@ double max_sq_of(const TensorF& k) {
   return best;
 }
 
-TensorF bf16_rounded(const TensorF& t) {
-  TensorF out(t.shape());
-  for (int64_t i = 0; i < t.numel(); ++i) out[i] = static_cast<float>(bf16(t[i]));
-  return out;
-}
-
 enum class Kernel { f32, bf16_native, bf16_widened };
 
 const char* kernel_name(Kernel k) {
@@ -56,18 +50,11 @@ KeyNorms measure(Kernel kernel, const TensorF& q, const TensorF& k, const Tensor
                            flash_adapter::view_of(v, vk), m.fm, out.data(), lse.data(), &seen);
     return seen;
   }
-  auto rounded = [](const TensorF& t) {
-    Tensor<bf16> b(t.shape());
-    for (int64_t i = 0; i < t.numel(); ++i) b[i] = bf16(t[i]);
-    return b;
-  };
-  const Tensor<bf16> qb = rounded(q), kb = rounded(k), vb = rounded(v);
-  auto view = [](const Tensor<bf16>& t) {
-    return kernels::FlashInBf16{reinterpret_cast<const uint16_t*>(t.data()), t.stride(0), t.stride(1), t.stride(2)};
-  };
+  const Tensor<bf16> qb = to_bf16(q), kb = to_bf16(k), vb = to_bf16(v);
   kernels::flash_forward_bf16_with(kernel == Kernel::bf16_native ? kernels::Bf16Kernel::native
                                                                  : kernels::Bf16Kernel::widened,
-                                   dm, scale, view(qb), view(kb), view(vb), m.fm, out.data(), lse.data(), &seen);
+                                   dm, scale, bf16_view(qb), bf16_view(kb), bf16_view(vb), m.fm, out.data(), lse.data(),
+                                   &seen);
   return seen;
 }
 

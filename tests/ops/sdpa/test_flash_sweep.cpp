@@ -49,15 +49,7 @@ TEST(FlashSweep, QueryAndKeyLengthsDiffer) {
 }
 
 TEST(FlashSweep, DecodingRowsScoreStraightFromTheKeys) {
-  // Up to four query rows per head: on AVX-512 the forward scores them straight from K's rows,
-  // without Kᵀ panels (decode_scores_avx512.h): head dims with vector tails, 256 and beyond it
-  // (panels again; so are 5 rows), key counts around the 256-key step, every mask kind, dropout.
-  for (int64_t d : {3, 17, 64, 100, 256, 300})
-    for (int64_t Lq : {1, 2, 4, 5}) run_case({2, 2, Lq, 257, d, 24, MaskKind::combined, 2, 0.0, true});
-  for (int64_t Lk : {1, 7, 256, 1100})
-    for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::allowed})
-      run_case({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
-  run_case({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
+  for (const Case& c : decoding_cases()) run_case(c);  // flash_test_util.h
 }
 
 TEST(FlashSweep, ValueWidthDiffersFromHeadDim) {

@@ -71,8 +71,8 @@ struct Job {
   bool stream = false;
   KeyNorms* key_norms = nullptr;  // measure the streamed keys (flash.h); null when not streaming
   // Streaming few query rows per head (decode_reads_keys_in_place): scores straight from K's rows
-  // (decode_scores_avx512.h), only V packed per key step.
-  bool direct = false;
+  // (decode_scores_avx512.h); with one row, weights times V's rows too (DirectPV), nothing packed.
+  bool direct = false, direct_pv = false;
 };
 
 struct Scratch {
@@ -141,6 +141,49 @@ QKV_BF16_TARGET void GemmPV(int64_t mr, const uint32_t* pb, int64_t nt, const ui
         TilePV<M, decltype(nv)::value>(pb, nt, vp + c0, dvp, o + c0, dvp, alpha);
       });
   });
+}
+
+// o[dv] = o·alpha + p[n] · V[n][dv] for one query row straight from V's rows (key j at v + j·ldv),
+// columns c0 .. c0 + 32·NC: no packing of V into key pairs. vdpbf16ps with the weight paired with
+// zero, (p, 0) and (0, p), takes a 32-value chunk's even and odd values into two float32
+// accumulators, interleaved into columns once per key step. Twice the vdpbf16ps of key pairs,
+// which pays when one row uses them and not when a packed step serves several (grouped decoding
+// lost 10–33%). Only columns below dv are written (alpha null: o starts at 0, not read).
+template <int64_t NC>
+QKV_BF16_TARGET void SlabPV(const uint16_t* p, int64_t n, const uint16_t* v, int64_t ldv, int64_t c0, int64_t dv,
+                            float* o, const float* alpha) {
+  __m512 even[NC], odd[NC];
+  for (int64_t c = 0; c < NC; ++c) even[c] = odd[c] = _mm512_setzero_ps();
+  const int64_t rest = dv - c0 - 32 * (NC - 1);  // values in the last chunk: 1 .. 32, or more (full)
+  const __mmask32 last = rest >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((1u << rest) - 1u);
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t* row = v + j * ldv + c0;
+    const __m512bh pe = (__m512bh)_mm512_set1_epi32(static_cast<int>(uint32_t{p[j]}));
+    const __m512bh po = (__m512bh)_mm512_set1_epi32(static_cast<int>(uint32_t{p[j]} << 16));
+    for (int64_t c = 0; c < NC; ++c) {  // a masked load only for a partial chunk (see decode_scores_avx512.h)
+      const __m512bh x = (__m512bh)(c + 1 < NC || rest >= 32 ? _mm512_loadu_si512(row + 32 * c)
+                                                             : _mm512_maskz_loadu_epi16(last, row + 32 * c));
+      even[c] = _mm512_dpbf16_ps(even[c], x, pe);
+      odd[c] = _mm512_dpbf16_ps(odd[c], x, po);
+    }
+  }
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  for (int64_t c = 0; c < NC; ++c) {
+    float* dst = o + c0 + 32 * c;
+    const __m512 cols[2] = {_mm512_permutex2var_ps(even[c], lo, odd[c]), _mm512_permutex2var_ps(even[c], hi, odd[c])};
+    for (int64_t half = 0; half < 2 && c0 + 32 * c + 16 * half < dv; ++half)
+      _mm512_storeu_ps(dst + 16 * half, alpha ? _mm512_fmadd_ps(_mm512_loadu_ps(dst + 16 * half),
+                                                                _mm512_set1_ps(*alpha), cols[half])
+                                              : cols[half]);
+  }
+}
+
+// SlabPV over all dv columns, in slabs of up to 256 (16 accumulators).
+QKV_BF16_TARGET void DirectPV(const uint16_t* p, int64_t n, const uint16_t* v, int64_t ldv, int64_t dv, float* o,
+                              const float* alpha) {
+  for (int64_t c0 = 0; c0 < dv; c0 += 256)
+    with_count<8>(ceil_div(dv - c0, 32), [&](auto nc) { SlabPV<decltype(nc)::value>(p, n, v, ldv, c0, dv, o, alpha); });
 }
 
 // One online-softmax step for the M rows of a micro tile, each nvec vectors of scores (row
@@ -276,11 +319,11 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
     const uint32_t* vpairs = sc.vp.data() + (j0 / 2) * dvp;
     if (J.stream) {
       if (j0 != sc.packed) {
-        if (J.direct) {
-          PackRowPairs(J.v.row(b, h, j0), J.v.si, nk, dv, sc.vp.data(), dvp);
-        } else {
+        if (!J.direct) {
           PackKeys(J, sc, b, h, j0, nk);
           if (J.key_norms) NoteKeyNorms(sc.kt.data(), nk, d2, sc.key_norms);
+        } else if (!J.direct_pv) {
+          PackRowPairs(J.v.row(b, h, j0), J.v.si, nk, dv, sc.vp.data(), dvp);
         }
       }
       sc.packed = j0;
@@ -315,8 +358,11 @@ QKV_BF16_TARGET void ForwardItem(const Job& J, Scratch& sc, int64_t bh, int64_t 
                               (__m256i)_mm512_cvtneps_pbh(_mm512_load_ps(srow + v * 16)));
       }
     });
-    GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, vpairs, dvp,
-           sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
+    if (J.direct_pv)
+      DirectPV(sc.pb.data(), nvis, J.v.row(b, h, j0), J.v.si, dv, sc.o.p, j0 == 0 ? nullptr : sc.alpha);
+    else
+      GemmPV(mr, reinterpret_cast<const uint32_t*>(sc.pb.data()), (nvis + 1) / 2, vpairs, dvp,
+             sc.o.p + r0 * dvp, j0 == 0 ? nullptr : sc.alpha + r0);
   };
   forward_sweep<kMR, kBS>(mask, Lk, b, i0, rows, sc.kbeg, sc.kend, sc.m, sc.l, step);
   finish_rows(rows, sc.o.p, dvp, sc.m, sc.l, dv, J.out + (bh * Lq + i0) * dv, J.lse + bh * Lq + i0);
@@ -341,6 +387,7 @@ void ForwardNative(const FlashDims& dm, float scale, const FlashInBf16& q, const
   J.stream = J.nqb == 1;
   J.key_norms = J.stream ? key_norms : nullptr;
   J.direct = J.stream && decode_reads_keys_in_place(dm.Lq, dm.d);
+  J.direct_pv = J.direct && dm.Lq == 1;
   // Items (bh, query block); costs, bounds and per-worker scratch live on the calling thread
   // between calls and only grow: no allocation in steady state.
   thread_local PassState<Scratch> state;

@@ -130,11 +130,17 @@ def main() -> int:
         if n < 1:
             parser.error(f"--n and --d take positive integers; got {n}")
     if shutil.which("node") is None:
-        sys.exit("compare_onnxruntime: node is not on PATH; install Debian's nodejs and npm packages")
+        sys.exit("compare_onnxruntime: node is not on PATH; install Debian's nodejs and npm packages "
+                 "(scripts/setup.sh --bench installs them)")
     try:
         import qkv
     except ImportError as e:
         sys.exit(f"compare_onnxruntime: cannot import qkv ({e}); run with PYTHONPATH=build/python")
+    try:
+        import onnx  # noqa: F401 (write_model uses it)
+    except ImportError as e:
+        sys.exit(f"compare_onnxruntime: cannot import onnx ({e}); install Debian's python3-onnx "
+                 "(scripts/setup.sh --bench installs it)")
     version = ensure_ort(args.ort_dir, args.install)
     qkv.set_num_threads(args.threads)
     causals = {"both": [False, True], "yes": [True], "no": [False]}[args.causal]

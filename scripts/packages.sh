@@ -18,6 +18,17 @@ QKV_PACKAGES=(
   chromium                          # the explorer pages' tests open them in headless Chromium
 )
 
+# What the ONNX Runtime comparison (bench/compare_onnxruntime.py, bench/performance_table.py)
+# needs besides the above: the models are written with python3-onnx, and npm installs
+# onnxruntime-node, which runs under Node.js. (nodejs and npm are installed only when no npm is on
+# PATH: a Node.js from elsewhere, e.g. NodeSource's, ships its own npm and conflicts with Debian's.)
+QKV_BENCH_PACKAGES=(
+  python3-onnx
+)
+QKV_NODE_PACKAGES=(
+  nodejs npm
+)
+
 # What CI's further checks need: the sanitizer build and the fuzz targets (clang's libFuzzer).
 QKV_CHECK_PACKAGES=(
   clang libfuzzer-14-dev libclang-rt-14-dev

@@ -185,6 +185,7 @@ inline std::vector<Case> decoding_cases() {
     for (MaskKind m : {MaskKind::none, MaskKind::lens_bq, MaskKind::causal_br, MaskKind::allowed, MaskKind::bias})
       cases.push_back({1, 3, 1, Lk, 64, 64, m, Lk % 2 ? 1 : 2});
   cases.push_back({1, 2, 2, 300, 32, 32, MaskKind::combined, 2, 0.3, true});
+  for (int64_t Lq : {1, 2}) cases.push_back({1, 2, Lq, 300, 32, 32, MaskKind::none, 2, 0.3});  // every key visible
   // Value widths past one slab (256 columns) of the bf16 kernel's P·V from V's rows (one row per
   // head) and with partial 32-value chunks; 2 and 3 rows multiply packed key pairs.
   for (int64_t Lq : {1, 2, 3})

@@ -71,7 +71,7 @@ __attribute__((target("avx512f"))) inline void finish_norms(const __m512* best, 
 
 // Adds key row `row`'s NV vectors (the last under the lane mask `last`) into *dot (x·q) and,
 // with Measure, *sq (x·x). A full last vector loads without the mask: masked loads of rows that
-// come from memory made bf16 decoding 10–25% slower on this machine (AMD Zen 5).
+// come from memory made bf16 decoding 20–30% slower on this machine (AMD Zen 5).
 template <int64_t NV, bool Measure>
 __attribute__((target("avx512f"), always_inline)) inline void key_dots(const __m512* qv, __mmask16 last,
                                                                          const float* row, __m512* dot, __m512* sq) {

@@ -148,7 +148,7 @@ QKV_BF16_TARGET void GemmPV(int64_t mr, const uint32_t* pb, int64_t nt, const ui
 // zero, (p, 0) and (0, p), takes a 32-value chunk's even and odd values into two float32
 // accumulators, interleaved into columns once per key step. Twice the vdpbf16ps of key pairs,
 // which pays when one row uses them and not when a packed step serves several (grouped decoding
-// lost 10–33%). Only columns below dv are written (alpha null: o starts at 0, not read).
+// lost 9–33%). Only columns below dv are written (alpha null: o starts at 0, not read).
 template <int64_t NC>
 QKV_BF16_TARGET void SlabPV(const uint16_t* p, int64_t n, const uint16_t* v, int64_t ldv, int64_t c0, int64_t dv,
                             float* o, const float* alpha) {

@@ -88,7 +88,7 @@ TEST(FlashBf16, EveryMaskKindAndDropout) {
 }
 
 // The decoding sweep (flash_test_util.h): with up to four query rows per head the native kernel
-// scores straight from K's rows and packs only V.
+// scores straight from K's rows, and with one row it also multiplies the weights by V's rows.
 TEST(FlashBf16, DecodingRowsScoreStraightFromTheKeys) {
   for (const Case& c : decoding_cases()) run_bf16(c);
 }

@@ -7,8 +7,10 @@
 // two products use vdpbf16ps, which multiplies pairs of bf16 and accumulates in float32: K is
 // packed once per (batch, head) as Kᵀ panels of pairs along d (one 32-bit lane = k[j][2p],
 // k[j][2p+1]), V as pairs along the key axis (v[2t][c], v[2t+1][c]) — one key step at a time
-// when a head has a single query block (decoding); the float32 weights of a
-// tile are rounded to bf16 (vcvtneps2bf16) and broadcast as key pairs. The query-block sweep
+// when a head has a single query block (decoding), and with at most four query rows K not at all
+// (the scores come straight from its rows, decode_scores_avx512.h), with one row V neither
+// (DirectPV); the float32 weights of a tile are rounded to bf16 (vcvtneps2bf16) and broadcast as
+// key pairs. The query-block sweep
 // and its finish are flash_f32.cpp's (forward_sweep, finish_rows in flash_common.h), except
 // that the score tile stores raw q·k and the softmax applies scale·log2(e) in the FMA that
 // subtracts the running max (exp2 of s·c − m). Everywhere else (and for Bf16Kernel::widened)

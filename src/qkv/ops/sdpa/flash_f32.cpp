@@ -9,8 +9,8 @@
 // Forward: K is packed once per (batch, head) per worker into Kᵀ panels (d × kBK per 64 keys)
 // — or, when a head has a single query block that no other head shares (decoding), one key step
 // at a time into panels that stay in cache; with at most four query rows on AVX-512
-// (decode_reads_keys_in_place), not at all: the scores come straight from K's rows (decode_scores_avx512.h), which
-// also give the keys' norms for the score-range check (KeyNorms);
+// (decode_reads_keys_in_place), not at all: the scores come straight from K's rows
+// (decode_scores_avx512.h), which also give the keys' norms for the score-range check (KeyNorms);
 // V is read in place (padded copy only when dv is not a multiple of the vector width). A query
 // block of kQF rows sweeps the keys kBS = 256 at a time; for each micro tile of kMR rows the
 // scores, one online-softmax step (row maxima and exponentials of the kMR rows interleaved,

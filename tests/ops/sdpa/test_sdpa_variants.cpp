@@ -108,6 +108,8 @@ TEST(OpSdpaVariants, HarnessReferenceGradientsAndFusedKernels) {
       {"ALiBi (B, H) + causal bottom-right", 2, 2, 2, 4, 7, 4, 3, bottom_right, -1, -1, four},
       {"softcap 1.5", 2, 2, 2, 5, 7, 4, 3, {}, -1, -1, {}, 1.5},
       {"softcap 0.5 + bias + allowed", 2, 2, 2, 5, 7, 4, 3, allowed_bias, -1, -1, {}, 0.5},
+      // Scores of about ±10 caps: s/cap reaches past ±8, where the kernel's tanh clamps to ±1.
+      {"softcap 0.1: saturated scores", 1, 2, 2, 6, 37, 16, 5, {}, -1, -1, {}, 0.1},
       {"everything: GQA, window, ALiBi, softcap, lengths, causal, dropout", 2, 4, 2, 5, 7, 4, 3, lens_causal, 4, 1,
        {0.5f, 0.25f, 0.125f, 0.0625f}, 1.0, 0.3},
       {"large: GQA + window (40, 3) + ALiBi + softcap, several key blocks", 1, 4, 2, 200, 230, 64, 32, {}, 40, 3,

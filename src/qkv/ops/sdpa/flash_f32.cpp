@@ -218,19 +218,24 @@ void GemmTN(int64_t cols, int64_t width, const float* a, int64_t lda, int64_t n,
   }
 }
 
-// s[mr][nvec·kL] (row stride lds) = c · a · Kᵀ for mr <= kMR rows and nvec <= 2·kNV vectors of
-// keys, from consecutive Kᵀ panels starting at bt.
+// s[mr][nvec·kL] (row stride lds) = c · a · Kᵀ for mr <= kMR rows and nvec vectors of keys from
+// consecutive Kᵀ panels starting at bt, the first key being vector voff (< kNV) of the first panel.
 HWY_INLINE void ScoreTile(int64_t mr, int64_t nvec, const float* a, int64_t lda, const float* bt, int64_t depth,
-                          float c, float* s, int64_t lds) {
+                          float c, float* s, int64_t lds, int64_t voff = 0) {
   with_count<kMR>(mr, [&](auto m) {
     constexpr int64_t MR = decltype(m)::value;
-    for (int64_t v0 = 0; v0 < nvec; v0 += kNV, bt += depth * kBK, s += kBK) {
-      switch (std::min(kNV, nvec - v0)) {
-        case 1: TileQK<MR, 1>(a, lda, bt, depth, c, s, lds); break;
-        case 2: TileQK<MR, 2>(a, lda, bt, depth, c, s, lds); break;
-        case 3: TileQK<MR, 3>(a, lda, bt, depth, c, s, lds); break;
-        default: TileQK<MR, 4>(a, lda, bt, depth, c, s, lds); break;
+    for (int64_t v0 = 0; v0 < nvec; bt += depth * kBK) {
+      const int64_t n = std::min(kNV - voff, nvec - v0);
+      const float* panel = bt + voff * kL;
+      switch (n) {
+        case 1: TileQK<MR, 1>(a, lda, panel, depth, c, s, lds); break;
+        case 2: TileQK<MR, 2>(a, lda, panel, depth, c, s, lds); break;
+        case 3: TileQK<MR, 3>(a, lda, panel, depth, c, s, lds); break;
+        default: TileQK<MR, 4>(a, lda, panel, depth, c, s, lds); break;
       }
+      v0 += n;
+      s += n * kL;
+      voff = 0;
     }
   });
 }
@@ -551,13 +556,13 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
       const float* qrows = q.row(b, h, i0);
       std::memset(sc.o.p, 0, sizeof(float) * static_cast<size_t>(rows * dvp));
       auto step = [&](int64_t r0, int64_t mr, int64_t js, int64_t nks, int64_t nviss, int64_t lo, int64_t bhi) {
-        // With a window's left edge, the tile starts at the Kᵀ panel of its rows' first visible key
-        // (the keys before it in the step are masked for every row): j0, nk, nvis from there.
+        // With a window's left edge, the tile starts at the key vector holding its rows' first
+        // visible key (the keys before it in the step are masked for every row): j0, nk, nvis from there.
         int64_t skip = 0;
         if (mask.window_left >= 0) {
           int64_t blo = Lk;
           for (int64_t r = r0; r < r0 + mr; ++r) blo = std::min(blo, sc.kbeg[static_cast<size_t>(r)]);
-          skip = std::min(std::max<int64_t>(0, blo - js), nviss - 1) / kBK * kBK;
+          skip = std::min(std::max<int64_t>(0, blo - js), nviss - 1) / kL * kL;
         }
         const int64_t j0 = js + skip, nk = nks - skip, nvis = nviss - skip;
         const int64_t nvec = ceil_div(nvis, kL);
@@ -566,6 +571,7 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
                        measure ? &sc.key_norms : nullptr);
         } else {
           const float* kt = sc.kt.p + ((j0 - jlo) / kBK) * d * kBK;
+          int64_t voff = (j0 - jlo) % kBK / kL;
           if (stream) {
             if (js != packed) {
               PackKt(k.row(b, hk, 0), k.si, js, nks, d, sc.kt.p);
@@ -573,8 +579,9 @@ void ForwardImpl(const FlashDims& dm, float scale, const FlashIn& q, const Flash
             }
             packed = js;
             kt = sc.kt.p + (skip / kBK) * d * kBK;
+            voff = skip % kBK / kL;
           }
-          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, kt, d, c, sc.s.p, kBS);
+          ScoreTile(mr, nvec, qrows + r0 * q.si, q.si, kt, d, c, sc.s.p, kBS, voff);
         }
         if (special || lo < j0 + nvec * kL || bhi > j0) {
           for (int64_t r = 0; r < mr; ++r)

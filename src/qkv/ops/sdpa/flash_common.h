@@ -162,13 +162,14 @@ template <typename Scratch>
 void sum_dq_partials(int64_t rows, int64_t d, int64_t dp, bool direct, const std::vector<Scratch>& scratch, int workers,
                      float scale, float* dq) {
   parallel_for(rows, 64, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      float* dst = dq + r * d;
-      for (int64_t cc = 0; cc < d; ++cc) {
-        float acc = direct ? dst[cc] : 0.0f;
-        for (int w = direct ? 1 : 0; w < workers; ++w) acc += scratch[static_cast<size_t>(w)].dq.p[r * dp + cc];
-        dst[cc] = acc * scale;
+    for (int64_t r = r0; r < r1; ++r) {  // one contiguous loop per partial, so each vectorises
+      float* __restrict dst = dq + r * d;
+      if (!direct) std::memcpy(dst, scratch[0].dq.p + r * dp, sizeof(float) * static_cast<size_t>(d));
+      for (int w = 1; w < workers; ++w) {
+        const float* __restrict src = scratch[static_cast<size_t>(w)].dq.p + r * dp;
+        for (int64_t cc = 0; cc < d; ++cc) dst[cc] += src[cc];
       }
+      for (int64_t cc = 0; cc < d; ++cc) dst[cc] *= scale;
     }
   });
 }

@@ -21,8 +21,10 @@ double as_double(T x) {
 }
 
 // Σ x[c]² over n contiguous float32 or bf16 values: 16 float32 partial sums (which the compiler
-// vectorises, so the pass runs at memory speed: decoding reads all of K here), added in float64.
-// Not finite when a square overflows float32; the caller then sums the row in float64.
+// vectorises, so the pass runs at memory speed: decoding reads all of K here), added as a float32
+// tree (a few shuffles; a bound check needs no float64 here, and short rows, d = 16 in the ViT,
+// cost about one vector each). Not finite when a square or the sum overflows float32; the caller
+// then sums the row in float64.
 template <typename T>
 double sum_squares_f32(const T* x, int64_t n) {
   auto value = [](T v) {
@@ -38,8 +40,9 @@ double sum_squares_f32(const T* x, int64_t n) {
       const float v = value(x[c + t]);
       acc[t] += v * v;
     }
-  double sq = 0;
-  for (float a : acc) sq += a;
+  for (int w = 8; w >= 1; w /= 2)
+    for (int t = 0; t < w; ++t) acc[t] += acc[t + w];
+  double sq = acc[0];
   for (; c < n; ++c) sq += static_cast<double>(value(x[c])) * value(x[c]);
   return sq;
 }

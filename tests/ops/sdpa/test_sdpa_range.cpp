@@ -142,3 +142,27 @@ TEST(SdpaRange, DecodingFindsOneHugeKeyRowInTheKernelsOwnMeasureAndBehindAMask) 
                       label + " bf16 valid_lens");
   }
 }
+
+TEST(SdpaRange, TheBoundUsesRowNormsNotTheLargestEntryTimesRootD) {
+  // One entry of 300 per row: ‖row‖ = 300, while √d·max|x| would be 8·300. The bound from the
+  // row norms, 0.125·300·300·64 = 720,000, is far inside 2^24 (one from √d·max|x| would be 46
+  // million), so these inputs are accepted; a row of 1000s (norm 8000) takes it to 19.2 million.
+  Rng rng(9);
+  TensorF q({1, 2, 5, 64}), k({1, 2, 7, 64});
+  for (int64_t r = 0; r < q.numel() / 64; ++r) q[r * 64 + r % 64] = 300.0f;
+  for (int64_t r = 0; r < k.numel() / 64; ++r) k[r * 64 + (3 * r) % 64] = (r % 2 ? -300.0f : 300.0f);
+  const TensorF v = test::randn<float>({1, 2, 7, 4}, rng), dout = test::randn<float>({1, 2, 5, 4}, rng);
+  auto ref = sdpa_forward(q.cast<double>(), k.cast<double>(), v.cast<double>());
+  for (auto backend : {AttentionBackend::reference, AttentionBackend::fused}) {
+    const std::string label = backend == AttentionBackend::fused ? "fused" : "reference";
+    try {
+      const SdpaForward<float> f = sdpa_forward(q, k, v, {}, {}, backend);
+      EXPECT_TRUE(test::tensors_close(label, f.out.cast<double>(), ref.out, 1e-5));
+      EXPECT_NO_THROW(sdpa_backward(dout, q, k, v, f, {}, {}, backend)) << label;
+    } catch (const Error& e) {
+      ADD_FAILURE() << label << ": " << e.what();
+    }
+  }
+  for (int64_t c = 0; c < 64; ++c) q[c] = 1000.0f;
+  expect_error_with([&] { sdpa_forward(q, k, v); }, "too large", "a full row of 1000");
+}

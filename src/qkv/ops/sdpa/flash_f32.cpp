@@ -92,8 +92,8 @@ HWY_INLINE VF Exp2(VF x) {
 
 // tanh(x): Eigen's rational approximation (odd degree-13 numerator over even degree-6 denominator,
 // x clamped to ±7.9988, where tanh rounds to ±1) with the quotient from a 14-bit reciprocal and one
-// Newton step: at most 3.5e-7 from tanh over all floats, under one ulp of a softcapped score,
-// and a third of hn::Tanh's time (no expm1, no division).
+// Newton step: within 3.5e-7 of tanh, relative and absolute (about 3 ulp; measured against
+// float64 tanh on [−20, 20]), in a third of hn::Tanh's time (no expm1, no division).
 HWY_INLINE VF TanhRational(VF x) {
   const DF df;
   const VF limit = hn::Set(df, 7.99881172180175781f);
